@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+OUT    ?= out/demo
+
+.PHONY: demo test setup system venv lint templates bench clean
+
+demo: setup
+	$(BIN)/signflow generate --roster templates/examples/cum-thi-dua-so-2-2019/roster.toml \
+	  --data templates/examples/cum-thi-dua-so-2-2019/data.toml --out $(OUT)
+
+test: setup
+	$(BIN)/ruff check signflow tests bench tools
+	$(BIN)/pytest -q
+
+setup: system venv
+
+system:
+	@PYTHON=$(PYTHON) scripts/setup-system.sh
+
+# The venv is rebuilt when pyproject.toml changes; the stamp records the last install.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "signflow needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+templates: venv
+	$(BIN)/python tools/build_templates.py
+
+lint: venv
+	$(BIN)/ruff check signflow tests bench tools
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

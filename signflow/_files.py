@@ -1,0 +1,73 @@
+"""Files that are never half-written: write a temporary file beside the target, fsync it,
+then rename it over the target (atomic on POSIX), and fsync the folder."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(target: Path, mode: int | None = None) -> Iterator[BinaryIO]:
+    """Yield a file to write; on success it replaces ``target`` in one step.
+
+    On any exception the temporary file is removed and ``target`` is left as it was.
+    ``mode`` sets the permissions (e.g. 0o600 for private files); by default an existing
+    target keeps its permissions and a new file gets the usual 0o644 minus umask.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        elif target.exists():
+            os.fchmod(fd, target.stat().st_mode & 0o7777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> str:
+    """Write ``data`` to ``target`` atomically and return its SHA-256."""
+    with atomic_output(target, mode) as f:
+        f.write(data)
+    return sha256_bytes(data)

@@ -1,0 +1,104 @@
+"""Entry point of the `signflow` command: language, error reporting and exit codes.
+
+This module is the one place where errors become exit codes (0 done, 1 a check found
+problems, 2 the job could not be done) and one clear line on stderr. The commands
+themselves live in ``_commands`` and are imported only after the language is fixed, because
+click evaluates help texts when the commands are defined.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+
+import click
+
+from .errors import EXIT_FAILED, EXIT_OK, SignflowError
+from .i18n import LANGUAGES, _, gettext, set_language
+
+
+def _prescan(argv: Sequence[str]) -> tuple[str | None, bool]:
+    """--lang and --debug, read before click parses anything."""
+    lang: str | None = None
+    debug = False
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--debug":
+            debug = True
+        elif arg == "--lang" and i + 1 < len(argv):
+            lang = argv[i + 1]
+        elif arg.startswith("--lang="):
+            lang = arg.split("=", 1)[1]
+    return (lang if lang in LANGUAGES else None), debug
+
+
+def _translate_click() -> None:
+    """Route click's own messages (usage, missing options...) through our catalogue."""
+    import click.core
+    import click.decorators
+    import click.exceptions
+    import click.formatting
+    import click.parser
+    import click.termui
+    import click.types
+
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return gettext(singular if n == 1 else plural)
+
+    for module in (click.core, click.decorators, click.exceptions, click.formatting,
+                   click.parser, click.termui, click.types):
+        if hasattr(module, "_"):
+            module._ = gettext  # type: ignore[attr-defined]
+        if hasattr(module, "ngettext"):
+            module.ngettext = ngettext  # type: ignore[attr-defined]
+
+
+def report_error(exc: SignflowError) -> None:
+    click.echo(_("signflow: error: {message}").format(message=exc.message), err=True)
+    for detail in exc.details:
+        click.echo(f"  - {detail}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    lang, debug = _prescan(args)
+    set_language(lang)
+    _translate_click()
+    from ._commands import cli
+
+    try:
+        result = cli.main(args=args, prog_name="signflow", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo(_("Interrupted."), err=True)
+        return EXIT_FAILED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except SignflowError as exc:
+        if debug:
+            traceback.print_exc()
+        report_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo(_("Interrupted."), err=True)
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: say so in one line, details under --debug
+        if debug:
+            traceback.print_exc()
+        click.echo(
+            _("signflow: internal error ({kind}: {message}); run again with --debug "
+              "for details").format(kind=type(exc).__name__, message=str(exc)[:200]),
+            err=True,
+        )
+        return EXIT_FAILED
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,210 @@
+"""The data model templates see (documented in docs/templates.md), and the kinds of document.
+
+Plain dictionaries go to the templates: Jinja reads them naturally and every key listed in
+the documentation exists in every context (optional values are None), which keeps
+templates simple under StrictUndefined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import vn
+from .data import deep_merge
+from .errors import InputError
+from .i18n import _
+from .roster import ROLES, Member, Roster
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    name: str
+    scope: Literal["cluster", "member"]
+    label: str  # Vietnamese name, as on the document
+    default_code: str  # document type abbreviation in the symbol (Decree 30, Appendix III)
+
+
+KINDS: dict[str, DocumentKind] = {
+    k.name: k
+    for k in (
+        DocumentKind("giao-uoc-thi-dua", "cluster", "Giao ước thi đua của Cụm", "GƯTĐ"),
+        DocumentKind("ke-hoach-phat-dong", "member", "Kế hoạch phát động thi đua", "KH"),
+        DocumentKind("dang-ky-thi-dua", "member", "Bản đăng ký thi đua", "ĐK"),
+        DocumentKind("giao-uoc-noi-bo", "member", "Giao ước thi đua nội bộ", "GƯ"),
+    )
+}
+CLUSTER_KINDS = tuple(k for k, v in KINDS.items() if v.scope == "cluster")
+MEMBER_KINDS = tuple(k for k, v in KINDS.items() if v.scope == "member")
+
+# The anchor written (in 1 pt white text) in every signature block; see docs/templates.md.
+ANCHOR_RE = re.compile(r"\[\[sf:([a-z0-9]+(?:-[a-z0-9]+)*):(head|seal)\]\]")
+
+
+def anchor(member_id: str, role: str) -> str:
+    return f"[[sf:{member_id}:{role}]]"
+
+
+def required_signatures(
+    kind: str, roster: Roster, member_id: str | None
+) -> list[tuple[str, str]]:
+    """(member id, role) of every signature a document of this kind needs, in order."""
+    if KINDS[kind].scope == "cluster":
+        return [(m.id, role) for m in roster.members for role in ROLES]
+    assert member_id is not None
+    return [(member_id, role) for role in ROLES]
+
+
+def member_context(member: Member, roster: Roster) -> dict[str, Any]:
+    cluster = roster.cluster
+    role = None
+    if member.id == cluster.leader:
+        role = "Trưởng cụm"
+    elif member.id == cluster.deputy:
+        role = "Phó Trưởng cụm"
+    return {
+        "id": member.id,
+        "province": member.province,
+        "unit": member.unit,
+        "unit_upper": vn.upper(member.unit),
+        "parent": member.parent,
+        "parent_upper": vn.upper(member.parent),
+        "place": member.place,
+        "symbol": member.symbol,
+        "head": {
+            "name": member.head.name,
+            "title": member.head.title,
+            "title_upper": vn.upper(member.head.title),
+        },
+        "cluster_role": role,
+        "anchors": {r: anchor(member.id, r) for r in ROLES},
+    }
+
+
+def _data_date(value: Any, where: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise InputError(_("data: {key}: not a valid date (write it as YYYY-MM-DD): {value!r}").format(
+        key=where, value=value))
+
+
+def _data_number(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(_("data: {key}: a document number must be a whole number from 1").format(
+            key=where))
+    return value
+
+
+def kind_content(data: dict[str, Any], kind: str, member_id: str | None) -> dict[str, Any]:
+    """The kind's section of the data, with the member's overrides merged over it."""
+    section = data.get(kind, {})
+    if not isinstance(section, dict):
+        raise InputError(_("data: [{kind}] must be a table").format(kind=kind))
+    if member_id is not None:
+        overrides = data.get("members", {})
+        if not isinstance(overrides, dict):
+            raise InputError(_("data: [members] must be a table"))
+        member_over = overrides.get(member_id, {})
+        if not isinstance(member_over, dict):
+            raise InputError(_("data: [members.{id}] must be a table").format(id=member_id))
+        kind_over = member_over.get(kind, {})
+        if not isinstance(kind_over, dict):
+            raise InputError(_("data: [members.{id}.{kind}] must be a table").format(
+                id=member_id, kind=kind))
+        section = deep_merge(section, kind_over)
+    return section
+
+
+def check_data_members(data: dict[str, Any], roster: Roster) -> None:
+    """Per-member overrides must name members of the roster (a typo would be ignored)."""
+    overrides = data.get("members", {})
+    if isinstance(overrides, dict):
+        unknown = [k for k in overrides if not roster.has_member(k)]
+        if unknown:
+            raise InputError(_("data: [members] names unknown member id(s): {ids}").format(
+                ids=", ".join(unknown)))
+
+
+def signature_rows(members: list[dict[str, Any]], columns: int) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for start in range(0, len(members), columns):
+        row: list[Any] = list(members[start : start + columns])
+        row += [None] * (columns - len(row))
+        rows.append(row)
+    return rows
+
+
+def document_context(
+    roster: Roster,
+    data: dict[str, Any],
+    kind: str,
+    member_id: str | None = None,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
+    """Everything one template sees (docs/templates.md)."""
+    if kind not in KINDS:
+        raise InputError(_("unknown kind of document '{kind}' (known: {kinds})").format(
+            kind=kind, kinds=", ".join(KINDS)))
+    cluster = roster.cluster
+    scope = KINDS[kind].scope
+    if scope == "member" and member_id is None:
+        raise InputError(_("{kind} is a member's document: name the member").format(kind=kind))
+    issuer = roster.member(member_id) if scope == "member" else roster.member(cluster.leader)
+    members = [member_context(m, roster) for m in roster.members]
+    by_id = {m["id"]: m for m in members}
+
+    content = kind_content(data, kind, member_id if scope == "member" else None)
+    where = f"{kind}" if scope == "cluster" else f"members.{member_id}.{kind} / {kind}"
+    date = _data_date(content["date"], f"{where}.date") if "date" in content else cluster.date
+    number = _data_number(content.get("number"), f"{where}.number")
+    if "symbol" in content:
+        symbol = str(content["symbol"])
+    else:
+        code = str(content.get("code", KINDS[kind].default_code))
+        symbol = f"{code}-{issuer.symbol}"
+    place = cluster.place if scope == "cluster" else issuer.place
+
+    columns = data.get("signature_columns", 3)
+    if isinstance(columns, bool) or not isinstance(columns, int) or not 1 <= columns <= 4:
+        raise InputError(_("data: signature_columns must be a whole number from 1 to 4"))
+
+    return {
+        "cluster": {
+            "name": cluster.name,
+            "name_upper": vn.upper(cluster.name),
+            "full_name": cluster.full_name,
+            "parent": cluster.parent,
+            "parent_upper": vn.upper(cluster.parent) if cluster.parent else None,
+            "year": cluster.year,
+            "place": cluster.place,
+            "date": cluster.date.isoformat(),
+            "date_line": vn.date_line(cluster.place, cluster.date),
+            "leader": by_id[cluster.leader],
+            "deputy": by_id[cluster.deputy] if cluster.deputy else None,
+        },
+        "members": members,
+        "signature_rows": signature_rows(members, columns),
+        "member": by_id[issuer.id],
+        "doc": {
+            "kind": kind,
+            "number": number,
+            "symbol": symbol,
+            "number_line": vn.number_line(number, symbol),
+            "date": date.isoformat(),
+            "date_line": vn.date_line(place, date),
+        },
+        "content": content,
+        "data": data,
+        "today": (today or dt.date.today()).isoformat(),
+    }

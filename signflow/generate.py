@@ -1,0 +1,173 @@
+"""Generate a year's pack: the cluster agreement and every member's documents.
+
+Layout of the output::
+
+    DIR/<year>/cluster/giao-uoc-thi-dua-<year>.docx
+    DIR/<year>/<member-id>/<kind>-<member-id>-<year>.docx
+    DIR/<year>/manifest.json
+
+File names carry the member and the year so that documents mailed around never collide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ._files import atomic_write_bytes, sha256_file
+from .context import CLUSTER_KINDS, KINDS, MEMBER_KINDS, check_data_members, document_context
+from .errors import InputError
+from .i18n import _
+from .render import render_file
+from .roster import Roster
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PlannedDocument:
+    kind: str
+    member: str | None  # None for the cluster's own documents
+    template: Path
+    out: Path  # the .docx to write
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    kind: str
+    member: str | None
+    path: str  # relative to the year folder, with forward slashes
+    sha256: str
+    format: str  # "docx" or "pdf"
+    source: str | None = None  # for a PDF: the .docx it was converted from
+
+
+def default_templates_dir() -> Path:
+    """The templates shipped with signflow (the repository's templates/ folder)."""
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def template_path(templates_dir: Path, kind: str) -> Path:
+    return templates_dir / f"{kind}.docx"
+
+
+def document_filename(kind: str, member: str | None, year: int, suffix: str = ".docx") -> str:
+    return f"{kind}-{year}{suffix}" if member is None else f"{kind}-{member}-{year}{suffix}"
+
+
+def plan_pack(
+    roster: Roster,
+    templates_dir: Path,
+    out_dir: Path,
+    only: Iterable[str] = (),
+    members: Iterable[str] = (),
+) -> list[PlannedDocument]:
+    """Which documents to render, and where. Unknown kinds or member ids are input errors."""
+    only = list(only)
+    members = list(members)
+    for kind in only:
+        if kind not in KINDS:
+            raise InputError(_("unknown kind of document '{kind}' (known: {kinds})").format(
+                kind=kind, kinds=", ".join(KINDS)))
+    for member_id in members:
+        roster.member(member_id)  # raises with the list of known ids
+    # Naming members means "their documents"; the cluster's own come only when asked for.
+    kinds = only or (list(MEMBER_KINDS) if members else list(KINDS))
+    chosen_members = members or roster.member_ids
+    year = roster.cluster.year
+    year_dir = out_dir / str(year)
+    plan: list[PlannedDocument] = []
+    for kind in kinds:
+        if kind in CLUSTER_KINDS:
+            plan.append(PlannedDocument(
+                kind, None, template_path(templates_dir, kind),
+                year_dir / "cluster" / document_filename(kind, None, year)))
+    for member_id in chosen_members:
+        for kind in kinds:
+            if kind in MEMBER_KINDS:
+                plan.append(PlannedDocument(
+                    kind, member_id, template_path(templates_dir, kind),
+                    year_dir / member_id / document_filename(kind, member_id, year)))
+    missing = sorted({str(d.template) for d in plan if not d.template.is_file()})
+    if missing:
+        raise InputError(_("template not found: {path}").format(path=", ".join(missing)))
+    return plan
+
+
+ProgressCallback = Callable[[int, int, PlannedDocument], None]
+
+
+def generate_pack(
+    roster: Roster,
+    data: dict[str, Any],
+    out_dir: Path,
+    templates_dir: Path | None = None,
+    only: Iterable[str] = (),
+    members: Iterable[str] = (),
+    today: dt.date | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[ManifestEntry]:
+    """Render the pack and update the manifest; return the entries written in this run."""
+    templates_dir = templates_dir or default_templates_dir()
+    check_data_members(data, roster)
+    plan = plan_pack(roster, templates_dir, out_dir, only, members)
+    # Build every context first: a data error stops the run before any file is written.
+    contexts = [document_context(roster, data, d.kind, d.member, today) for d in plan]
+    year_dir = out_dir / str(roster.cluster.year)
+    entries: list[ManifestEntry] = []
+    for i, (doc, ctx) in enumerate(zip(plan, contexts, strict=True)):
+        if progress:
+            progress(i, len(plan), doc)
+        sha = render_file(doc.template, ctx, doc.out)
+        entries.append(ManifestEntry(
+            doc.kind, doc.member, doc.out.relative_to(year_dir).as_posix(), sha, "docx"))
+    update_manifest(year_dir, roster, entries)
+    return entries
+
+
+def read_manifest(year_dir: Path) -> dict[str, Any] | None:
+    path = year_dir / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(_("cannot read the manifest {path}: {reason}").format(
+            path=path, reason=exc)) from None
+    return value if isinstance(value, dict) else None
+
+
+def update_manifest(year_dir: Path, roster: Roster, entries: list[ManifestEntry]) -> Path:
+    """Merge entries into the manifest: this run's files replace earlier entries for the
+    same path; earlier entries whose files still exist are kept (partial runs)."""
+    old = read_manifest(year_dir) or {}
+    by_path: dict[str, dict[str, Any]] = {}
+    for e in old.get("documents", []):
+        if isinstance(e, dict) and isinstance(e.get("path"), str):
+            p = year_dir / e["path"]
+            if p.is_file() and sha256_file(p) == e.get("sha256"):
+                by_path[e["path"]] = e
+    for entry in entries:
+        by_path[entry.path] = asdict(entry)
+    documents = sorted(
+        by_path.values(),
+        key=lambda e: (e.get("member") is not None, e.get("member") or "", e["kind"],
+                       e["format"]),
+    )
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "cluster": roster.cluster.name,
+        "year": roster.cluster.year,
+        "roster": str(roster.path),
+        "generated_at": dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds"),
+        "documents": documents,
+    }
+    path = year_dir / MANIFEST_NAME
+    text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return path

@@ -1,0 +1,347 @@
+"""The roster: who belongs to a cluster in a given year, and how each member signs.
+
+Loaded from TOML and validated as a whole: every problem is reported at once, each with
+the file and the key it concerns, so a secretariat can fix a roster in one pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .i18n import _
+
+ROLES = ("head", "seal")
+SIGNING_ORDERS = ("any", "roster")
+DEFAULT_SEAL_DIAMETER_MM = 34.0
+
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_SYMBOL = re.compile(r"^[^\s/]+$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class CertificateExpectation:
+    """Who may sign a field: a certificate fingerprint, or a subject to match."""
+
+    sha256: str | None = None
+    subject: str | None = None
+
+    def describe(self) -> str:
+        return f"SHA-256 {self.sha256}" if self.sha256 else f"subject {self.subject}"
+
+
+@dataclass(frozen=True)
+class Head:
+    name: str
+    title: str
+    certificate: CertificateExpectation | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    province: str
+    unit: str
+    parent: str
+    place: str
+    symbol: str
+    head: Head
+    signature_image: Path | None = None
+    seal_image: Path | None = None
+    seal_diameter_mm: float = DEFAULT_SEAL_DIAMETER_MM
+    seal_certificate: CertificateExpectation | None = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    full_name: str
+    year: int
+    place: str
+    date: dt.date
+    leader: str
+    deputy: str | None = None
+    parent: str | None = None
+    signing_order: str = "any"
+
+
+@dataclass(frozen=True)
+class Roster:
+    path: Path
+    cluster: Cluster
+    members: tuple[Member, ...]
+    _by_id: dict[str, Member] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_id.update({m.id: m for m in self.members})
+
+    def member(self, member_id: str) -> Member:
+        try:
+            return self._by_id[member_id]
+        except KeyError:
+            raise InputError(
+                _("unknown member id '{id}' (the roster has: {ids})").format(
+                    id=member_id, ids=", ".join(self._by_id)
+                )
+            ) from None
+
+    def has_member(self, member_id: str) -> bool:
+        return member_id in self._by_id
+
+    @property
+    def member_ids(self) -> list[str]:
+        return [m.id for m in self.members]
+
+
+class RosterError(InputError):
+    """The roster has problems; ``details`` lists every one of them."""
+
+
+class _Checker:
+    """Reads typed values out of parsed TOML, recording problems instead of stopping."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[str] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.path}: {key}: {message}")
+
+    def table(self, data: dict[str, Any], key: str, where: str) -> dict[str, Any] | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(where, _("must be a table"))
+            return None
+        return value
+
+    def text(
+        self, data: dict[str, Any], key: str, where: str, *, required: bool = True
+    ) -> str | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.problem(where, _("missing"))
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.problem(where, _("must be non-empty text"))
+            return None
+        return value.strip()
+
+    def unknown_keys(self, data: dict[str, Any], allowed: set[str], where: str) -> None:
+        for key in data:
+            if key not in allowed:
+                prefix = f"{where}." if where else ""
+                self.problem(f"{prefix}{key}", _("unknown key"))
+
+    def date(self, data: dict[str, Any], key: str, where: str) -> dt.date | None:
+        value = data.get(key)
+        if value is None:
+            self.problem(where, _("missing"))
+            return None
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        self.problem(where, _("not a valid date (write it as YYYY-MM-DD): {value!r}").format(
+            value=value))
+        return None
+
+    def file(self, data: dict[str, Any], key: str, where: str) -> Path | None:
+        value = self.text(data, key, where, required=False)
+        if value is None:
+            return None
+        path = Path(value)
+        if not path.is_absolute():
+            path = self.path.parent / path
+        if not path.is_file():
+            self.problem(where, _("file not found: {path}").format(path=path))
+            return None
+        return path
+
+    def certificate(self, value: Any, where: str) -> CertificateExpectation | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(where, _("must be a table with 'sha256' or 'subject'"))
+            return None
+        self.unknown_keys(value, {"sha256", "subject"}, where)
+        sha = value.get("sha256")
+        subject = value.get("subject")
+        if sha is None and subject is None:
+            self.problem(where, _("must be a table with 'sha256' or 'subject'"))
+            return None
+        if sha is not None:
+            norm = str(sha).replace(":", "").replace(" ", "").lower()
+            if not _HEX64.match(norm):
+                self.problem(f"{where}.sha256", _("not a SHA-256 fingerprint (64 hex digits)"))
+                return None
+            sha = norm
+        if subject is not None and (not isinstance(subject, str) or not subject.strip()):
+            self.problem(f"{where}.subject", _("must be non-empty text"))
+            return None
+        return CertificateExpectation(sha256=sha, subject=subject.strip() if subject else None)
+
+
+_CLUSTER_KEYS = {
+    "name", "full_name", "year", "place", "date", "leader", "deputy", "parent", "signing_order",
+}
+_MEMBER_KEYS = {
+    "id", "province", "unit", "parent", "place", "symbol", "head", "signature_image",
+    "seal_image", "seal_diameter_mm", "seal_certificate",
+}
+_HEAD_KEYS = {"name", "title", "certificate"}
+
+
+def load_roster(path: str | Path) -> Roster:
+    """Load and validate a roster; raise RosterError listing every problem found."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(_("roster not found: {path}").format(path=path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(_("cannot read the roster {path}: {reason}").format(
+            path=path, reason=exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(_("{path}: not valid TOML: {reason}").format(
+            path=path, reason=exc)) from None
+    return parse_roster(raw, path)
+
+
+def parse_roster(raw: dict[str, Any], path: Path) -> Roster:
+    c = _Checker(path)
+    c.unknown_keys(raw, {"cluster", "members"}, "")
+    cluster_raw = c.table(raw, "cluster", "cluster")
+    if cluster_raw is None:
+        c.problem("cluster", _("missing"))
+        cluster_raw = {}
+    c.unknown_keys(cluster_raw, _CLUSTER_KEYS, "cluster")
+
+    year = cluster_raw.get("year")
+    if year is None:
+        c.problem("cluster.year", _("missing"))
+    elif not isinstance(year, int) or isinstance(year, bool) or not 1990 <= year <= 2200:
+        c.problem("cluster.year", _("must be a year such as 2019"))
+        year = None
+    date = c.date(cluster_raw, "date", "cluster.date")
+    if date is not None and year is not None and date.year not in (year - 1, year):
+        c.problem("cluster.date", _("{date} does not belong to the year {year}").format(
+            date=date.isoformat(), year=year))
+
+    signing_order = cluster_raw.get("signing_order", "any")
+    if signing_order not in SIGNING_ORDERS:
+        c.problem("cluster.signing_order", _("must be one of: {choices}").format(
+            choices=", ".join(SIGNING_ORDERS)))
+
+    members_raw = raw.get("members")
+    members: list[Member] = []
+    seen: dict[str, int] = {}
+    if not isinstance(members_raw, list) or not members_raw:
+        c.problem("members", _("the roster needs at least one [[members]] entry"))
+        members_raw = []
+    for i, m in enumerate(members_raw):
+        where = f"members[{i}]"
+        if not isinstance(m, dict):
+            c.problem(where, _("must be a table"))
+            continue
+        raw_id = m.get("id")
+        if isinstance(raw_id, str) and raw_id.strip() in seen:
+            c.problem(f"{where}.id", _("duplicate id '{id}' (already used by members[{n}])").format(
+                id=raw_id.strip(), n=seen[raw_id.strip()]))
+        elif isinstance(raw_id, str):
+            seen[raw_id.strip()] = i
+        member = _parse_member(c, m, where)
+        if member is not None:
+            members.append(member)
+
+    # Leader and deputy are checked against every id written, valid or not, so that one
+    # broken member entry does not also produce a misleading "unknown leader".
+    written_ids = {m.get("id") for m in members_raw if isinstance(m, dict)}
+    leader = c.text(cluster_raw, "leader", "cluster.leader")
+    if leader is not None and members_raw and leader not in written_ids:
+        c.problem("cluster.leader", _("unknown member id '{id}'").format(id=leader))
+    deputy = c.text(cluster_raw, "deputy", "cluster.deputy", required=False)
+    if deputy is not None and members_raw and deputy not in written_ids:
+        c.problem("cluster.deputy", _("unknown member id '{id}'").format(id=deputy))
+    if deputy is not None and deputy == leader:
+        c.problem("cluster.deputy", _("the deputy cannot be the leader"))
+
+    name = c.text(cluster_raw, "name", "cluster.name")
+    full_name = c.text(cluster_raw, "full_name", "cluster.full_name")
+    place = c.text(cluster_raw, "place", "cluster.place")
+    parent = c.text(cluster_raw, "parent", "cluster.parent", required=False)
+
+    if c.problems:
+        raise RosterError(
+            _("the roster {path} has {n} problem(s)").format(path=path, n=len(c.problems)),
+            details=c.problems,
+        )
+    assert name and full_name and place and leader and date and year
+    cluster = Cluster(
+        name=name, full_name=full_name, year=year, place=place, date=date, leader=leader,
+        deputy=deputy, parent=parent, signing_order=signing_order,
+    )
+    return Roster(path=path, cluster=cluster, members=tuple(members))
+
+
+def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
+    before = len(c.problems)
+    c.unknown_keys(m, _MEMBER_KEYS, where)
+    member_id = c.text(m, "id", f"{where}.id")
+    if member_id is not None and not _SLUG.match(member_id):
+        c.problem(f"{where}.id", _(
+            "'{id}' is not a valid id: use lower-case letters, digits and hyphens "
+            "(e.g. quang-ninh)").format(id=member_id))
+    texts = {k: c.text(m, k, f"{where}.{k}") for k in ("province", "unit", "parent", "place")}
+    symbol = c.text(m, "symbol", f"{where}.symbol")
+    if symbol is not None and not _SYMBOL.match(symbol):
+        c.problem(f"{where}.symbol", _("must be one word without '/' (e.g. TTr)"))
+    head_raw = c.table(m, "head", f"{where}.head")
+    head: Head | None = None
+    if head_raw is None:
+        c.problem(f"{where}.head", _("missing"))
+    else:
+        c.unknown_keys(head_raw, _HEAD_KEYS, f"{where}.head")
+        head_name = c.text(head_raw, "name", f"{where}.head.name")
+        head_title = c.text(head_raw, "title", f"{where}.head.title")
+        cert = c.certificate(head_raw.get("certificate"), f"{where}.head.certificate")
+        if head_name and head_title:
+            head = Head(name=head_name, title=head_title, certificate=cert)
+    signature_image = c.file(m, "signature_image", f"{where}.signature_image")
+    seal_image = c.file(m, "seal_image", f"{where}.seal_image")
+    diameter = m.get("seal_diameter_mm", DEFAULT_SEAL_DIAMETER_MM)
+    if isinstance(diameter, bool) or not isinstance(diameter, int | float) or not (
+        20 <= diameter <= 60
+    ):
+        c.problem(f"{where}.seal_diameter_mm", _("must be a size in millimetres (20 to 60)"))
+        diameter = DEFAULT_SEAL_DIAMETER_MM
+    seal_cert = c.certificate(m.get("seal_certificate"), f"{where}.seal_certificate")
+    if len(c.problems) > before or head is None or member_id is None:
+        return None
+    assert symbol is not None
+    return Member(
+        id=member_id,
+        province=texts["province"] or "",
+        unit=texts["unit"] or "",
+        parent=texts["parent"] or "",
+        place=texts["place"] or "",
+        symbol=symbol,
+        head=head,
+        signature_image=signature_image,
+        seal_image=seal_image,
+        seal_diameter_mm=float(diameter),
+        seal_certificate=seal_cert,
+    )

@@ -1,0 +1,51 @@
+"""Vietnamese administrative formatting rules (Decree 30/2020/NĐ-CP, Appendix I)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+# Vietnam has one time zone and no daylight saving time.
+VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
+
+
+def day_text(day: int) -> str:
+    """Days below 10 take a leading zero: 'ngày 05'."""
+    return f"{day:02d}"
+
+
+def month_text(month: int) -> str:
+    """Only January and February take a leading zero ('tháng 01', 'tháng 02', 'tháng 6')."""
+    return f"{month:02d}" if month in (1, 2) else str(month)
+
+
+def date_words(date: dt.date) -> str:
+    return f"ngày {day_text(date.day)} tháng {month_text(date.month)} năm {date.year}"
+
+
+def date_line(place: str, date: dt.date) -> str:
+    """'Ninh Bình, ngày 15 tháng 01 năm 2019'."""
+    return f"{place}, {date_words(date)}"
+
+
+def number_text(number: int) -> str:
+    """Document numbers below 10 take a leading zero."""
+    return f"{number:02d}"
+
+
+def number_line(number: int | None, symbol: str) -> str:
+    """'Số: 05/KH-TTr'; without a number the clerical office fills it in by hand."""
+    if number is None:
+        return f"Số:      /{symbol}"
+    return f"Số: {number_text(number)}/{symbol}"
+
+
+def upper(text: str) -> str:
+    """Capitals for headings; str.upper handles every Vietnamese letter, đ included."""
+    return text.upper()
+
+
+def iso_vn(moment: dt.datetime) -> str:
+    """ISO 8601 in Vietnam time, e.g. 2019-03-15T09:30:00+07:00."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(VN_TZ).isoformat(timespec="seconds")

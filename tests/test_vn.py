@@ -1,0 +1,36 @@
+import datetime as dt
+
+import pytest
+
+from signflow import vn
+
+
+@pytest.mark.parametrize(
+    ("date", "expected"),
+    [
+        (dt.date(2019, 1, 15), "Ninh Bình, ngày 15 tháng 01 năm 2019"),
+        (dt.date(2019, 2, 5), "Ninh Bình, ngày 05 tháng 02 năm 2019"),
+        (dt.date(2019, 6, 29), "Ninh Bình, ngày 29 tháng 6 năm 2019"),
+        (dt.date(2019, 3, 9), "Ninh Bình, ngày 09 tháng 3 năm 2019"),
+        (dt.date(2019, 12, 31), "Ninh Bình, ngày 31 tháng 12 năm 2019"),
+        (dt.date(2019, 10, 1), "Ninh Bình, ngày 01 tháng 10 năm 2019"),
+    ],
+)
+def test_date_line_follows_decree_30(date, expected):
+    assert vn.date_line("Ninh Bình", date) == expected
+
+
+def test_number_line():
+    assert vn.number_line(5, "KH-TTr") == "Số: 05/KH-TTr"
+    assert vn.number_line(12, "KH-TTr") == "Số: 12/KH-TTr"
+    assert vn.number_line(None, "KH-TTr") == "Số:      /KH-TTr"
+
+
+def test_upper_vietnamese():
+    assert vn.upper("Thanh tra tỉnh Quảng Ninh") == "THANH TRA TỈNH QUẢNG NINH"
+    assert vn.upper("đồng bằng") == "ĐỒNG BẰNG"
+
+
+def test_iso_vn_uses_plus_seven():
+    moment = dt.datetime(2019, 3, 15, 2, 30, tzinfo=dt.UTC)
+    assert vn.iso_vn(moment) == "2019-03-15T09:30:00+07:00"

@@ -1,0 +1,120 @@
+"""Extract every user-facing string (the arguments of ``_()``) into the Vietnamese catalogue.
+
+Run ``python tools/update_catalog.py`` after adding messages; new entries come with an empty
+translation, entries no longer used are dropped. The test suite fails while any message has
+no Vietnamese translation.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import polib
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from signflow.i18n import catalog_path  # noqa: E402
+
+# click's own messages shown to users (usage errors, help headings), translated too.
+CLICK_MESSAGES = [
+    "Usage:",
+    "Options",
+    "Commands",
+    "Show this message and exit.",
+    "Show the version and exit.",
+    "Error: {message}",
+    "Missing argument",
+    "Missing option",
+    "Missing parameter",
+    "Missing argument '{param}'.",
+    "Missing option '{param}'.",
+    "Missing {param_type}",
+    "Invalid value for {param_hint}: {message}",
+    "Invalid value: {message}",
+    "No such option: {name}",
+    "No such command {name!r}.",
+    "No such option {name!r}.",
+    "Try '{command} {option}' for help.",
+    "Option {name!r} requires an argument.",
+    "Option {name!r} does not take a value.",
+    "Got unexpected extra argument ({args})",
+    "Got unexpected extra arguments ({args})",
+    "{value!r} is not one of {choices}.",
+    "{value!r} is not {choice}.",
+    "{value!r} is not a valid {number_type}.",
+    "{name} {filename!r} does not exist.",
+    "{name} {filename!r} is a directory.",
+    "{name} {filename!r} is a file.",
+    "{name} {filename!r} is not readable.",
+    "{name} {filename!r} is not writable.",
+    "file",
+    "directory",
+    "path",
+    "Aborted!",
+    "default: {default}",
+    "env var: {var}",
+    "Missing command.",
+    "Could not open file {filename!r}: {message}",
+    "Repeat for confirmation",
+    "Error: The two entered values do not match.",
+]
+
+
+def extract(paths: list[Path]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "_"
+                and node.args
+            ):
+                arg = node.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                    found.setdefault(arg.value, []).append(where)
+    return found
+
+
+def source_files() -> list[Path]:
+    return sorted((ROOT / "signflow").rglob("*.py"))
+
+
+def main() -> int:
+    messages = extract(source_files())
+    for msg in CLICK_MESSAGES:
+        messages.setdefault(msg, ["click"])
+    path = catalog_path("vi")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = polib.pofile(str(path)) if path.exists() else polib.POFile()
+    existing = {e.msgid: e for e in old}
+    po = polib.POFile(wrapwidth=0)
+    po.metadata = {
+        "Project-Id-Version": "signflow",
+        "Language": "vi",
+        "MIME-Version": "1.0",
+        "Content-Type": "text/plain; charset=UTF-8",
+        "Content-Transfer-Encoding": "8bit",
+    }
+    untranslated = 0
+    for msgid in sorted(messages):
+        entry = existing.get(msgid)
+        msgstr = entry.msgstr if entry else ""
+        if not msgstr:
+            untranslated += 1
+        po.append(polib.POEntry(
+            msgid=msgid, msgstr=msgstr,
+            occurrences=[(w.split(":")[0], w.split(":")[1]) for w in messages[msgid][:3]
+                         if ":" in w]))
+    po.save(str(path))
+    print(f"{path}: {len(po)} messages, {untranslated} untranslated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
