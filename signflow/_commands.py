@@ -6,6 +6,9 @@ No business logic here; errors are raised as SignflowError and turned into exit 
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -20,6 +23,37 @@ from .render import render_file
 from .roster import load_roster
 
 _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress callback drawing a bar on a terminal; None (quiet) otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar: list = []
+
+    def update(done: int, total: int) -> None:
+        if not bar:
+            bar.append(click.progressbar(length=total, label=label, file=sys.stderr))
+            bar[0].__enter__()
+        bar[0].update(done - bar[0].pos)
+
+    try:
+        yield update
+    finally:
+        if bar:
+            bar[0].__exit__(None, None, None)
+
+
+def _pdfa_option(f: Callable) -> Callable:
+    return click.option("--pdfa", type=click.Choice(["2b", "none"]), default="2b",
+                        show_default=True, help=_("PDF/A level of the PDF files."))(f)
+
+
+def _jobs_option(f: Callable) -> Callable:
+    return click.option("--jobs", type=click.IntRange(1, 64), default=None,
+                        help=_("LibreOffice processes side by side (default: one per CPU)."))(f)
 
 
 @click.group(help=_("signflow: generate, sign and verify the documents of an emulation cluster."))
@@ -59,13 +93,25 @@ def render(template: Path, data_files: tuple[Path, ...], out: Path) -> int:
               help=_("Only this kind of document; may be repeated."))
 @click.option("--member", "members", multiple=True,
               help=_("Only this member's documents; may be repeated."))
+@click.option("--pdf/--no-pdf", default=True, show_default=True,
+              help=_("Also convert the documents to PDF."))
+@_pdfa_option
+@_jobs_option
 def generate(roster_path: Path, data_files: tuple[Path, ...], templates_dir: Path | None,
-             out_dir: Path, only: tuple[str, ...], members: tuple[str, ...]) -> int:
+             out_dir: Path, only: tuple[str, ...], members: tuple[str, ...], pdf: bool,
+             pdfa: str, jobs: int | None) -> int:
     roster = load_roster(roster_path)
     data = load_data(data_files)
-    entries = generate_pack(roster, data, out_dir, templates_dir, only, members)
+    with progress_bar(_("Converting to PDF")) as progress:
+        entries = generate_pack(roster, data, out_dir, templates_dir, only, members,
+                                pdf=pdf, pdfa=None if pdfa == "none" else pdfa,
+                                workers=jobs, convert_progress=progress)
     year_dir = out_dir / str(roster.cluster.year)
-    click.echo(_("Generated {n} document(s) in {path}").format(n=len(entries), path=year_dir))
+    n_docs = sum(1 for e in entries if e.format == "docx")
+    n_pdf = sum(1 for e in entries if e.format == "pdf")
+    click.echo(_("Generated {n} document(s) in {path}").format(n=n_docs, path=year_dir))
+    if pdf:
+        click.echo(_("Converted {n} document(s) to PDF").format(n=n_pdf))
     click.echo(_("Manifest: {path}").format(path=year_dir / "manifest.json"))
     return EXIT_OK
 
@@ -96,4 +142,27 @@ def templates_check(templates_dir: Path | None, roster_path: Path | None,
         click.echo(_("{n} problem(s) found.").format(n=len(problems)), err=True)
         return EXIT_PROBLEMS
     click.echo(_("Templates OK: {path}").format(path=templates_dir))
+    return EXIT_OK
+
+
+@cli.command(help=_("Convert documents to PDF/A with LibreOffice."))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help=_("Output folder."))
+@_pdfa_option
+@_jobs_option
+@click.option("--timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
+              help=_("Seconds allowed per document before LibreOffice is stopped."))
+def convert(files: tuple[Path, ...], out_dir: Path, pdfa: str, jobs: int | None,
+            timeout: float) -> int:
+    from .convert import convert_documents, raise_for_failures, targets_in
+
+    targets = targets_in(out_dir, files)
+    with progress_bar(_("Converting to PDF")) as progress:
+        report = convert_documents(targets, pdfa=None if pdfa == "none" else pdfa,
+                                   workers=jobs, document_timeout=timeout, progress=progress)
+    for done in report.converted:
+        click.echo(_("{source} -> {target} ({pages} page(s))").format(
+            source=done.source, target=done.target, pages=done.pages))
+    raise_for_failures(report)
     return EXIT_OK

@@ -100,6 +100,7 @@ def plan_pack(
 
 
 ProgressCallback = Callable[[int, int, PlannedDocument], None]
+ConvertProgress = Callable[[int, int], None]
 
 
 def generate_pack(
@@ -111,8 +112,13 @@ def generate_pack(
     members: Iterable[str] = (),
     today: dt.date | None = None,
     progress: ProgressCallback | None = None,
+    pdf: bool = False,
+    pdfa: str | None = "2b",
+    workers: int | None = None,
+    convert_progress: ConvertProgress | None = None,
 ) -> list[ManifestEntry]:
-    """Render the pack and update the manifest; return the entries written in this run."""
+    """Render the pack (and convert it to PDF when asked), update the manifest, and return
+    the entries written in this run."""
     templates_dir = templates_dir or default_templates_dir()
     check_data_members(data, roster)
     plan = plan_pack(roster, templates_dir, out_dir, only, members)
@@ -126,8 +132,43 @@ def generate_pack(
         sha = render_file(doc.template, ctx, doc.out)
         entries.append(ManifestEntry(
             doc.kind, doc.member, doc.out.relative_to(year_dir).as_posix(), sha, "docx"))
-    update_manifest(year_dir, roster, entries)
+    if pdf:
+        try:
+            entries += convert_entries(year_dir, entries, pdfa, workers, convert_progress)
+        finally:
+            # The .docx files are written either way; the manifest must list them.
+            update_manifest(year_dir, roster, entries)
+    else:
+        update_manifest(year_dir, roster, entries)
     return entries
+
+
+def convert_entries(
+    year_dir: Path,
+    entries: list[ManifestEntry],
+    pdfa: str | None,
+    workers: int | None,
+    progress: ConvertProgress | None,
+) -> list[ManifestEntry]:
+    """Convert the pack's .docx files to PDF beside them; raise if any failed."""
+    from .convert import ConversionJob, convert_documents, raise_for_failures
+
+    docx_entries = [e for e in entries if e.format == "docx"]
+    jobs = [ConversionJob(year_dir / e.path, (year_dir / e.path).with_suffix(".pdf"))
+            for e in docx_entries]
+    report = convert_documents(jobs, pdfa=pdfa, workers=workers, progress=progress)
+    by_source = {c.source: c for c in report.converted}
+    pdf_entries = []
+    for entry, job in zip(docx_entries, jobs, strict=True):
+        converted = by_source.get(job.source)
+        if converted is not None:
+            pdf_entries.append(ManifestEntry(
+                entry.kind, entry.member, job.target.relative_to(year_dir).as_posix(),
+                sha256_file(job.target), "pdf", source=entry.path))
+    if report.failed:
+        entries += pdf_entries  # keep what did convert in the manifest
+        raise_for_failures(report)
+    return pdf_entries
 
 
 def read_manifest(year_dir: Path) -> dict[str, Any] | None:

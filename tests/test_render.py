@@ -85,7 +85,10 @@ def test_tags_split_across_runs_with_different_formatting(tmp_path):
 def test_missing_variable_names_template_variable_and_text(tmp_path):
     tpl = make_template(
         tmp_path / "ke-hoach.docx",
-        paragraphs=["Mở đầu", "Kính gửi Chánh Thanh tra {{ member.head.nam }} tỉnh {{ member.place }}"],
+        paragraphs=[
+            "Mở đầu",
+            "Kính gửi Chánh Thanh tra {{ member.head.nam }} tỉnh {{ member.place }}",
+        ],
     )
     out = tmp_path / "out.docx"
     with pytest.raises(TemplateError) as info:

@@ -34,7 +34,11 @@ from docx import Document
 from docx.document import Document as DocxDocument
 from docx.enum.section import WD_ORIENT
 from docx.enum.style import WD_STYLE_TYPE
-from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
+from docx.enum.table import (
+    WD_CELL_VERTICAL_ALIGNMENT,
+    WD_ROW_HEIGHT_RULE,
+    WD_TABLE_ALIGNMENT,
+)
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.oxml import OxmlElement
@@ -76,13 +80,13 @@ MOTTO_RULE_MM = 56.0
 TITLE_RULE_MM = 35.0
 
 # Signature block of a member document: "Nơi nhận" on the left, the signer on the right.
-SIGNATURE_COLUMNS_MM = (80.0, 85.0)
+SIGNATURE_COLUMNS_MM = (70.0, 95.0)
 # Signature grid of the cluster agreement: `signature_columns` (3) equal columns.
 GRID_COLUMNS = 3
 # Empty space between the anchors and the signer's name: at least 30 mm.
 SIGNATURE_SPACE_PT = 88.0  # 31 mm
-# Hand signatures of department heads (internal pledge), no anchors.
-HAND_SIGNATURE_SPACE_PT = 71.0  # 25 mm
+# Rows of the department heads' hand signatures (internal pledge), no anchors.
+HAND_SIGNATURE_ROW_MM = 16.0
 
 FONT = "Times New Roman"
 BLACK = RGBColor(0x00, 0x00, 0x00)
@@ -115,6 +119,7 @@ S_SIGN_NAME = "SF Signer Name"
 S_TABLE_HEAD = "SF Table Head"
 S_TABLE = "SF Table Text"
 S_PAGE_NUMBER = "SF Page Number"
+S_SPACER = "SF Spacer"
 S_CONTROL = "SF Template Control"
 
 # --------------------------------------------------------------------------------------
@@ -232,7 +237,7 @@ STYLE_SPECS: tuple[StyleSpec, ...] = (
               after_pt=12, keep_with_next=True),
     # Short centred rule: an empty paragraph with a bottom border; its width is set by
     # the left/right indents of each paragraph.
-    StyleSpec(S_RULE, size=2, align=WD_ALIGN_PARAGRAPH.CENTER, line=Pt(2),
+    StyleSpec(S_RULE, size=2, align=WD_ALIGN_PARAGRAPH.CENTER, line=Pt(5),
               keep_with_next=True, bottom_border=True),
     # Header table. Exact line height so both columns stay aligned line by line.
     StyleSpec(S_HDR, size=13, align=WD_ALIGN_PARAGRAPH.CENTER, line=Pt(17)),
@@ -246,18 +251,21 @@ STYLE_SPECS: tuple[StyleSpec, ...] = (
     # Signature blocks.
     StyleSpec(S_SIGN_HEADING, size=14, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER,
               before_pt=12, after_pt=6, keep_with_next=True),
-    StyleSpec(S_SIGN_TITLE, size=14, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER,
-              keep_with_next=True),
-    StyleSpec(S_ANCHOR, size=1, color=WHITE, align=WD_ALIGN_PARAGRAPH.CENTER, line=Pt(1),
-              keep_with_next=True),
+    # No "keep with next" inside signature cells: Word and LibreOffice would chain the
+    # table rows to whatever follows. Rows are kept whole with cantSplit instead.
+    StyleSpec(S_SIGN_TITLE, size=14, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER),
+    StyleSpec(S_ANCHOR, size=1, color=WHITE, align=WD_ALIGN_PARAGRAPH.CENTER, line=Pt(1)),
     StyleSpec(S_SIGN_SPACE, size=14, align=WD_ALIGN_PARAGRAPH.CENTER,
-              line=Pt(SIGNATURE_SPACE_PT), keep_with_next=True),
+              line=Pt(SIGNATURE_SPACE_PT)),
     StyleSpec(S_SIGN_NAME, size=14, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER,
               after_pt=6),
     # Bordered tables.
     StyleSpec(S_TABLE, size=13, before_pt=2, after_pt=2, line=1.0),
     StyleSpec(S_TABLE_HEAD, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, base=S_TABLE),
     StyleSpec(S_PAGE_NUMBER, size=13, align=WD_ALIGN_PARAGRAPH.CENTER),
+    # Small empty paragraph between two tables: without it Word and LibreOffice join
+    # adjacent tables into one (and the second loses its own borders).
+    StyleSpec(S_SPACER, size=6, line=Pt(6)),
     # Template logic ({%p ...%}, {%tr ...%}): removed when rendering; grey so that the
     # people editing the template tell it apart from the text.
     StyleSpec(S_CONTROL, size=10, color=CONTROL_GREY, align=WD_ALIGN_PARAGRAPH.LEFT),
@@ -588,31 +596,45 @@ def recipients(container: Container) -> None:
     control(container, "{%p endfor %}")
 
 
+def unbroken_province(member: str) -> str:
+    """Tag printing `member`'s unit in capitals with no line break inside the province.
+
+    In a narrow grid cell "THANH TRA TỈNH HÀ NAM" must wrap; this makes it wrap as
+    "THANH TRA TỈNH / HÀ NAM" rather than "THANH TRA TỈNH HÀ / NAM" (the spaces of the
+    province name become no-break spaces).
+    """
+    province = f"{member}.province|upper"
+    unbroken = f"{province}|replace(' ', '\\u00a0')"  # Jinja literal: no-break space
+    return f"{{{{ {member}.unit_upper|replace({province}, {unbroken}) }}}}"
+
+
 def signer(
     container: Container,
     member: str,
     titles: Sequence[str],
     *,
-    size: float | None = None,
+    title_size: float | None = None,
+    name_size: float | None = None,
     after_pt: float | None = None,
 ) -> None:
-    """Signature of `member` (Jinja expression): titles, anchors, 30+ mm, name."""
+    """Signature of `member` (a Jinja expression): titles, anchors, 30+ mm, name."""
     for title in titles:
-        par(container, S_SIGN_TITLE, title, size=size)
+        par(container, S_SIGN_TITLE, title, size=title_size)
     anchors(container, member)
     par(container, S_SIGN_SPACE)
-    par(container, S_SIGN_NAME, "{{ " + member + ".head.name }}", size=size,
-        after_pt=after_pt)  # fmt: skip
+    name = "{{ " + member + ".head.name }}"
+    par(container, S_SIGN_NAME, name, size=name_size, after_pt=after_pt)
 
 
-def signature_block(doc: DocxDocument, title: str) -> None:
+def signature_block(doc: DocxDocument, title: str, *, title_size: float | None = None) -> None:
     """Recipients on the left, the issuing member's head on the right."""
+    par(doc, S_SPACER)
     tbl = table(doc, SIGNATURE_COLUMNS_MM)
     row = tbl.rows[0]
     cant_split(row)
     left, right = row.cells
     recipients(left)
-    signer(right, "member", [title])
+    signer(right, "member", [title], title_size=title_size)
     right.paragraphs[0].paragraph_format.space_before = Pt(6)
     ensure_paragraphs(tbl)
 
@@ -677,8 +699,8 @@ def build_giao_uoc_thi_dua() -> DocxDocument:
     for i, cell in enumerate(grid.rows[1].cells):
         m = f"row[{i}]"
         control(cell, "{%p if " + m + " %}")
-        par(cell, S_SIGN_TITLE, "{{ " + m + ".unit_upper }}", size=13)
-        signer(cell, m, ["{{ " + m + ".head.title_upper }}"], size=13, after_pt=18)
+        titles = [unbroken_province(m), "{{ " + m + ".head.title_upper }}"]
+        signer(cell, m, titles, title_size=13, name_size=13, after_pt=18)
         control(cell, "{%p else %}")
         par(cell, S_SIGN_NAME)
         control(cell, "{%p endif %}")
@@ -736,6 +758,7 @@ def _bordered_table(
     loop: str,
     cells: Sequence[str],
     centred: Sequence[int] = (0,),
+    row_height_mm: float | None = None,
 ) -> Table:
     """Header row (repeated on each page) and one row per item of `loop`."""
     tbl = table(doc, widths_mm, rows=4, borders=True, cell_margin_mm=1.5)
@@ -747,6 +770,9 @@ def _bordered_table(
         par(cell, S_TABLE_HEAD, heading)
     control_row(tbl.rows[1], "{%tr for " + loop + " %}")
     cant_split(tbl.rows[2])
+    if row_height_mm is not None:
+        tbl.rows[2].height = Mm(row_height_mm)
+        tbl.rows[2].height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
     for i, (cell, text) in enumerate(zip(tbl.rows[2].cells, cells, strict=True)):
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         align = WD_ALIGN_PARAGRAPH.CENTER if i in centred else None
@@ -767,7 +793,7 @@ def build_dang_ky_thi_dua() -> DocxDocument:
     par(doc, S_HEADING, "1. Đăng ký danh hiệu thi đua tập thể")
     _bordered_table(
         doc,
-        (14, 96, 55),
+        (13, 97, 55),
         ("STT", "Danh hiệu / hình thức khen thưởng", "Cấp đề nghị"),
         "c in content.collective",
         ("{{ loop.index }}", "{{ c.title }}", "{{ c.authority }}"),
@@ -777,7 +803,7 @@ def build_dang_ky_thi_dua() -> DocxDocument:
         .space_before = Pt(12)  # fmt: skip
     _bordered_table(
         doc,
-        (12, 33, 31, 31, 36, 22),
+        (13, 37, 30, 32, 33, 20),
         ("STT", "Họ và tên", "Chức vụ", "Danh hiệu thi đua", "Hình thức khen thưởng",
          "Ghi chú"),
         "p in content.individuals",
@@ -810,26 +836,19 @@ def build_giao_uoc_noi_bo() -> DocxDocument:
     par(doc, S_HEADING, "III. TỔ CHỨC THỰC HIỆN")
     par(doc, S_BODY, "{{ content.closing }}")
 
-    # Department heads sign by hand (listed for the record): no anchors.
-    par(doc, S_SIGN_HEADING, "ĐẠI DIỆN CÁC PHÒNG, ĐƠN VỊ")
-    columns = 2
-    width = TEXT_WIDTH_MM / columns
-    grid = table(doc, [width] * columns, rows=3)
-    control_row(grid.rows[0], "{%tr for row in content.departments|batch(2, '') %}")
-    cant_split(grid.rows[1])
-    for i, cell in enumerate(grid.rows[1].cells):
-        d = f"row[{i}]"
-        control(cell, "{%p if " + d + " %}")
-        par(cell, S_SIGN_TITLE, "{{ " + d + ".name|upper }}", size=13)
-        par(cell, S_SIGN_SPACE, line=Pt(HAND_SIGNATURE_SPACE_PT))
-        par(cell, S_SIGN_NAME, "{{ " + d + ".head }}", size=13, after_pt=12)
-        control(cell, "{%p else %}")
-        par(cell, S_SIGN_NAME)
-        control(cell, "{%p endif %}")
-    control_row(grid.rows[2], "{%tr endfor %}")
-    ensure_paragraphs(grid)
+    # The department heads sign by hand on the paper copy: listed for the record, with
+    # room for their signatures, no anchors.
+    par(doc, S_SIGN_HEADING, "ĐẠI DIỆN CÁC PHÒNG, ĐƠN VỊ KÝ GIAO ƯỚC")
+    _bordered_table(
+        doc,
+        (13, 58, 50, 44),
+        ("STT", "Phòng, đơn vị", "Người đại diện", "Chữ ký"),
+        "d in content.departments",
+        ("{{ loop.index }}", "{{ d.name }}", "{{ d.head }}", ""),
+        row_height_mm=HAND_SIGNATURE_ROW_MM,
+    )
 
-    signature_block(doc, "XÁC NHẬN CỦA {{ member.head.title_upper }}")
+    signature_block(doc, "XÁC NHẬN CỦA {{ member.head.title_upper }}", title_size=13)
     return doc
 
 
