@@ -176,8 +176,8 @@ def document_context(
     place = cluster.place if scope == "cluster" else issuer.place
 
     columns = data.get("signature_columns", 3)
-    if isinstance(columns, bool) or not isinstance(columns, int) or not 1 <= columns <= 4:
-        raise InputError(_("data: signature_columns must be a whole number from 1 to 4"))
+    if isinstance(columns, bool) or not isinstance(columns, int) or not 1 <= columns <= 3:
+        raise InputError(_("data: signature_columns must be a whole number from 1 to 3"))
 
     return {
         "cluster": {

@@ -43,7 +43,9 @@ PDFA_LEVELS = ("2b", "none")
 # The JSON filter options; the legacy "SelectPdfVersion=2" string is silently ignored by 7.4.
 _PDFA2_FILTER = 'pdf:writer_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"2"}}'
 _PLAIN_FILTER = "pdf:writer_pdf_Export"
-STARTUP_TIMEOUT = 60.0  # seconds for LibreOffice to start, on top of the per-document time
+# Seconds for LibreOffice to start, on top of the per-document time; slow machines can
+# raise it with $SIGNFLOW_LO_STARTUP_TIMEOUT.
+STARTUP_TIMEOUT = 60.0
 DOCUMENT_TIMEOUT = 60.0
 A4_POINTS = (595.3, 841.9)
 
@@ -207,13 +209,15 @@ class _Worker:
     """One LibreOffice process at a time, with its own private profile."""
 
     def __init__(self, soffice: str, workdir: Path, index: int, pdfa: str | None,
-                 document_timeout: float, on_output: Callable[[], None]) -> None:
+                 document_timeout: float, startup_timeout: float,
+                 on_output: Callable[[], None]) -> None:
         self.soffice = soffice
         self.profile = workdir / f"profile-{index}"
         self.stage = workdir / f"stage-{index}"
         self.outdir = workdir / f"out-{index}"
         self.pdfa = pdfa
         self.document_timeout = document_timeout
+        self.startup_timeout = startup_timeout
         self.on_output = on_output
 
     def run(self, jobs: list[ConversionJob]) -> tuple[list[ConvertedDocument],
@@ -262,7 +266,7 @@ class _Worker:
             *[str(link) for _, link in staged],
         ]
         env = dict(os.environ, SAL_USE_VCLPLUGIN="svp", HOME=str(self.profile.parent))
-        timeout = STARTUP_TIMEOUT + self.document_timeout * len(jobs)
+        timeout = self.startup_timeout + self.document_timeout * len(jobs)
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True, env=env)
         deadline = time.monotonic() + timeout
@@ -337,6 +341,7 @@ def convert_documents(
     workers: int | None = None,
     document_timeout: float = DOCUMENT_TIMEOUT,
     progress: ProgressCallback | None = None,
+    startup_timeout: float | None = None,
 ) -> ConversionReport:
     """Convert every job; failures are collected per document, never half-written."""
     if pdfa not in (None, "2b"):
@@ -354,6 +359,11 @@ def convert_documents(
         else:
             failures.append(ConversionFailure(job.source, problem))
     soffice = find_soffice() if valid else ""
+    if startup_timeout is None:
+        try:
+            startup_timeout = float(os.environ.get("SIGNFLOW_LO_STARTUP_TIMEOUT", STARTUP_TIMEOUT))
+        except ValueError:
+            startup_timeout = STARTUP_TIMEOUT
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(valid) or 1))
     lock = threading.Lock()
     count = [0]
@@ -369,7 +379,7 @@ def convert_documents(
         workdir = Path(tmp)
         # Round-robin keeps the batches balanced when documents come sorted by size.
         batches = [valid[i::n_workers] for i in range(n_workers)]
-        workers_ = [_Worker(soffice, workdir, i, pdfa, document_timeout, tick)
+        workers_ = [_Worker(soffice, workdir, i, pdfa, document_timeout, startup_timeout, tick)
                     for i in range(n_workers)]
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
             results = list(pool.map(lambda wb: wb[0].run(wb[1]), zip(workers_, batches,

@@ -55,3 +55,16 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run `make test`, which installs it")
     return path
+
+
+@pytest.fixture(scope="session")
+def pdf_pack(tmp_path_factory) -> Path:
+    """The 2019 pack generated and converted to PDF/A-2b by the real LibreOffice, once."""
+    require_tool("soffice")
+    from signflow.data import load_data
+    from signflow.generate import generate_pack
+    from signflow.roster import load_roster
+
+    out = tmp_path_factory.mktemp("pdfpack")
+    generate_pack(load_roster(ROSTER), load_data([DATA]), out, pdf=True)
+    return out / "2019"

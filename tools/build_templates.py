@@ -314,14 +314,14 @@ def _setup_styles(doc: DocxDocument) -> None:
     _set_child(ppr, _element("w:spacing", after="0", line="240", lineRule="auto"),
                P_PR_ORDER)  # fmt: skip
 
-    # Every built-in style: Times New Roman, black (the stock headings are blue Cambria).
+    # Every built-in style, table styles included: Times New Roman. The text styles
+    # (paragraph and character) also become black: the stock headings are blue Cambria.
+    for rfonts in styles.element.iter(qn("w:rFonts")):
+        _set_fonts(rfonts.getparent())
     for style_el in styles.element.findall(qn("w:style")):
         style_rpr = style_el.find(qn("w:rPr"))
-        if style_rpr is None:
+        if style_el.get(qn("w:type")) == "table" or style_rpr is None:
             continue
-        rfonts = style_rpr.find(qn("w:rFonts"))
-        if rfonts is not None:
-            _set_fonts(style_rpr)
         color = style_rpr.find(qn("w:color"))
         if color is not None:
             for attr in ("w:themeColor", "w:themeShade", "w:themeTint"):
@@ -698,7 +698,8 @@ def build_giao_uoc_thi_dua() -> DocxDocument:
     cant_split(grid.rows[1])
     for i, cell in enumerate(grid.rows[1].cells):
         m = f"row[{i}]"
-        control(cell, "{%p if " + m + " %}")
+        # "is defined" keeps a shorter row (signature_columns < 3) from failing.
+        control(cell, "{%p if " + m + " is defined and " + m + " %}")
         titles = [unbroken_province(m), "{{ " + m + ".head.title_upper }}"]
         signer(cell, m, titles, title_size=13, name_size=13, after_pt=18)
         control(cell, "{%p else %}")
