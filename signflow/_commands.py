@@ -97,15 +97,17 @@ def render(template: Path, data_files: tuple[Path, ...], out: Path) -> int:
               help=_("Also convert the documents to PDF."))
 @_pdfa_option
 @_jobs_option
+@click.option("--force", is_flag=True,
+              help=_("Regenerate documents even if they already carry signatures."))
 def generate(roster_path: Path, data_files: tuple[Path, ...], templates_dir: Path | None,
              out_dir: Path, only: tuple[str, ...], members: tuple[str, ...], pdf: bool,
-             pdfa: str, jobs: int | None) -> int:
+             pdfa: str, jobs: int | None, force: bool) -> int:
     roster = load_roster(roster_path)
     data = load_data(data_files)
     with progress_bar(_("Converting to PDF")) as progress:
         entries = generate_pack(roster, data, out_dir, templates_dir, only, members,
                                 pdf=pdf, pdfa=None if pdfa == "none" else pdfa,
-                                workers=jobs, convert_progress=progress)
+                                workers=jobs, convert_progress=progress, force=force)
     year_dir = out_dir / str(roster.cluster.year)
     n_docs = sum(1 for e in entries if e.format == "docx")
     n_pdf = sum(1 for e in entries if e.format == "pdf")
@@ -166,3 +168,181 @@ def convert(files: tuple[Path, ...], out_dir: Path, pdfa: str, jobs: int | None,
             source=done.source, target=done.target, pages=done.pages))
     raise_for_failures(report)
     return EXIT_OK
+
+
+@cli.command(help=_("Create the signature fields of a converted PDF, one per member and role."))
+@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+def prepare(pdfs: tuple[Path, ...], roster_path: Path) -> int:
+    from .fields import prepare as prepare_fields
+
+    roster = load_roster(roster_path)
+    for pdf in pdfs:
+        created = prepare_fields(pdf, roster)
+        if created:
+            click.echo(_("{path}: {n} signature field(s) created").format(path=pdf,
+                                                                          n=len(created)))
+        else:
+            click.echo(_("{path}: already prepared").format(path=pdf))
+    return EXIT_OK
+
+
+def read_secret(file: Path | None, env_var: str, prompt: str) -> str:
+    """A passphrase or PIN from a file, the environment, or a hidden prompt, in that order.
+
+    Never from the command line, never echoed, never logged."""
+    import os
+
+    from .errors import InputError
+
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise InputError(_("cannot read {path}: {reason}").format(
+                path=file, reason=exc.strerror or exc)) from None
+    value = os.environ.get(env_var)
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise InputError(_("no {what} given: use a file option or the {env} environment "
+                           "variable (there is no terminal to ask on)").format(
+            what=prompt.lower(), env=env_var))
+    return click.prompt(prompt, hide_input=True, err=True)
+
+
+@cli.command(help=_("Sign PDFs as one member's head or seal, with a PKCS#12 file or a "
+                    "PKCS#11 token (one login for all documents)."))
+@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--member", "member_id", required=True, help=_("Member id of the signer."))
+@click.option("--role", type=click.Choice(["head", "seal"]), default="head", show_default=True,
+              help=_("head: the head's personal signature; seal: the organisation's."))
+@click.option("--pkcs12", "pkcs12_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("PKCS#12 file (.p12/.pfx) holding the key and certificate."))
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("File holding the PKCS#12 passphrase (else $SIGNFLOW_PASSPHRASE, else "
+                     "a hidden prompt)."))
+@click.option("--pkcs11-lib", help=_("PKCS#11 module of the token (a .so file)."))
+@click.option("--token-label", help=_("Label of the token."))
+@click.option("--slot", type=int, help=_("Slot number of the token."))
+@click.option("--key-label", help=_("Label of the key on the token."))
+@click.option("--key-id", help=_("CKA_ID of the key on the token, in hex."))
+@click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("File holding the token PIN (else $SIGNFLOW_PIN, else a hidden prompt)."))
+@click.option("--pinpad", is_flag=True, help=_("Enter the PIN on the token's own PIN pad."))
+@click.option("--level", type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]), default="B-B",
+              show_default=True, help=_("PAdES baseline level."))
+@click.option("--tsa", "tsa_url", help=_("URL of the timestamp authority (RFC 3161)."))
+@click.option("--trust", "trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM) for the validation data of B-LT/B-LTA; may be "
+                     "repeated."))
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
+def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: str,
+         pkcs12_path: Path | None, passphrase_file: Path | None, pkcs11_lib: str | None,
+         token_label: str | None, slot: int | None, key_label: str | None, key_id: str | None,
+         pin_file: Path | None, pinpad: bool, level: str, tsa_url: str | None,
+         trust: tuple[Path, ...], ledger_path: Path | None) -> int:
+    import contextlib
+
+    from .credentials import PINPAD, open_pkcs11, open_pkcs12
+    from .errors import InputError
+    from .ledger import Ledger, default_ledger_path
+    from .sign import SignSettings, sign_documents
+
+    if (pkcs12_path is None) == (pkcs11_lib is None):
+        raise InputError(_("choose one key source: --pkcs12 FILE or --pkcs11-lib LIB"))
+    roster = load_roster(roster_path)
+    roster.member(member_id)
+    settings = SignSettings(level=level, tsa_url=tsa_url, trust_roots=trust)
+    settings.check()
+    with contextlib.ExitStack() as stack:
+        if pkcs12_path is not None:
+            secret = read_secret(passphrase_file, "SIGNFLOW_PASSPHRASE", _("Passphrase"))
+            credential = open_pkcs12(pkcs12_path, secret.encode("utf-8"))
+        else:
+            assert pkcs11_lib is not None
+            try:
+                key_id_bytes = bytes.fromhex(key_id) if key_id else None
+            except ValueError:
+                raise InputError(_("--key-id must be hexadecimal")) from None
+            pin = PINPAD if pinpad else read_secret(pin_file, "SIGNFLOW_PIN", _("PIN"))
+            credential = stack.enter_context(open_pkcs11(
+                pkcs11_lib, token_label=token_label, slot=slot, key_label=key_label,
+                key_id=key_id_bytes, pin=pin))
+        ledger = stack.enter_context(Ledger(ledger_path or default_ledger_path(pdfs[0])))
+        outcomes = sign_documents(list(pdfs), roster, member_id, role, credential, settings,
+                                  ledger=ledger)
+    for outcome in outcomes:
+        click.echo(_("{path}: signed by {signer} ({member}, {role})").format(
+            path=outcome.path, signer=outcome.signer, member=outcome.member,
+            role=_("head") if outcome.role == "head" else _("seal")))
+    return EXIT_OK
+
+
+@cli.command(help=_("Show who has signed, who is pending and what comes next."))
+@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
+def status(pdfs: tuple[Path, ...], roster_path: Path | None, as_json: bool) -> int:
+    import json
+
+    from .errors import SignflowError
+    from .status import DocumentStatus, document_status
+
+    roster = load_roster(roster_path) if roster_path else None
+    results: list[DocumentStatus] = []
+    failed = False
+    for pdf in pdfs:
+        try:
+            results.append(document_status(pdf, roster))
+        except SignflowError as exc:
+            failed = True
+            results.append(DocumentStatus(file=str(pdf), error=exc.message))
+    if as_json:
+        click.echo(json.dumps({"documents": [r.as_json() for r in results]},
+                              ensure_ascii=False, indent=2))
+    else:
+        from ._tables import status_table
+
+        click.echo(status_table(results, roster))
+    from .errors import EXIT_FAILED
+
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+@cli.command("log", help=_("Print the audit trail of the signing ledger."))
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: signflow-ledger.sqlite in this folder)."))
+@click.option("--verify", is_flag=True, help=_("Check the hash chain of the audit trail."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
+def log_command(ledger_path: Path | None, verify: bool, as_json: bool) -> int:
+    import json
+    from dataclasses import asdict
+
+    from .errors import InputError
+    from .ledger import LEDGER_NAME, Ledger
+
+    path = ledger_path or Path(LEDGER_NAME)
+    if not path.is_file():
+        raise InputError(_("ledger not found: {path}").format(path=path))
+    with Ledger(path) as ledger:
+        events = ledger.events()
+        problems = ledger.verify_chain() if verify else []
+    if as_json:
+        click.echo(json.dumps({"events": [asdict(e) for e in events], "problems": problems},
+                              ensure_ascii=False, indent=2))
+    else:
+        for e in events:
+            detail = ", ".join(f"{k}={v}" for k, v in e.details.items())
+            click.echo(f"{e.seq:>4}  {e.at}  {e.action:<17} {e.path or ''}  {detail}")
+        if verify:
+            for problem in problems:
+                click.echo(_("PROBLEM: {problem}").format(problem=problem), err=True)
+            if not problems:
+                click.echo(_("The audit trail is intact ({n} events).").format(n=len(events)))
+    return EXIT_PROBLEMS if problems else EXIT_OK

@@ -116,6 +116,7 @@ def generate_pack(
     pdfa: str | None = "2b",
     workers: int | None = None,
     convert_progress: ConvertProgress | None = None,
+    force: bool = False,
 ) -> list[ManifestEntry]:
     """Render the pack (and convert it to PDF when asked), update the manifest, and return
     the entries written in this run."""
@@ -124,6 +125,13 @@ def generate_pack(
     plan = plan_pack(roster, templates_dir, out_dir, only, members)
     # Build every context first: a data error stops the run before any file is written.
     contexts = [document_context(roster, data, d.kind, d.member, today) for d in plan]
+    if not force:
+        signed = [str(d.out.with_suffix(".pdf")) for d in plan if _carries_signatures(
+            d.out.with_suffix(".pdf"))]
+        if signed:
+            raise InputError(_("these documents already carry signatures and would be "
+                               "overwritten (use --force to regenerate them anyway)"),
+                             details=signed)
     year_dir = out_dir / str(roster.cluster.year)
     entries: list[ManifestEntry] = []
     for i, (doc, ctx) in enumerate(zip(plan, contexts, strict=True)):
@@ -134,7 +142,8 @@ def generate_pack(
             doc.kind, doc.member, doc.out.relative_to(year_dir).as_posix(), sha, "docx"))
     if pdf:
         try:
-            entries += convert_entries(year_dir, entries, pdfa, workers, convert_progress)
+            entries += convert_entries(year_dir, entries, pdfa, workers, convert_progress,
+                                       roster)
         finally:
             # The .docx files are written either way; the manifest must list them.
             update_manifest(year_dir, roster, entries)
@@ -149,9 +158,13 @@ def convert_entries(
     pdfa: str | None,
     workers: int | None,
     progress: ConvertProgress | None,
+    roster: Roster | None = None,
 ) -> list[ManifestEntry]:
-    """Convert the pack's .docx files to PDF beside them; raise if any failed."""
+    """Convert the pack's .docx files to PDF beside them, create the signature fields (when
+    a roster is given) and register each PDF in the pack's ledger; raise if any failed."""
     from .convert import ConversionJob, convert_documents, raise_for_failures
+    from .fields import prepare
+    from .ledger import LEDGER_NAME, Ledger
 
     docx_entries = [e for e in entries if e.format == "docx"]
     jobs = [ConversionJob(year_dir / e.path, (year_dir / e.path).with_suffix(".pdf"))
@@ -159,16 +172,32 @@ def convert_entries(
     report = convert_documents(jobs, pdfa=pdfa, workers=workers, progress=progress)
     by_source = {c.source: c for c in report.converted}
     pdf_entries = []
-    for entry, job in zip(docx_entries, jobs, strict=True):
-        converted = by_source.get(job.source)
-        if converted is not None:
+    ledger = Ledger(year_dir / LEDGER_NAME) if roster is not None else None
+    try:
+        for entry, job in zip(docx_entries, jobs, strict=True):
+            if by_source.get(job.source) is None:
+                continue
+            if roster is not None and ledger is not None:
+                prepare(job.target, roster)
+                ledger.observe(job.target, job.target.read_bytes())
             pdf_entries.append(ManifestEntry(
                 entry.kind, entry.member, job.target.relative_to(year_dir).as_posix(),
                 sha256_file(job.target), "pdf", source=entry.path))
+    finally:
+        if ledger is not None:
+            ledger.close()
     if report.failed:
         entries += pdf_entries  # keep what did convert in the manifest
         raise_for_failures(report)
     return pdf_entries
+
+
+def _carries_signatures(pdf: Path) -> bool:
+    """Cheap test: a signed PDF has a /ByteRange somewhere in it."""
+    try:
+        return b"/ByteRange" in pdf.read_bytes()
+    except OSError:
+        return False
 
 
 def read_manifest(year_dir: Path) -> dict[str, Any] | None:

@@ -1,0 +1,268 @@
+"""The signing ledger: an embedded SQLite record of documents, revisions and events.
+
+The PDF stays the source of truth for who has signed; the ledger records what happened, for
+the secretariat, in an append-only, hash-chained audit log:
+
+- every document (identified by the SHA-256 of its first revision, which never changes),
+- every revision seen (number, size, SHA-256 of the file up to the end of that revision),
+- every event (registered, revisions added, signed, refused), each carrying the hash of the
+  one before it, so that editing or deleting a past event breaks the chain (`signflow log
+  --verify`). Triggers refuse UPDATE and DELETE on the log and revision tables.
+
+A file signed elsewhere and brought back is recorded when next seen; a file whose earlier
+revisions differ from what the ledger saw (history rewritten, or revisions cut off) is
+refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, SigningError
+from .i18n import _
+
+LEDGER_NAME = "signflow-ledger.sqlite"
+GENESIS = "0" * 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    identity TEXT NOT NULL UNIQUE,      -- SHA-256 of the first revision
+    path TEXT NOT NULL,                 -- where it was last seen
+    first_seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revisions (
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    number INTEGER NOT NULL,            -- 1 = the original document
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,               -- of the file's first `size` bytes
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (document_id, number)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL,
+    document TEXT,                      -- identity
+    path TEXT,
+    details TEXT NOT NULL,              -- JSON
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS revisions_no_update BEFORE UPDATE ON revisions
+BEGIN SELECT RAISE(ABORT, 'revisions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS revisions_no_delete BEFORE DELETE ON revisions
+BEGIN SELECT RAISE(ABORT, 'revisions are append-only'); END;
+"""
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    at: str
+    action: str
+    document: str | None
+    path: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+def revision_ends(data: bytes) -> list[int]:
+    """Byte offset just past the end of each revision (after its %%EOF and line end)."""
+    from .history import open_reader
+
+    reader = open_reader(data)
+    ends = []
+    for revision in range(reader.xrefs.total_revisions):
+        info = reader.xrefs.get_xref_container_info(revision)
+        eof = data.find(b"%%EOF", info.end_location)
+        if eof < 0:
+            end = len(data)
+        else:
+            end = eof + 5
+            while end < len(data) and data[end:end + 1] in (b"\r", b"\n"):
+                end += 1
+        ends.append(min(end, len(data)))
+    ends[-1] = len(data)  # whatever follows the last %%EOF belongs to the last revision
+    return ends
+
+
+def _event_hash(prev_hash: str, seq: int, at: str, action: str, document: str | None,
+                path: str | None, details: str) -> str:
+    payload = json.dumps([prev_hash, seq, at, action, document, path, details],
+                         ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def default_ledger_path(pdf: Path) -> Path:
+    """The ledger next to the documents: the nearest existing one in the PDF's folder or up
+    to three levels above it (the pack's year folder), else a new one in the PDF's folder."""
+    folder = pdf.resolve().parent
+    for candidate in [folder, *folder.parents][:4]:
+        if (candidate / LEDGER_NAME).is_file():
+            return candidate / LEDGER_NAME
+    return folder / LEDGER_NAME
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(_("cannot open the ledger {path}: {reason}").format(
+                path=self.path, reason=exc)) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    def _append(self, action: str, document: str | None, path: Path | str | None,
+                details: dict[str, Any]) -> None:
+        """Append one event; must run inside a transaction."""
+        row = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        text = json.dumps(details, ensure_ascii=False, sort_keys=True)
+        path_text = str(path) if path is not None else None
+        digest = _event_hash(prev, seq, at, action, document, path_text, text)
+        self.db.execute(
+            "INSERT INTO events (seq, at, action, document, path, details, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, action, document, path_text, text, prev, digest))
+
+    # --- documents and revisions -------------------------------------------------------
+
+    def observe(self, path: Path, data: bytes, roster: Any = None, quiet: bool = False) -> str:
+        """Record a document as it is now; refuse one whose history was rewritten.
+
+        Returns the document identity. ``quiet`` leaves new revisions out of the log, for
+        a caller that logs them itself (a signature made here)."""
+        ends = revision_ends(data)
+        hashes = [hashlib.sha256(data[:end]).hexdigest() for end in ends]
+        identity = hashes[0]
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._transaction():
+            row = self.db.execute("SELECT id FROM documents WHERE identity = ?",
+                                  (identity,)).fetchone()
+            if row is None:
+                cur = self.db.execute(
+                    "INSERT INTO documents (identity, path, first_seen) VALUES (?, ?, ?)",
+                    (identity, str(path), now))
+                doc_id = cur.lastrowid
+                known: list[tuple[int, int, str]] = []
+                self._append("registered", identity, path,
+                             {"revisions": len(ends), "sha256": hashes[-1]})
+            else:
+                doc_id = row[0]
+                self.db.execute("UPDATE documents SET path = ? WHERE id = ?", (str(path), doc_id))
+                known = self.db.execute(
+                    "SELECT number, size, sha256 FROM revisions WHERE document_id = ? "
+                    "ORDER BY number", (doc_id,)).fetchall()
+            conflict = self._conflict(path, identity, known, ends, hashes)
+            if conflict is not None:
+                # recorded (committed) before refusing, so the attempt stays in the log
+                self._append("history-conflict", identity, path, {"reason": conflict})
+            new = [] if conflict else list(range(len(known) + 1, len(ends) + 1))
+            for number in new:
+                self.db.execute(
+                    "INSERT INTO revisions (document_id, number, size, sha256, seen_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (doc_id, number, ends[number - 1], hashes[number - 1], now))
+            if known and new and not quiet:
+                self._append("revisions-added", identity, path,
+                             {"from": new[0], "to": new[-1], "sha256": hashes[-1]})
+        if conflict is not None:
+            raise SigningError(conflict)
+        return identity
+
+    @staticmethod
+    def _conflict(path: Path, identity: str, known: list[tuple[int, int, str]],
+                  ends: list[int], hashes: list[str]) -> str | None:
+        for number, size, sha in known:
+            if number > len(ends):
+                return _("{path}: revisions the ledger recorded are missing (the file was cut "
+                         "back to an earlier state)").format(path=path)
+            if ends[number - 1] != size or hashes[number - 1] != sha:
+                return _("{path}: revision {n} differs from the one the ledger recorded: the "
+                         "file's history was rewritten").format(path=path, n=number)
+        return None
+
+    def record_signature(self, path: Path, data: bytes, outcome: Any, cert_sha256: str) -> None:
+        identity = self.observe(path, data, quiet=True)
+        with self._transaction():
+            self._append("signed", identity, path, {
+                "field": outcome.field, "member": outcome.member, "role": outcome.role,
+                "signer": outcome.signer, "certificate_sha256": cert_sha256,
+                "sha256_before": outcome.sha256_before, "sha256_after": outcome.sha256_after,
+            })
+
+    def record(self, action: str, path: Path | None, details: dict[str, Any],
+               document: str | None = None) -> None:
+        with self._transaction():
+            self._append(action, document, path, details)
+
+    # --- reading -----------------------------------------------------------------------
+
+    def events(self) -> list[Event]:
+        rows = self.db.execute(
+            "SELECT seq, at, action, document, path, details, prev_hash, hash FROM events "
+            "ORDER BY seq").fetchall()
+        return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+
+    def verify_chain(self) -> list[str]:
+        """Problems with the hash chain (empty: intact)."""
+        problems = []
+        prev = GENESIS
+        expected_seq = 1
+        rows = self.db.execute(
+            "SELECT seq, at, action, document, path, details, prev_hash, hash FROM events "
+            "ORDER BY seq").fetchall()
+        for seq, at, action, document, path, details, prev_hash, digest in rows:
+            if seq != expected_seq:
+                problems.append(_("event {n} is missing").format(n=expected_seq))
+            if prev_hash != prev:
+                problems.append(_("event {n} does not follow the event before it").format(n=seq))
+            if _event_hash(prev_hash, seq, at, action, document, path, details) != digest:
+                problems.append(_("event {n} was altered").format(n=seq))
+            prev = digest
+            expected_seq = seq + 1
+        triggers = {r[0] for r in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        for name in ("events_no_update", "events_no_delete"):
+            if name not in triggers:
+                problems.append(_("the append-only guard {name} was removed").format(name=name))
+        return problems

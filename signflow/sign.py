@@ -1,0 +1,345 @@
+"""Sign signflow documents: the right person, in the right field, in the right order.
+
+Before anything is written, every document is checked (all of them, before the first is
+signed): the field for this member and role exists and is empty; the certificate is the one
+the roster expects and is valid now; a seal comes only after its own head; the roster's
+order rule holds; every earlier signature is intact; and nothing but signatures, timestamps
+and validation data was added since the fields were created. Any refusal leaves every file
+byte-for-byte unchanged. Each signed file is written atomically (temporary file, fsync,
+rename).
+
+Signatures are PAdES (ETSI.CAdES.detached) with SHA-256, at level B-B, B-T (RFC 3161
+signature timestamp), B-LT (plus revocation data in the DSS) or B-LTA (plus a document
+timestamp).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import io
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import x509
+
+from ._files import atomic_write_bytes, sha256_bytes
+from .appearance import appearance
+from .credentials import Credential
+from .errors import InputError, SigningError
+from .history import DocumentHistory, SignatureRecord
+from .i18n import _
+from .roster import CertificateExpectation, Member, Roster
+
+LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+
+
+@dataclass(frozen=True)
+class SignSettings:
+    level: str = "B-B"
+    tsa_url: str | None = None
+    trust_roots: tuple[Path, ...] = ()  # for B-LT/B-LTA: where revocation data must chain to
+    tsa_timeout: float = 30.0
+
+    def check(self) -> None:
+        if self.level not in LEVELS:
+            raise InputError(_("unknown PAdES level '{level}' (use {levels})").format(
+                level=self.level, levels=", ".join(LEVELS)))
+        if self.level != "B-B" and not self.tsa_url:
+            raise InputError(_("level {level} needs a timestamp authority: --tsa URL").format(
+                level=self.level))
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    path: Path
+    field: str
+    member: str
+    role: str
+    signer: str
+    sha256_before: str
+    sha256_after: str
+
+
+# --- who may sign ------------------------------------------------------------------------
+
+
+def cert_sha256(cert: x509.Certificate) -> str:
+    return hashlib.sha256(cert.dump()).hexdigest()
+
+
+def _norm(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+def _subject_pairs(cert: x509.Certificate) -> set[tuple[str, str]]:
+    from cryptography import x509 as cx509
+
+    name = cx509.load_der_x509_certificate(cert.dump()).subject
+    pairs = set()
+    for attr in name:
+        key = attr.rfc4514_attribute_name.upper()
+        value = attr.value if isinstance(attr.value, str) else attr.value.decode("utf-8", "replace")
+        pairs.add((key, _norm(value)))
+    return pairs
+
+
+def _expected_pairs(subject: str) -> set[tuple[str, str]]:
+    """'CN=Bùi Thị Yến, O=Thanh tra tỉnh Quảng Ninh' -> {(CN, ...), (O, ...)}."""
+    pairs = set()
+    for part in _split_dn(subject):
+        if "=" not in part:
+            raise InputError(_("not a subject such as 'CN=..., O=...': {subject}").format(
+                subject=subject))
+        key, value = part.split("=", 1)
+        pairs.add((key.strip().upper(), _norm(value)))
+    return pairs
+
+
+def _split_dn(subject: str) -> list[str]:
+    parts, current, escaped = [], "", False
+    for ch in subject:
+        if escaped:
+            current += ch
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in ",;":
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        parts.append(current)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def certificate_matches(cert: x509.Certificate, member: Member, role: str) -> bool:
+    """Is this the certificate the roster expects for this member and role?
+
+    With an expectation in the roster (fingerprint or subject) that decides. Without one,
+    the certificate's common name must be the head's name (head) or the unit's name (seal),
+    so that nobody signs in another person's box by mistake.
+    """
+    expected: CertificateExpectation | None = (
+        member.head.certificate if role == "head" else member.seal_certificate)
+    if expected is not None:
+        if expected.sha256:
+            return cert_sha256(cert) == expected.sha256
+        return _expected_pairs(expected.subject or "") <= _subject_pairs(cert)
+    wanted = member.head.name if role == "head" else member.unit
+    return ("CN", _norm(wanted)) in _subject_pairs(cert)
+
+
+def certificate_problems(cert: x509.Certificate, member: Member, role: str,
+                         now: dt.datetime) -> list[str]:
+    problems = []
+    name = _cert_name(cert)
+    if not certificate_matches(cert, member, role):
+        who = member.head.name if role == "head" else member.unit
+        problems.append(_("the certificate of {signer} is not the one the roster expects for "
+                          "{who} ({member}, {role})").format(
+            signer=name, who=who, member=member.id, role=_role_label(role)))
+    validity = cert["tbs_certificate"]["validity"]
+    not_before = validity["not_before"].native
+    not_after = validity["not_after"].native
+    if now < not_before:
+        problems.append(_("the certificate of {signer} is not valid before {date}").format(
+            signer=name, date=not_before.isoformat()))
+    if now > not_after:
+        problems.append(_("the certificate of {signer} expired on {date}").format(
+            signer=name, date=not_after.isoformat()))
+    public_key = cert.public_key
+    algo = public_key.algorithm
+    if (algo == "rsa" and public_key.bit_size < 2048) or (algo == "ec" and
+                                                         public_key.bit_size < 256):
+        problems.append(_("the key of {signer} is too weak ({algo} {bits} bits)").format(
+            signer=name, algo=algo.upper(), bits=public_key.bit_size))
+    elif algo not in ("rsa", "ec"):
+        problems.append(_("unsupported key type {algo}").format(algo=algo))
+    return problems
+
+
+def _cert_name(cert: x509.Certificate) -> str:
+    from .history import common_name
+
+    return common_name(cert)
+
+
+def _role_label(role: str) -> str:
+    return _("head") if role == "head" else _("seal")
+
+
+# --- document checks ---------------------------------------------------------------------
+
+
+def signature_intact(record: SignatureRecord) -> bool:
+    """The bytes a signature covers still hash to what was signed, the signature value
+    verifies, and it covers its whole revision."""
+    from pyhanko.sign.general import SignedDataCerts  # noqa: F401 - ensures pyhanko loaded
+    from pyhanko.sign.validation.generic_cms import validate_sig_integrity
+    from pyhanko.sign.validation.pdf_embedded import SignatureCoverageLevel
+
+    emb = record.embedded
+    try:
+        digest = emb.compute_digest()
+        intact, valid = validate_sig_integrity(
+            emb.signer_info, emb.signer_cert,
+            expected_content_type="tst_info" if record.is_timestamp else "data",
+            actual_digest=digest)
+        coverage = emb.evaluate_signature_coverage()
+    except Exception:  # malformed CMS in a hostile file is simply not intact
+        return False
+    return bool(intact and valid and coverage >= SignatureCoverageLevel.ENTIRE_REVISION)
+
+
+def document_problems(history: DocumentHistory, roster: Roster, member: Member,
+                      role: str) -> list[str]:
+    """Why this member may not sign this document in this role now (empty: may sign)."""
+    problems: list[str] = []
+    field = history.our_fields.get((member.id, role))
+    if history.fields_revision is None:
+        return [_("the document has no signflow signature fields (run `signflow prepare`)")]
+    if field is None:
+        return [_("the document has no {role} field for {member}").format(
+            role=_role_label(role), member=member.id)]
+    if history.fields.get(field):
+        record = history.signature_for(member.id, role)
+        by = record.signer_name if record else "?"
+        return [_("the {role} field of {member} is already signed (by {signer})").format(
+            role=_role_label(role), member=member.id, signer=by)]
+    for record in history.signatures:
+        if not signature_intact(record):
+            problems.append(_("the earlier signature in {field} is broken: the document was "
+                              "altered").format(field=record.field))
+    for revision, message in history.workflow_problems():
+        problems.append(_("revision {n}: {problem}").format(n=revision + 1, problem=message))
+    if role == "seal" and not history.fields.get(history.our_fields.get((member.id, "head"), "")):
+        problems.append(_("the seal of {member} can only follow the signature of its head "
+                          "(Decree 30/2020, Art. 32)").format(member=member.id))
+    if role == "head" and roster.cluster.signing_order == "roster":
+        for earlier in roster.members:
+            if earlier.id == member.id:
+                break
+            name = history.our_fields.get((earlier.id, "head"))
+            if name is not None and not history.fields.get(name):
+                problems.append(_("the roster requires signing in order: {earlier} has not "
+                                  "signed yet").format(earlier=earlier.id))
+                break
+    return problems
+
+
+# --- signing -----------------------------------------------------------------------------
+
+
+def _validation_context(settings: SignSettings) -> Any:
+    from pyhanko.sign.general import load_certs_from_pemder
+    from pyhanko_certvalidator import ValidationContext
+
+    roots = list(load_certs_from_pemder([str(p) for p in settings.trust_roots]))
+    return ValidationContext(trust_roots=roots, allow_fetching=True)
+
+
+def _sign_bytes(data: bytes, field: str, member: Member, role: str, credential: Credential,
+                settings: SignSettings, now: dt.datetime) -> bytes:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.fields import SigSeedSubFilter
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
+    style, text_params = appearance(member, role, _cert_name(credential.cert), now)
+    lt = settings.level in ("B-LT", "B-LTA")
+    meta = signers.PdfSignatureMetadata(
+        field_name=field,
+        md_algorithm="sha256",
+        subfilter=SigSeedSubFilter.PADES,
+        location=member.place,
+        embed_validation_info=lt,
+        use_pades_lta=settings.level == "B-LTA",
+        validation_context=_validation_context(settings) if lt else None,
+        # Vietnamese officials' certificates carry non-repudiation; accept digital signature
+        # too, as some CAs issue seal certificates with that bit only.
+        signer_key_usage={"digital_signature"} if role == "seal" else {"non_repudiation"},
+    )
+    timestamper = (HTTPTimeStamper(settings.tsa_url, timeout=int(settings.tsa_timeout))
+                   if settings.level != "B-B" else None)
+    pdf_signer = signers.PdfSigner(meta, signer=credential.signer, timestamper=timestamper,
+                                   stamp_style=style)
+    writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    out = io.BytesIO()
+    coro = pdf_signer.async_sign_pdf(writer, output=out, appearance_text_params=text_params)
+    asyncio.run(coro)
+    return out.getvalue()
+
+
+def sign_documents(
+    paths: Sequence[Path],
+    roster: Roster,
+    member_id: str,
+    role: str,
+    credential: Credential,
+    settings: SignSettings | None = None,
+    ledger: Any = None,
+    now: dt.datetime | None = None,
+) -> list[SignOutcome]:
+    """Check every document, then sign each one. All-or-nothing at the check stage."""
+    settings = settings or SignSettings()
+    settings.check()
+    if role not in ("head", "seal"):
+        raise InputError(_("unknown role '{role}' (use head or seal)").format(role=role))
+    member = roster.member(member_id)
+    now = now or dt.datetime.now(dt.UTC)
+    problems = certificate_problems(credential.cert, member, role, now)
+    if problems:
+        raise SigningError(_("signing refused"), details=problems)
+
+    prepared: list[tuple[Path, bytes, str]] = []
+    refusals: list[str] = []
+    for path in paths:
+        history = _read(path)
+        if ledger is not None:
+            ledger.observe(path, history.data, roster=roster)
+        doc_problems = document_problems(history, roster, member, role)
+        refusals += [f"{path}: {p}" for p in doc_problems]
+        if not doc_problems:
+            prepared.append((path, history.data, history.our_fields[(member.id, role)]))
+    if refusals:
+        raise SigningError(_("signing refused; no document was changed"), details=refusals)
+
+    outcomes = []
+    for path, data, field in prepared:
+        try:
+            signed = _sign_bytes(data, field, member, role, credential, settings, now)
+        except SigningError:
+            raise
+        except Exception as exc:  # TSA down or garbage, token errors, pyHanko errors
+            raise SigningError(_("{path}: signing failed, the file is unchanged: {reason}")
+                               .format(path=path, reason=_reason(exc))) from None
+        if not signed.startswith(data):  # an incremental update never rewrites history
+            raise SigningError(_("{path}: internal error: the signed file does not extend "
+                                 "the original").format(path=path))
+        if path.read_bytes() != data:
+            raise SigningError(_("{path} changed while it was being signed; nothing was "
+                                 "written").format(path=path))
+        after = atomic_write_bytes(path, signed)
+        outcome = SignOutcome(path, field, member.id, role, _cert_name(credential.cert),
+                              sha256_bytes(data), after)
+        if ledger is not None:
+            ledger.record_signature(path, signed, outcome, cert_sha256(credential.cert))
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def _read(path: Path) -> DocumentHistory:
+    from .history import read_history
+
+    return read_history(path)
