@@ -346,3 +346,59 @@ def log_command(ledger_path: Path | None, verify: bool, as_json: bool) -> int:
             if not problems:
                 click.echo(_("The audit trail is intact ({n} events).").format(n=len(events)))
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+@cli.command(help=_("Verify signed PDFs: every signature, the signers, the changes after "
+                    "signing, and (with a roster) completeness."))
+@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER); may be repeated."))
+@click.option("--roster", "roster_path", type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML), to check completeness and signers."))
+@click.option("--at", "at_text", help=_("Validate as of this time (ISO 8601), e.g. years "
+                                         "after the certificates expired."))
+@click.option("--online", is_flag=True,
+              help=_("Fetch missing revocation data online (default: offline)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Also write an HTML report to this file."))
+def verify(pdfs: tuple[Path, ...], trust: tuple[Path, ...], roster_path: Path | None,
+           at_text: str | None, online: bool, as_json: bool, report_path: Path | None) -> int:
+    import datetime as dt
+    import json
+
+    from .errors import EXIT_FAILED, InputError
+    from .verify import VerifyPolicy, verify_files
+
+    at = None
+    if at_text:
+        try:
+            at = dt.datetime.fromisoformat(at_text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(_("--at: not an ISO 8601 time: {value}").format(
+                value=at_text)) from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.timezone(dt.timedelta(hours=7)))  # Vietnam time
+    roster = load_roster(roster_path) if roster_path else None
+    verdicts = verify_files(list(pdfs), VerifyPolicy(trust_roots=trust, roster=roster, at=at,
+                                                    online=online))
+    if as_json:
+        payload = [v.as_json() for v in verdicts]
+        click.echo(json.dumps(payload[0] if len(payload) == 1 else payload,
+                              ensure_ascii=False, indent=2))
+    else:
+        from ._tables import verify_table
+
+        click.echo(verify_table(verdicts), nl=False)
+    if report_path is not None:
+        from ._files import atomic_write_bytes
+        from .report import render_html
+
+        html = render_html(verdicts, roster_name=roster.cluster.full_name if roster else None,
+                           trust_roots=[str(t) for t in trust])
+        atomic_write_bytes(report_path, html.encode("utf-8"))
+        if not as_json:
+            click.echo(_("Report: {path}").format(path=report_path))
+    if any(not v.readable for v in verdicts):
+        return EXIT_FAILED
+    return EXIT_OK if all(v.ok for v in verdicts) else EXIT_PROBLEMS

@@ -9,6 +9,7 @@ from pathlib import Path
 from .i18n import _
 from .roster import Roster
 from .status import DocumentStatus
+from .verdicts import FileVerdict
 
 SIGNED = "✓"
 PENDING = "·"
@@ -55,3 +56,52 @@ def status_table(results: Sequence[DocumentStatus], roster: Roster | None) -> st
     legend = _("Each member column: head then seal; {signed} signed, {pending} pending.").format(
         signed=SIGNED, pending=PENDING)
     return render_table(headers, rows) + "\n\n" + legend
+
+
+def _mark(value: bool | None) -> str:
+    return "?" if value is None else ("✓" if value else "✗")
+
+
+def verify_table(verdicts: Sequence[FileVerdict]) -> str:
+    """Per file: the verdict, then one line per signature, then the problems."""
+    out: list[str] = []
+    for v in verdicts:
+        if not v.readable:
+            verdict = _("UNREADABLE")
+        elif v.ok:
+            verdict = _("VALID") + ("" if v.complete is None else " - " + _("complete"))
+        else:
+            verdict = _("PROBLEMS FOUND")
+        out.append(f"{Path(v.file).name}: {verdict}")
+        if v.signatures:
+            headers = ["#", _("Field"), _("Signer"), _("Intact"), _("Valid"), _("Trusted"),
+                       _("Revoked"), _("Level"), _("Time"), _("Changes after")]
+            rows = []
+            for i, s in enumerate(v.signatures, 1):
+                who = s.signer or "?"
+                if s.member:
+                    who = f"{who} ({s.member}/{_('head') if s.role == 'head' else _('seal')})"
+                elif s.is_timestamp:
+                    who = f"{who} ({_('document timestamp')})"
+                revoked = "?" if s.revoked is None else ("✗" if s.revoked else "✓")
+                rows.append([str(i), s.field, who, _mark(s.intact), _mark(s.valid),
+                             _mark(s.trusted), revoked, s.level or "-",
+                             s.timestamp or s.signing_time or "-", s.modifications])
+            out.append(render_table(headers, rows))
+        if v.complete is False:
+            missing = ", ".join(f"{m['member']}/{_('head') if m['role'] == 'head' else _('seal')}"
+                                for m in v.missing)
+            out.append(_("Missing signatures: {list}").format(list=missing))
+        # A change after signing concerns every earlier signature: say it once, with the
+        # fields it concerns.
+        concerned: dict[str, list[str]] = {}
+        for s in v.signatures:
+            for p in s.problems:
+                concerned.setdefault(p, []).append(s.field)
+        for p, fields in concerned.items():
+            where = fields[0] if len(fields) == 1 else _("{n} signatures").format(n=len(fields))
+            out.append(f"  ✗ {where}: {p}")
+        for p in v.problems:
+            out.append(f"  ✗ {p}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -175,7 +175,7 @@ def document_context(
         symbol = f"{code}-{issuer.symbol}"
     place = cluster.place if scope == "cluster" else issuer.place
 
-    columns = data.get("signature_columns", 3)
+    columns = data.get("signature_columns", 2)
     if isinstance(columns, bool) or not isinstance(columns, int) or not 1 <= columns <= 3:
         raise InputError(_("data: signature_columns must be a whole number from 1 to 3"))
 

@@ -101,7 +101,7 @@ PINPAD = object()  # ask the token's own PIN pad (protected authentication path)
 
 @contextlib.contextmanager
 def open_pkcs11(
-    lib: str,
+    lib: str | Path,
     *,
     token_label: str | None = None,
     slot: int | None = None,
@@ -128,7 +128,7 @@ def open_pkcs11(
     user_pin = p11.PROTECTED_AUTH if pin is PINPAD else pin
     try:
         session = hanko_p11.open_pkcs11_session(
-            lib, slot_no=slot,
+            str(lib), slot_no=slot,
             token_criteria=TokenCriteria(label=token_label) if token_label else None,
             user_pin=user_pin)
     except p11.PinIncorrect:

@@ -19,10 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from ._files import atomic_write_bytes, sha256_file
-from .context import CLUSTER_KINDS, KINDS, MEMBER_KINDS, check_data_members, document_context
-from .errors import InputError
+from .context import (
+    CLUSTER_KINDS,
+    KINDS,
+    MEMBER_KINDS,
+    anchor,
+    check_data_members,
+    document_context,
+    required_signatures,
+)
+from .errors import InputError, TemplateError
 from .i18n import _
-from .render import render_file
+from .render import docx_text, render_bytes
 from .roster import Roster
 
 MANIFEST_NAME = "manifest.json"
@@ -137,7 +145,7 @@ def generate_pack(
     for i, (doc, ctx) in enumerate(zip(plan, contexts, strict=True)):
         if progress:
             progress(i, len(plan), doc)
-        sha = render_file(doc.template, ctx, doc.out)
+        sha = _render_checked(roster, doc, ctx)
         entries.append(ManifestEntry(
             doc.kind, doc.member, doc.out.relative_to(year_dir).as_posix(), sha, "docx"))
     if pdf:
@@ -190,6 +198,20 @@ def convert_entries(
         entries += pdf_entries  # keep what did convert in the manifest
         raise_for_failures(report)
     return pdf_entries
+
+
+def _render_checked(roster: Roster, doc: PlannedDocument, ctx: dict[str, Any]) -> str:
+    """Render, make sure every signature block it needs came out (a grid with fewer columns
+    than signature_columns would silently drop members), then write atomically."""
+    data = render_bytes(doc.template, ctx)
+    text = docx_text(data)
+    missing = [anchor(m, r) for m, r in required_signatures(doc.kind, roster, doc.member)
+               if anchor(m, r) not in text]
+    if missing:
+        raise TemplateError(_("{template}: signature blocks missing from the rendered document: "
+                              "{anchors}").format(template=doc.template.name,
+                                                  anchors=", ".join(missing)))
+    return atomic_write_bytes(doc.out, data)
 
 
 def _carries_signatures(pdf: Path) -> bool:

@@ -73,6 +73,9 @@ def open_reader(data: bytes, path: Path | str = "") -> Any:
     from pyhanko.pdf_utils.misc import PdfReadError
     from pyhanko.pdf_utils.reader import PdfFileReader
 
+    from ._speedups import install
+
+    install()
     if not data.startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
         raise InputError(_("{path}: not a PDF file").format(path=path))
     try:
@@ -95,6 +98,7 @@ class DocumentHistory:
         self.data = data
         self.path = path
         self.reader = open_reader(data, path)
+        self._reviews: dict[int, RevisionReview] = {}
 
     @property
     def total_revisions(self) -> int:
@@ -149,33 +153,40 @@ class DocumentHistory:
                 return record
         return None
 
-    @cached_property
-    def reviews(self) -> dict[int, RevisionReview]:
-        """Each revision after the first, compared with its predecessor (once)."""
+    def review(self, revision: int) -> RevisionReview:
+        """Revision ``revision`` compared with the one before it (computed once)."""
         from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, SuspiciousModification
 
+        cached = self._reviews.get(revision)
+        if cached is not None:
+            return cached
         reader = self.reader
-        result: dict[int, RevisionReview] = {}
-        previous = reader.get_historical_resolver(0)
-        for revision in range(1, self.total_revisions):
-            current = reader.get_historical_resolver(revision)
-            try:
-                diff = DEFAULT_DIFF_POLICY.apply(previous, current, None, None)
-                result[revision] = RevisionReview(
-                    revision, LEVEL_NAMES.get(diff.modification_level.value, "other"),
-                    frozenset(diff.changed_form_fields))
-            except SuspiciousModification as exc:
-                result[revision] = RevisionReview(revision, "other", frozenset(),
-                                                  str(exc).splitlines()[0][:200])
-            except Exception as exc:  # malformed revisions in hostile files
-                result[revision] = RevisionReview(revision, "other", frozenset(),
-                                                  f"{type(exc).__name__}: {str(exc)[:160]}")
-            previous = current
+        try:
+            diff = DEFAULT_DIFF_POLICY.apply(reader.get_historical_resolver(revision - 1),
+                                             reader.get_historical_resolver(revision),
+                                             None, None)
+            result = RevisionReview(revision,
+                                    LEVEL_NAMES.get(diff.modification_level.value, "other"),
+                                    frozenset(diff.changed_form_fields))
+        except SuspiciousModification as exc:
+            result = RevisionReview(revision, "other", frozenset(),
+                                    str(exc).splitlines()[0][:200])
+        except Exception as exc:  # malformed revisions in hostile files
+            result = RevisionReview(revision, "other", frozenset(),
+                                    f"{type(exc).__name__}: {str(exc)[:160]}")
+        self._reviews[revision] = result
         return result
 
-    def workflow_problems(self, after: int | None = None) -> list[tuple[int, str]]:
+    @property
+    def reviews(self) -> dict[int, RevisionReview]:
+        """Each revision after the first, compared with its predecessor."""
+        return {r: self.review(r) for r in range(1, self.total_revisions)}
+
+    def workflow_problems(self, after: int | None = None,
+                          known_good: int = 0) -> list[tuple[int, str]]:
         """Revisions after ``after`` (default: the fields revision) that the workflow does not
-        explain, as (revision, message)."""
+        explain, as (revision, message). Revisions below ``known_good`` (already checked, per
+        the ledger) are not analysed again."""
         start = self.fields_revision if after is None else after
         if start is None:
             return []
@@ -183,8 +194,8 @@ class DocumentHistory:
         for record in self.signatures:
             signed_in.setdefault(record.revision, []).append(record)
         problems: list[tuple[int, str]] = []
-        for revision in range(start + 1, self.total_revisions):
-            review = self.reviews[revision]
+        for revision in range(max(start + 1, known_good), self.total_revisions):
+            review = self.review(revision)
             records = signed_in.get(revision, [])
             if review.suspicious:
                 problems.append((revision, _("unexplained change: {detail}").format(
@@ -199,8 +210,10 @@ class DocumentHistory:
             for name in sorted(review.changed_fields - allowed):
                 problems.append((revision, _("form field '{name}' changed").format(name=name)))
             for record in records:
-                if not record.is_timestamp and (record.member is None
-                                                or record.field not in self.fields):
+                # In a signflow document, people sign only in the fields signflow created;
+                # in other documents any signature field will do.
+                if self.fields_revision is not None and not record.is_timestamp and (
+                        record.member is None or record.field not in self.fields):
                     problems.append((revision, _("signature in a field signflow did not "
                                                  "create: {name}").format(name=record.field)))
             if not records and review.level == "form_filling":

@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS events (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS checked (
+    sha256 TEXT PRIMARY KEY,            -- of a file prefix ending at a revision boundary
+    revisions INTEGER NOT NULL,         -- how many revisions that prefix holds
+    at TEXT NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
@@ -234,6 +239,28 @@ class Ledger:
                document: str | None = None) -> None:
         with self._transaction():
             self._append(action, document, path, details)
+
+    # --- what was already checked ------------------------------------------------------
+
+    def mark_checked(self, data: bytes) -> None:
+        """Remember that this exact file (all its revisions) passed the signing checks."""
+        ends = revision_ends(data)
+        digest = hashlib.sha256(data[:ends[-1]]).hexdigest()
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._transaction():
+            self.db.execute("INSERT OR IGNORE INTO checked (sha256, revisions, at) "
+                            "VALUES (?, ?, ?)", (digest, len(ends), now))
+
+    def checked_revisions(self, data: bytes) -> int:
+        """How many leading revisions of this file are byte-identical to a file that passed
+        the signing checks before (0: none). Only a cache: deleting it costs time, not
+        safety, and verification never relies on it."""
+        ends = revision_ends(data)
+        for n in range(len(ends), 0, -1):
+            digest = hashlib.sha256(data[:ends[n - 1]]).hexdigest()
+            if self.db.execute("SELECT 1 FROM checked WHERE sha256 = ?", (digest,)).fetchone():
+                return n
+        return 0
 
     # --- reading -----------------------------------------------------------------------
 

@@ -198,8 +198,11 @@ def signature_intact(record: SignatureRecord) -> bool:
 
 
 def document_problems(history: DocumentHistory, roster: Roster, member: Member,
-                      role: str) -> list[str]:
-    """Why this member may not sign this document in this role now (empty: may sign)."""
+                      role: str, known_good: int = 0) -> list[str]:
+    """Why this member may not sign this document in this role now (empty: may sign).
+
+    ``known_good``: the number of leading revisions already checked (the ledger remembers
+    them by hash), whose signatures and changes need not be analysed again."""
     problems: list[str] = []
     field = history.our_fields.get((member.id, role))
     if history.fields_revision is None:
@@ -213,10 +216,10 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
         return [_("the {role} field of {member} is already signed (by {signer})").format(
             role=_role_label(role), member=member.id, signer=by)]
     for record in history.signatures:
-        if not signature_intact(record):
+        if record.revision >= known_good and not signature_intact(record):
             problems.append(_("the earlier signature in {field} is broken: the document was "
                               "altered").format(field=record.field))
-    for revision, message in history.workflow_problems():
+    for revision, message in history.workflow_problems(known_good=known_good):
         problems.append(_("revision {n}: {problem}").format(n=revision + 1, problem=message))
     if role == "seal" and not history.fields.get(history.our_fields.get((member.id, "head"), "")):
         problems.append(_("the seal of {member} can only follow the signature of its head "
@@ -301,9 +304,11 @@ def sign_documents(
     refusals: list[str] = []
     for path in paths:
         history = _read(path)
+        known_good = 0
         if ledger is not None:
             ledger.observe(path, history.data, roster=roster)
-        doc_problems = document_problems(history, roster, member, role)
+            known_good = ledger.checked_revisions(history.data)
+        doc_problems = document_problems(history, roster, member, role, known_good)
         refusals += [f"{path}: {p}" for p in doc_problems]
         if not doc_problems:
             prepared.append((path, history.data, history.our_fields[(member.id, role)]))
@@ -330,6 +335,8 @@ def sign_documents(
                               sha256_bytes(data), after)
         if ledger is not None:
             ledger.record_signature(path, signed, outcome, cert_sha256(credential.cert))
+            # every revision was checked above, and the new ones are our own signature
+            ledger.mark_checked(signed)
         outcomes.append(outcome)
     return outcomes
 

@@ -81,8 +81,9 @@ TITLE_RULE_MM = 35.0
 
 # Signature block of a member document: "Nơi nhận" on the left, the signer on the right.
 SIGNATURE_COLUMNS_MM = (70.0, 95.0)
-# Signature grid of the cluster agreement: `signature_columns` (3) equal columns.
-GRID_COLUMNS = 3
+# Signature grid of the cluster agreement: `signature_columns` (2) equal columns, wide
+# enough for a real-size seal over the left third of each head's signature.
+GRID_COLUMNS = 2
 # Empty space between the anchors and the signer's name: at least 30 mm.
 SIGNATURE_SPACE_PT = 88.0  # 31 mm
 # Rows of the department heads' hand signatures (internal pledge), no anchors.

@@ -1,0 +1,363 @@
+"""Verification for archivists: is every required signature there, valid, made by the right
+person, and did nothing change after signing?
+
+Per signature: integrity (the signed bytes), the signature value, the certificate path to a
+given trust root, revocation (embedded validation data first; online only when allowed),
+signing and timestamp time, PAdES level, coverage, and what changed after it. Trust and
+revocation go through pyHanko's PAdES long-term validation (ETSI EN 319 102-1), so that a
+signature whose certificate has since expired still validates at the time proven by its
+timestamps (`--at`).
+
+Changes after signing are judged by signflow's strict workflow policy (history.py), not by
+generic "form filling is fine" rules: only later signatures in our own fields, validation
+data and document timestamps may follow a signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import vn
+from .errors import InputError
+from .history import DocumentHistory, SignatureRecord, common_name, read_history
+from .i18n import _
+from .roster import ROLES, Roster
+from .sign import cert_sha256, certificate_matches
+from .status import signature_time
+from .verdicts import FileVerdict, SignatureVerdict
+
+MODIFICATION_ORDER = ("none", "lta_updates", "form_filling", "annotations", "other")
+COVERAGE_NAMES = {"ENTIRE_FILE": "entire_file", "ENTIRE_REVISION": "entire_revision",
+                  "CONTIGUOUS_BLOCK_FROM_START": "partial", "UNCLEAR": "unclear"}
+
+
+@dataclass(frozen=True)
+class VerifyPolicy:
+    """How to verify: against which trust roots and roster, as of when, online or not."""
+
+    trust_roots: tuple[Path, ...] = ()
+    roster: Roster | None = None
+    at: dt.datetime | None = None
+    online: bool = False
+
+    def load_roots(self) -> list[Any]:
+        from pyhanko.sign.general import load_certs_from_pemder
+
+        roots = []
+        for path in self.trust_roots:
+            try:
+                roots += list(load_certs_from_pemder([str(path)]))
+            except (OSError, ValueError) as exc:
+                raise InputError(_("cannot read the trust root {path}: {reason}").format(
+                    path=path, reason=exc)) from None
+        return roots
+
+
+@dataclass
+class _Context:
+    policy: VerifyPolicy
+    roots: list[Any]
+    spec: Any = None
+    timing: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _validation_spec(ctx: _Context) -> Any:
+    from pyhanko.sign.validation.policy_decl import (
+        PdfSignatureValidationSpec,
+        RevinfoOnlineFetchingRule,
+        RevocationInfoGatheringSpec,
+        SignatureValidationSpec,
+    )
+    from pyhanko_certvalidator.context import CertValidationPolicySpec
+    from pyhanko_certvalidator.policy_decl import (
+        CertRevTrustPolicy,
+        RevocationCheckingPolicy,
+        RevocationCheckingRule,
+    )
+    from pyhanko_certvalidator.registry import SimpleTrustManager
+
+    # Check revocation whenever the certificate says where to (CRL/OCSP); with embedded
+    # validation data that is decided offline, otherwise (offline) the status stays unknown
+    # instead of failing the signature.
+    rule = RevocationCheckingRule.CHECK_IF_DECLARED_SOFT
+    revinfo = CertRevTrustPolicy(RevocationCheckingPolicy(rule, rule), retroactive_revinfo=True)
+    fetching = (RevinfoOnlineFetchingRule.NO_HISTORICAL_FETCH if ctx.policy.online
+                else RevinfoOnlineFetchingRule.LOCAL_ONLY)
+    return PdfSignatureValidationSpec(
+        signature_validation_spec=SignatureValidationSpec(
+            cert_validation_policy=CertValidationPolicySpec(
+                trust_manager=SimpleTrustManager.build(trust_roots=ctx.roots),
+                revinfo_policy=revinfo),
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(online_fetching_rule=fetching),
+        ),
+        # difference analysis is signflow's own (history.py), done once per revision
+        diff_policy=None,
+    )
+
+
+def _timing(policy: VerifyPolicy) -> Any:
+    from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+
+    if policy.at is None:
+        return None
+    return ValidationTimingInfo(validation_time=policy.at, best_signature_time=policy.at,
+                                point_in_time_validation=True)
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return vn.iso_vn(moment)
+
+
+def _worst(levels: Sequence[str]) -> str:
+    return max(levels, key=MODIFICATION_ORDER.index) if levels else "none"
+
+
+def _dss_revision(history: DocumentHistory) -> int | None:
+    """The first revision holding a DSS with revocation data, if any."""
+    reader = history.reader
+    for revision in range(history.total_revisions):
+        try:
+            root = reader.get_historical_resolver(revision).root
+            dss = root.get("/DSS")
+            if dss is not None and ("/OCSPs" in dss or "/CRLs" in dss):
+                return revision
+        except Exception:
+            continue
+    return None
+
+
+def _pades_level(record: SignatureRecord, history: DocumentHistory, has_ts: bool) -> str:
+    if not has_ts:
+        return "B-B"
+    dss = _dss_revision(history)
+    if dss is None or dss < record.revision:
+        return "B-T"
+    later_ts = [r for r in history.signatures if r.is_timestamp and r.revision > dss]
+    return "B-LTA" if later_ts else "B-LT"
+
+
+def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _Context,
+                      after: dict[int, list[str]]) -> SignatureVerdict:
+    from .sign import signature_intact
+
+    emb = record.embedded
+    problems: list[str] = []
+    try:
+        cert = record.signer_cert
+        signer = common_name(cert)
+        cert_fp = cert_sha256(cert)
+    except Exception:
+        cert, signer, cert_fp = None, None, None
+        problems.append(_("the signer's certificate cannot be read"))
+    try:
+        coverage_level = emb.evaluate_signature_coverage()
+        coverage = COVERAGE_NAMES.get(coverage_level.name, "unclear")
+    except Exception:
+        coverage = "unclear"
+    intact = valid = trusted = False
+    revoked: bool | None = None
+    ts_time: dt.datetime | None = None
+    try:
+        status = _ades_status(record, ctx)
+        intact, valid = bool(status.intact), bool(status.valid)
+        trusted = bool(status.trusted)
+        revoked = _revoked(status)
+        tsv = getattr(status, "timestamp_validity", None)
+        if tsv is not None:
+            ts_time = tsv.timestamp
+            if not (tsv.intact and tsv.valid):
+                problems.append(_("the signature timestamp is not valid"))
+        elif record.is_timestamp:
+            ts_time = getattr(status, "timestamp", None)
+        if not trusted and revoked is not True:
+            problems.append(_("the certificate does not chain to a trusted root at the "
+                              "validation time"))
+    except Exception as exc:  # hostile or malformed signatures: report, don't crash
+        intact = signature_intact(record)
+        valid = intact
+        problems.append(_("the signature could not be validated: {reason}").format(
+            reason=f"{type(exc).__name__}: {str(exc)[:160]}"))
+    if ts_time is None and not record.is_timestamp:
+        when, source = signature_time(record)
+        if source == "timestamp":
+            ts_time = when
+    if not intact:
+        problems.append(_("the signed content was changed (digest mismatch)"))
+    elif not valid:
+        problems.append(_("the signature value does not verify"))
+    if revoked:
+        problems.append(_("the signer's certificate is revoked"))
+    if coverage not in ("entire_file", "entire_revision"):
+        problems.append(_("the signature does not cover its whole revision ({coverage})").format(
+            coverage=coverage))
+    modifications = _worst([history.review(r).level
+                            for r in range(record.revision + 1, history.total_revisions)])
+    for revision in sorted(after):
+        if revision > record.revision:
+            problems += [_("after signing, revision {n}: {problem}").format(n=revision + 1,
+                                                                            problem=p)
+                         for p in after[revision]]
+    roster = ctx.policy.roster
+    if roster is not None and not record.is_timestamp and cert is not None:
+        if record.member is None or not roster.has_member(record.member):
+            problems.append(_("the signature is not in a field of a roster member ({field})")
+                            .format(field=record.field))
+        elif not certificate_matches(cert, roster.member(record.member), record.role or ""):
+            problems.append(_("signed with a certificate the roster does not expect for "
+                              "{member} ({role})").format(member=record.member,
+                                                          role=record.role))
+    claimed = record.claimed_time
+    ok = not problems and intact and valid and trusted
+    return SignatureVerdict(
+        field=record.field, signer=signer, member=record.member, role=record.role,
+        intact=intact, valid=valid, trusted=trusted, revoked=revoked, coverage=coverage,
+        modifications=modifications, signing_time=_iso(claimed), timestamp=_iso(ts_time),
+        level=None if record.is_timestamp else _pades_level(record, history, ts_time is not None),
+        ok=ok, problems=problems, is_timestamp=record.is_timestamp,
+        certificate_sha256=cert_fp)
+
+
+def _revoked(status: Any) -> bool | None:
+    if getattr(status, "revocation_details", None) is not None:
+        return True
+    if status.validation_path is not None and status.trusted:
+        return False
+    return None
+
+
+def _ades_status(record: SignatureRecord, ctx: _Context) -> Any:
+    """pyHanko's PdfSignatureStatus (or TimestampSignatureStatus) after PAdES LTA
+    validation; the AdES indication is folded into intact/valid/trusted/revoked."""
+    from pyhanko.sign.validation import ades
+
+    if record.is_timestamp:
+        return _timestamp_status(record, ctx)
+    result = asyncio.run(ades.ades_lta_validation(
+        record.embedded, ctx.spec, timing_info=ctx.timing))
+    return result.api_status
+
+
+def _timestamp_status(record: SignatureRecord, ctx: _Context) -> Any:
+    from pyhanko.sign.validation import dss as dss_mod
+    from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_timestamp
+    from pyhanko_certvalidator import ValidationContext
+
+    kwargs: dict[str, Any] = {}
+    try:
+        store = dss_mod.DocumentSecurityStore.read_dss(record.embedded.reader)
+        kwargs = {"other_certs": list(store.load_certs())}
+    except Exception:
+        pass
+    vc = ValidationContext(trust_roots=ctx.roots, allow_fetching=ctx.policy.online,
+                           moment=ctx.policy.at, revocation_mode="soft-fail",
+                           retroactive_revinfo=True, **kwargs)
+    return asyncio.run(async_validate_pdf_timestamp(record.embedded, validation_context=vc))
+
+
+def _completeness(history: DocumentHistory, roster: Roster,
+                  verdicts: list[SignatureVerdict]) -> tuple[list[dict[str, str]], list[str]]:
+    """Missing signatures and order problems, judged against the anchors in the signed
+    page content (so that deleting a field cannot make a signature "not required")."""
+    problems: list[str] = []
+    try:
+        with_anchors = {(a.member, a.role) for a in find_anchors_bytes(history)}
+    except Exception:
+        with_anchors = set()
+    required = with_anchors or set(history.our_fields)
+    unknown = sorted({m for m, _r in required if not roster.has_member(m)})
+    if unknown:
+        problems.append(_("the document names members that are not in the roster: {ids}")
+                        .format(ids=", ".join(unknown)))
+    good = {(v.member, v.role) for v in verdicts if v.ok and not v.is_timestamp}
+    order = {m.id: i for i, m in enumerate(roster.members)}
+    missing = [{"member": m, "role": r}
+               for m, r in sorted(required, key=lambda k: (order.get(k[0], 999),
+                                                            ROLES.index(k[1])))
+               if (m, r) not in good]
+    # order rules: a seal after its own head; heads in roster order when required
+    revision = {(r.member, r.role): r.revision for r in history.signatures
+                if r.member and not r.is_timestamp}
+    for member, role in revision:
+        if role == "seal":
+            head = revision.get((member, "head"))
+            if head is None or head > revision[(member, "seal")]:
+                problems.append(_("the seal of {member} was applied before its head signed")
+                                .format(member=member))
+    if roster.cluster.signing_order == "roster":
+        heads = [(order.get(m, 999), rev) for (m, r), rev in revision.items() if r == "head"]
+        heads.sort()
+        if any(a[1] > b[1] for a, b in zip(heads, heads[1:], strict=False)):
+            problems.append(_("the heads did not sign in roster order"))
+    return missing, problems
+
+
+def find_anchors_bytes(history: DocumentHistory) -> list[Any]:
+    """Anchors of the original page content (pdfium reads the whole file)."""
+    import tempfile
+
+    from .fields import find_anchors
+
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as tmp:
+        tmp.write(history.data)
+        tmp.flush()
+        return find_anchors(Path(tmp.name))
+
+
+def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None) -> FileVerdict:
+    at = policy.at or dt.datetime.now(dt.UTC)
+    try:
+        history = read_history(path)
+        history.signatures  # noqa: B018 - parse every signature now, inside the guard
+    except InputError as exc:
+        return FileVerdict(file=str(path), ok=False, complete=None, readable=False,
+                           problems=[exc.message], validation_time=_iso(at))
+    except Exception as exc:
+        return FileVerdict(file=str(path), ok=False, complete=None, readable=False,
+                           problems=[_("cannot read the signatures: {reason}").format(
+                               reason=f"{type(exc).__name__}: {str(exc)[:160]}")],
+                           validation_time=_iso(at))
+    ctx = _Context(policy=policy, roots=roots if roots is not None else policy.load_roots())
+    ctx.spec = _validation_spec(ctx)
+    ctx.timing = _timing(policy)
+    file_problems: list[str] = []
+    # every revision after a signature must be explained by the workflow (or, for files
+    # without signflow fields, by the first signature's revision onwards)
+    start = history.fields_revision
+    if start is None and history.signatures:
+        start = history.signatures[0].revision
+    after: dict[int, list[str]] = {}
+    if start is not None:
+        for revision, message in history.workflow_problems(after=start):
+            after.setdefault(revision, []).append(message)
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # our own report says it all
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+    verdicts = [_verify_signature(r, history, ctx, after) for r in history.signatures]
+    regular = [v for v in verdicts if not v.is_timestamp]
+    if not regular:
+        file_problems.append(_("the document carries no signature"))
+    complete: bool | None = None
+    missing: list[dict[str, str]] = []
+    if policy.roster is not None:
+        missing, order_problems = _completeness(history, policy.roster, verdicts)
+        file_problems += order_problems
+        complete = not missing
+    ok = bool(regular) and all(v.ok for v in verdicts) and not file_problems and \
+        complete is not False
+    return FileVerdict(file=str(path), ok=ok, complete=complete, missing=missing,
+                       problems=file_problems, signatures=verdicts, validation_time=_iso(at))
+
+
+def verify_files(paths: Sequence[Path], policy: VerifyPolicy) -> list[FileVerdict]:
+    roots = policy.load_roots()
+    return [verify_file(p, policy, roots) for p in paths]
