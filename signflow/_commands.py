@@ -402,3 +402,61 @@ def verify(pdfs: tuple[Path, ...], trust: tuple[Path, ...], roster_path: Path | 
     if any(not v.readable for v in verdicts):
         return EXIT_FAILED
     return EXIT_OK if all(v.ok for v in verdicts) else EXIT_PROBLEMS
+
+
+@cli.group(help=_("Keys and certificates (demo PKI)."))
+def keys() -> None:
+    pass
+
+
+@keys.command("demo", help=_("Create a demo PKI for a roster: CAs, a head and an organisation "
+                             "certificate per member, a timestamp authority, demo images."))
+@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help=_("Output folder (new or empty)."))
+@click.option("--softhsm", "softhsm_members", multiple=True,
+              help=_("Also load this member's keys into a SoftHSM2 token; may be repeated "
+                     "(\"all\" for every member)."))
+@click.option("--valid-days", type=click.IntRange(1, 7000), default=730, show_default=True,
+              help=_("Validity of the members' certificates, in days."))
+@click.option("--url", help=_("Base URL of the local services (default: a free port on "
+                              "127.0.0.1)."))
+def keys_demo(roster_path: Path, out_dir: Path, softhsm_members: tuple[str, ...],
+              valid_days: int, url: str | None) -> int:
+    from .pki import create_demo_pki
+
+    roster = load_roster(roster_path)
+    members = roster.member_ids if "all" in softhsm_members else list(softhsm_members)
+    pki = create_demo_pki(roster, out_dir, url=url, valid_days=valid_days,
+                          softhsm_members=members)
+    click.echo(_("Demo PKI written to {path}").format(path=pki.dir))
+    click.echo(_("Trust root: {path}").format(path=pki.root_pem))
+    click.echo(_("Roster with the demo certificates and images: {path}").format(
+        path=pki.roster_path))
+    click.echo(_("Timestamp authority (while `signflow keys serve` runs): {url}").format(
+        url=pki.tsa_url))
+    if pki.softhsm is not None:
+        click.echo(_("SoftHSM2 token '{label}': set SOFTHSM2_CONF={conf}; PIN in {pin}").format(
+            label=pki.softhsm.token_label, conf=pki.softhsm.conf, pin=pki.softhsm.pin_file))
+    return EXIT_OK
+
+
+@keys.command("serve", help=_("Serve the demo PKI's timestamp authority, OCSP and CRLs on "
+                              "127.0.0.1 until interrupted."))
+@click.argument("pki_dir", type=click.Path(file_okay=False, path_type=Path))
+def keys_serve(pki_dir: Path) -> int:
+    import time
+
+    from .pki import load_demo_pki, serve_pki
+
+    pki = load_demo_pki(pki_dir)
+    with serve_pki(pki) as base:
+        click.echo(_("Serving {url} (timestamps: {tsa}); Ctrl+C to stop.").format(
+            url=base, tsa=pki.tsa_url))
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK

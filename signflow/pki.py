@@ -329,7 +329,8 @@ def _build(
         token, ids = _create_token(out, [
             (s.label, private / f"{s.label}.key.pem", certs_dir / f"{s.label}.pem")
             for s in token_subjects
-        ], {s.label: certs[s.label] for s in token_subjects})
+        ], {s.label: certs[s.label] for s in token_subjects},
+            ca_certs=[interm_pem])
         for s in token_subjects:
             credentials[(s.owner, s.role)] = replace(
                 credentials[(s.owner, s.role)], key_label=s.label, key_id=ids[s.label])
@@ -653,11 +654,14 @@ def _create_token(
     out: Path,
     objects: Sequence[tuple[str, Path, Path]],
     certs: Mapping[str, x509.Certificate],
+    ca_certs: Sequence[Path] = (),
 ) -> tuple[SoftHsmToken, dict[str, str]]:
     """Initialise a token in out/softhsm and import (label, key PEM, cert PEM) into it.
 
     Returns the token and the CKA_ID (hex) of each label: the certificate's subject key
-    identifier, as most CAs' tokens do, so that it is distinct per key.
+    identifier, as most CAs' tokens do, so that it is distinct per key. ``ca_certs`` go on
+    the token too, as Vietnamese CAs ship their chain on the token, so that signatures made
+    with it carry the intermediate certificate.
     """
     folder = out / "softhsm"
     tokens = folder / "tokens"
@@ -691,6 +695,7 @@ def _create_token(
         "module": str(SOFTHSM_MODULE), "token": TOKEN_LABEL, "pin": pin,
         "objects": [{"label": label, "id": ids[label], "key": str(key), "cert": str(cert)}
                     for label, key, cert in objects],
+        "ca_certs": [str(p) for p in ca_certs],
     }
     # The package may not be installed in the interpreter (a checkout run in place).
     pythonpath = os.pathsep.join(
@@ -745,6 +750,12 @@ def _token_import_main() -> None:
             cert_attrs.update(common)
             cert_attrs[Attribute.PRIVATE] = False
             session.create_object(cert_attrs)
+        for n, path in enumerate(request.get("ca_certs", [])):
+            ca = x509.load_pem_x509_certificate(Path(path).read_bytes())
+            ca_attrs = decode_x509_certificate(ca.public_bytes(serialization.Encoding.DER))
+            ca_attrs.update({Attribute.LABEL: f"ca-{n}", Attribute.TOKEN: True,
+                             Attribute.PRIVATE: False})
+            session.create_object(ca_attrs)
     print(json.dumps({"serial": _token_serial(token)}))
 
 

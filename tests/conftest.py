@@ -68,3 +68,75 @@ def pdf_pack(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pdfpack")
     generate_pack(load_roster(ROSTER), load_data([DATA]), out, pdf=True)
     return out / "2019"
+
+
+HSM_MEMBERS = ("ha-nam", "nam-dinh", "quang-ninh")
+
+
+@pytest.fixture(scope="session")
+def demo_pki(tmp_path_factory):
+    """The demo PKI for the 2019 roster, created by the test run itself: PKCS#12 files for
+    every member, a real SoftHSM2 token for three of them, and test signers outside the
+    roster (one revoked, one expired)."""
+    require_tool("softhsm2-util")
+    from signflow.pki import ExtraSigner, create_demo_pki
+    from signflow.roster import load_roster
+
+    return create_demo_pki(
+        load_roster(ROSTER), tmp_path_factory.mktemp("pki") / "pki",
+        softhsm_members=HSM_MEMBERS,
+        extra_signers=(
+            ExtraSigner("outsider", "Người Ngoài Cụm", "Công ty Không Liên Quan"),
+            ExtraSigner("revoked", "Nguyễn Văn Thu Hồi", "Thanh tra tỉnh Thử Nghiệm",
+                        revoked=True),
+            ExtraSigner("expired", "Trần Thị Hết Hạn", "Thanh tra tỉnh Thử Nghiệm",
+                        expired=True),
+        ))
+
+
+@pytest.fixture(scope="session")
+def pki_roster(demo_pki):
+    from signflow.roster import load_roster
+
+    return load_roster(demo_pki.roster_path)
+
+
+def open_credential(pki, owner: str, role: str):
+    """A context manager yielding the signing credential: the SoftHSM2 token for the
+    members that have one, the PKCS#12 file otherwise."""
+    import contextlib
+
+    from signflow.credentials import open_pkcs11, open_pkcs12
+    from signflow.pki import activate_softhsm
+
+    if owner in HSM_MEMBERS and role in ("head", "seal"):
+        activate_softhsm(pki.softhsm)
+        return open_pkcs11(pki.softhsm.module, token_label=pki.softhsm.token_label,
+                           key_label=f"{owner}-{role}", pin=pki.softhsm.pin())
+    cred = pki.credential(owner, role)
+    return contextlib.nullcontext(open_pkcs12(cred.p12, cred.passphrase().encode()))
+
+
+def sign_all(pdf, pki, roster, members=None, settings=None, ledger=None) -> None:
+    """Every member's head, then its seal, in roster order."""
+    from signflow.sign import sign_documents
+
+    for m in roster.members:
+        if members is not None and m.id not in members:
+            continue
+        for role in ("head", "seal"):
+            with open_credential(pki, m.id, role) as cred:
+                sign_documents([pdf], roster, m.id, role, cred, settings, ledger=ledger)
+
+
+@pytest.fixture(scope="session")
+def signed_agreement(pdf_pack, demo_pki, pki_roster, tmp_path_factory):
+    """The 2019 agreement signed by all nine heads and nine seals (B-B): read-only, copy it
+    before changing anything."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("signed") / "giao-uoc-thi-dua-2019.pdf"
+    shutil.copyfile(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf", target)
+    sign_all(target, demo_pki, pki_roster)
+    target.chmod(0o444)
+    return target
