@@ -60,9 +60,16 @@ def _jobs_option(f: Callable) -> Callable:
 @click.version_option(__version__, prog_name="signflow")
 @click.option("--lang", type=click.Choice(LANGUAGES), help=_("Language of messages (vi, en)."))
 @click.option("--debug", is_flag=True, help=_("Show full error details (tracebacks)."))
-def cli(lang: str | None, debug: bool) -> None:
-    # Both are handled in signflow.cli.main before click runs; declared here for --help.
-    pass
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Workspace settings (default: signflow.toml here or in a folder above)."))
+@click.pass_context
+def cli(ctx: click.Context, lang: str | None, debug: bool, config_path: Path | None) -> None:
+    # --lang and --debug are handled in signflow.cli.main before click runs.
+    from .config import default_map, find_config, load_workspace
+
+    path = config_path or find_config()
+    if path is not None:
+        ctx.default_map = default_map(load_workspace(path))
 
 
 @cli.command(help=_("Render one template with TOML or JSON data (later files override "
@@ -459,4 +466,28 @@ def keys_serve(pki_dir: Path) -> int:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+    return EXIT_OK
+
+
+@cli.command(help=_("Add fresh validation data and a document timestamp (PAdES B-LTA), so "
+                    "that the signatures stay verifiable after the certificates expire."))
+@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--tsa", "tsa_url", required=True,
+              help=_("URL of the timestamp authority (RFC 3161)."))
+@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER); may be repeated."))
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
+def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
+            ledger_path: Path | None) -> int:
+    from .archive import archive_document
+    from .ledger import Ledger, default_ledger_path
+    from .verify import VerifyPolicy
+
+    roots = VerifyPolicy(trust_roots=trust).load_roots()
+    with Ledger(ledger_path or default_ledger_path(pdfs[0])) as ledger:
+        for pdf in pdfs:
+            outcome = archive_document(pdf, tsa_url, roots, ledger=ledger)
+            click.echo(_("{path}: validation data and a document timestamp added ({n} "
+                         "signature(s))").format(path=outcome.path, n=outcome.signatures))
     return EXIT_OK

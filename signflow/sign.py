@@ -187,6 +187,13 @@ def signature_intact(record: SignatureRecord) -> bool:
     emb = record.embedded
     try:
         digest = emb.compute_digest()
+        if record.is_timestamp:
+            # A document timestamp signs its TSTInfo, whose message imprint is the
+            # document's digest: check both links.
+            eci = emb.signed_data["encap_content_info"]["content"]
+            if eci.parsed["message_imprint"]["hashed_message"].native != digest:
+                return False
+            digest = hashlib.new(emb.md_algorithm, eci.contents).digest()
         intact, valid = validate_sig_integrity(
             emb.signer_info, emb.signer_cert,
             expected_content_type="tst_info" if record.is_timestamp else "data",
@@ -239,12 +246,12 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
 # --- signing -----------------------------------------------------------------------------
 
 
-def _validation_context(settings: SignSettings) -> Any:
+def _validation_context(settings: SignSettings, backend: Any) -> Any:
     from pyhanko.sign.general import load_certs_from_pemder
     from pyhanko_certvalidator import ValidationContext
 
     roots = list(load_certs_from_pemder([str(p) for p in settings.trust_roots]))
-    return ValidationContext(trust_roots=roots, allow_fetching=True)
+    return ValidationContext(trust_roots=roots, allow_fetching=True, fetcher_backend=backend)
 
 
 def _sign_bytes(data: bytes, field: str, member: Member, role: str, credential: Credential,
@@ -253,9 +260,11 @@ def _sign_bytes(data: bytes, field: str, member: Member, role: str, credential: 
     from pyhanko.sign import signers
     from pyhanko.sign.fields import SigSeedSubFilter
     from pyhanko.sign.timestamps import HTTPTimeStamper
+    from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
     style, text_params = appearance(member, role, _cert_name(credential.cert), now)
     lt = settings.level in ("B-LT", "B-LTA")
+    backend = AIOHttpFetcherBackend()
     meta = signers.PdfSignatureMetadata(
         field_name=field,
         md_algorithm="sha256",
@@ -263,7 +272,7 @@ def _sign_bytes(data: bytes, field: str, member: Member, role: str, credential: 
         location=member.place,
         embed_validation_info=lt,
         use_pades_lta=settings.level == "B-LTA",
-        validation_context=_validation_context(settings) if lt else None,
+        validation_context=_validation_context(settings, backend) if lt else None,
         # Vietnamese officials' certificates carry non-repudiation; accept digital signature
         # too, as some CAs issue seal certificates with that bit only.
         signer_key_usage={"digital_signature"} if role == "seal" else {"non_repudiation"},
@@ -274,8 +283,15 @@ def _sign_bytes(data: bytes, field: str, member: Member, role: str, credential: 
                                    stamp_style=style)
     writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     out = io.BytesIO()
-    coro = pdf_signer.async_sign_pdf(writer, output=out, appearance_text_params=text_params)
-    asyncio.run(coro)
+
+    async def run() -> None:
+        try:
+            await pdf_signer.async_sign_pdf(writer, output=out,
+                                            appearance_text_params=text_params)
+        finally:
+            await backend.close()
+
+    asyncio.run(run())
     return out.getvalue()
 
 

@@ -3,10 +3,10 @@ person, and did nothing change after signing?
 
 Per signature: integrity (the signed bytes), the signature value, the certificate path to a
 given trust root, revocation (embedded validation data first; online only when allowed),
-signing and timestamp time, PAdES level, coverage, and what changed after it. Trust and
-revocation go through pyHanko's PAdES long-term validation (ETSI EN 319 102-1), so that a
-signature whose certificate has since expired still validates at the time proven by its
-timestamps (`--at`).
+signing and timestamp time, PAdES level, coverage, and what changed after it. A signature
+covered by a valid chain of document timestamps is judged at the time its own timestamp
+proves, with the embedded validation data, so that it still validates after its
+certificate has expired (`--at`).
 
 Changes after signing are judged by signflow's strict workflow policy (history.py), not by
 generic "form filling is fine" rules: only later signatures in our own fields, validation
@@ -63,52 +63,7 @@ class VerifyPolicy:
 class _Context:
     policy: VerifyPolicy
     roots: list[Any]
-    spec: Any = None
-    timing: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _validation_spec(ctx: _Context) -> Any:
-    from pyhanko.sign.validation.policy_decl import (
-        PdfSignatureValidationSpec,
-        RevinfoOnlineFetchingRule,
-        RevocationInfoGatheringSpec,
-        SignatureValidationSpec,
-    )
-    from pyhanko_certvalidator.context import CertValidationPolicySpec
-    from pyhanko_certvalidator.policy_decl import (
-        CertRevTrustPolicy,
-        RevocationCheckingPolicy,
-        RevocationCheckingRule,
-    )
-    from pyhanko_certvalidator.registry import SimpleTrustManager
-
-    # Check revocation whenever the certificate says where to (CRL/OCSP); with embedded
-    # validation data that is decided offline, otherwise (offline) the status stays unknown
-    # instead of failing the signature.
-    rule = RevocationCheckingRule.CHECK_IF_DECLARED_SOFT
-    revinfo = CertRevTrustPolicy(RevocationCheckingPolicy(rule, rule), retroactive_revinfo=True)
-    fetching = (RevinfoOnlineFetchingRule.NO_HISTORICAL_FETCH if ctx.policy.online
-                else RevinfoOnlineFetchingRule.LOCAL_ONLY)
-    return PdfSignatureValidationSpec(
-        signature_validation_spec=SignatureValidationSpec(
-            cert_validation_policy=CertValidationPolicySpec(
-                trust_manager=SimpleTrustManager.build(trust_roots=ctx.roots),
-                revinfo_policy=revinfo),
-            revinfo_gathering_policy=RevocationInfoGatheringSpec(online_fetching_rule=fetching),
-        ),
-        # difference analysis is signflow's own (history.py), done once per revision
-        diff_policy=None,
-    )
-
-
-def _timing(policy: VerifyPolicy) -> Any:
-    from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
-
-    if policy.at is None:
-        return None
-    return ValidationTimingInfo(validation_time=policy.at, best_signature_time=policy.at,
-                                point_in_time_validation=True)
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -130,6 +85,7 @@ def _dss_revision(history: DocumentHistory) -> int | None:
         try:
             root = reader.get_historical_resolver(revision).root
             dss = root.get("/DSS")
+            dss = dss.get_object() if dss is not None else None
             if dss is not None and ("/OCSPs" in dss or "/CRLs" in dss):
                 return revision
         except Exception:
@@ -173,6 +129,8 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         intact, valid = bool(status.intact), bool(status.valid)
         trusted = bool(status.trusted)
         revoked = _revoked(status)
+        if record.revision in ctx.extra.get("revocation_unknown", set()):
+            revoked = None
         tsv = getattr(status, "timestamp_validity", None)
         if tsv is not None:
             ts_time = tsv.timestamp
@@ -236,33 +194,115 @@ def _revoked(status: Any) -> bool | None:
     return None
 
 
+def _dss_material(history: DocumentHistory) -> dict[str, list[Any]]:
+    """Certificates, OCSP responses and CRLs embedded in the document's DSS."""
+    from asn1crypto import crl as asn1_crl
+    from asn1crypto import ocsp as asn1_ocsp
+    from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
+
+    try:
+        store = DocumentSecurityStore.read_dss(history.reader)
+    except NoDSSFoundError:
+        return {"other_certs": [], "ocsps": [], "crls": []}
+    except Exception:  # a malformed DSS gives no validation data, not a crash
+        return {"other_certs": [], "ocsps": [], "crls": []}
+    material: dict[str, list[Any]] = {"other_certs": [], "ocsps": [], "crls": []}
+    try:
+        material["other_certs"] = list(store.load_certs())
+        material["ocsps"] = [asn1_ocsp.OCSPResponse.load(r.get_object().data)
+                             for r in store.ocsps]
+        material["crls"] = [asn1_crl.CertificateList.load(c.get_object().data)
+                            for c in store.crls]
+    except Exception:
+        pass
+    return material
+
+
+def _context_at(ctx: _Context, moment: dt.datetime | None,
+                revocation: str = "soft-fail") -> Any:
+    from pyhanko_certvalidator import ValidationContext
+
+    # Revocation is checked whenever the certificate says where (CRL/OCSP): from the
+    # embedded data, or online when allowed. Without any data the status stays unknown
+    # (soft-fail) rather than failing the signature. Revocation data issued after the
+    # signing time counts (retroactive): that is how archived validation data works.
+    return ValidationContext(
+        trust_roots=ctx.roots, moment=moment, allow_fetching=ctx.policy.online,
+        revocation_mode=revocation, retroactive_revinfo=True, **ctx.extra["dss"])
+
+
 def _ades_status(record: SignatureRecord, ctx: _Context) -> Any:
-    """pyHanko's PdfSignatureStatus (or TimestampSignatureStatus) after PAdES LTA
-    validation; the AdES indication is folded into intact/valid/trusted/revoked."""
-    from pyhanko.sign.validation import ades
+    """pyHanko's signature status, with trust and revocation judged at the right time.
+
+    Long-term validation (PAdES B-LTA) the way archives rely on it: when an intact chain of
+    document timestamps, valid at the validation time, covers the signature and the
+    validation data, the signature's certificate is judged at the time proven by its
+    signature timestamp, with the embedded revocation data. Otherwise it is judged at the
+    validation time itself (now, or --at).
+    """
+    from pyhanko.sign.validation import async_validate_pdf_signature
 
     if record.is_timestamp:
         return _timestamp_status(record, ctx)
-    result = asyncio.run(ades.ades_lta_validation(
-        record.embedded, ctx.spec, timing_info=ctx.timing))
-    return result.api_status
+    proven = ctx.extra["proven"].get(record.revision)
+    signer_moment = proven[0] if proven else ctx.policy.at
+    ts_moment = proven[1] if proven else ctx.policy.at
+    return asyncio.run(async_validate_pdf_signature(
+        record.embedded, signer_validation_context=_context_at(ctx, signer_moment),
+        ts_validation_context=_context_at(ctx, ts_moment), skip_diff=True))
 
 
 def _timestamp_status(record: SignatureRecord, ctx: _Context) -> Any:
-    from pyhanko.sign.validation import dss as dss_mod
     from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_timestamp
-    from pyhanko_certvalidator import ValidationContext
 
-    kwargs: dict[str, Any] = {}
-    try:
-        store = dss_mod.DocumentSecurityStore.read_dss(record.embedded.reader)
-        kwargs = {"other_certs": list(store.load_certs())}
-    except Exception:
-        pass
-    vc = ValidationContext(trust_roots=ctx.roots, allow_fetching=ctx.policy.online,
-                           moment=ctx.policy.at, revocation_mode="soft-fail",
-                           retroactive_revinfo=True, **kwargs)
-    return asyncio.run(async_validate_pdf_timestamp(record.embedded, validation_context=vc))
+    moment = ctx.extra["ts_moments"].get(record.revision, ctx.policy.at)
+    status = asyncio.run(async_validate_pdf_timestamp(
+        record.embedded, validation_context=_context_at(ctx, moment)))
+    newest = record.revision == ctx.extra.get("newest_timestamp")
+    if newest and not status.trusted and not ctx.policy.online:
+        # Offline, years later, nobody has fresh revocation data for the newest document
+        # timestamp (the embedded data has long passed its next update): its chain is then
+        # judged without revocation, and the revocation status reported as unknown.
+        status = asyncio.run(async_validate_pdf_timestamp(
+            record.embedded, validation_context=_context_at(ctx, moment, "none")))
+        ctx.extra.setdefault("revocation_unknown", set()).add(record.revision)
+    return status
+
+
+def _prove_times(history: DocumentHistory, ctx: _Context) -> None:
+    """Walk the document timestamp chain from the newest back: the newest is judged at the
+    validation time, each older one at the time of the next. A signature followed by a
+    valid chain is then judged at its own signature timestamp's time."""
+    from .sign import signature_intact
+
+    chain = [r for r in history.signatures if r.is_timestamp]
+    ctx.extra["newest_timestamp"] = chain[-1].revision if chain else None
+    ts_moments: dict[int, dt.datetime | None] = {}
+    proven: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+    ctx.extra["ts_moments"] = ts_moments
+    ctx.extra["proven"] = proven
+    next_moment: dt.datetime | None = ctx.policy.at
+    valid_from: int | None = None  # lowest revision of an unbroken valid chain
+    for record in reversed(chain):
+        ts_moments[record.revision] = next_moment
+        try:
+            status = _timestamp_status(record, ctx)
+            ok = bool(status.intact and status.valid and status.trusted) and \
+                signature_intact(record)
+        except Exception:
+            ok = False
+        if not ok:
+            break
+        valid_from = record.revision
+        next_moment = status.timestamp
+    if valid_from is not None:
+        for record in history.signatures:
+            if record.is_timestamp or record.revision >= valid_from:
+                continue
+            when, source = signature_time(record)
+            if source == "timestamp" and when is not None:
+                # the chain's oldest valid timestamp proves the signature timestamp itself
+                proven[record.revision] = (when, next_moment or when)
 
 
 def _completeness(history: DocumentHistory, roster: Roster,
@@ -328,8 +368,8 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
                                reason=f"{type(exc).__name__}: {str(exc)[:160]}")],
                            validation_time=_iso(at))
     ctx = _Context(policy=policy, roots=roots if roots is not None else policy.load_roots())
-    ctx.spec = _validation_spec(ctx)
-    ctx.timing = _timing(policy)
+    ctx.extra["dss"] = _dss_material(history)
+    _prove_times(history, ctx)
     file_problems: list[str] = []
     # every revision after a signature must be explained by the workflow (or, for files
     # without signflow fields, by the first signature's revision onwards)

@@ -1,0 +1,107 @@
+"""Long-term archiving: fresh validation data and a new document timestamp (PAdES B-LTA).
+
+`signflow archive` is run after the last signature, and again every few years before the
+newest document timestamp's certificate expires: each run embeds, in the DSS, the
+certificates and revocation data (OCSP, CRL) that prove every signature and timestamp
+valid today, then seals the whole file with a new RFC 3161 document timestamp. A validator
+decades later can then check every signature offline, as of the time the chain proves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._files import atomic_write_bytes, sha256_bytes
+from .errors import InputError, SigningError
+from .history import read_history
+from .i18n import _
+
+
+@dataclass(frozen=True)
+class ArchiveOutcome:
+    path: Path
+    signatures: int
+    sha256_before: str
+    sha256_after: str
+
+
+def _validation_context(trust_roots: list[Any], backend: Any) -> Any:
+    from pyhanko_certvalidator import ValidationContext
+
+    # hard-fail: revocation data must be obtainable for every certificate that declares
+    # where to find it; an archive without it would not stand on its own later.
+    return ValidationContext(trust_roots=trust_roots, allow_fetching=True,
+                             revocation_mode="hard-fail", fetcher_backend=backend)
+
+
+async def _archive(data: bytes, tsa_url: str, trust_roots: list[Any]) -> bytes:
+
+    from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+
+    backend = AIOHttpFetcherBackend()
+    try:
+        return await _archive_with(data, tsa_url, _validation_context(trust_roots, backend))
+    finally:
+        await backend.close()
+
+
+async def _archive_with(data: bytes, tsa_url: str, vc: Any) -> bytes:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+    from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
+
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    writer = IncrementalPdfFileWriter.from_reader(reader)
+    for emb in reader.embedded_signatures:
+        paths = await collect_validation_info(emb, vc)
+        DocumentSecurityStore.supply_dss_in_writer(
+            writer, emb.pkcs7_content.hex().encode("ascii"), validation_context=vc,
+            paths=paths)
+    with_dss = io.BytesIO()
+    writer.write(with_dss)
+    stamper = PdfTimeStamper(HTTPTimeStamper(tsa_url, timeout=30))
+    out = io.BytesIO()
+    await stamper.async_timestamp_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(with_dss.getvalue()), strict=False), "sha256",
+        validation_context=vc, output=out)
+    return out.getvalue()
+
+
+def archive_document(path: Path, tsa_url: str, trust_roots: list[Any],
+                     ledger: Any = None) -> ArchiveOutcome:
+    """Add validation data and a document timestamp; the file is unchanged on any error."""
+    if not trust_roots:
+        raise InputError(_("archiving needs the trust roots the signatures chain to: --trust"))
+    history = read_history(path)
+    data = history.data
+    regular = [s for s in history.signatures if not s.is_timestamp]
+    if not regular:
+        raise InputError(_("{path}: the document carries no signature to archive").format(
+            path=path))
+    if ledger is not None:
+        ledger.observe(path, data)
+    try:
+        archived = asyncio.run(_archive(data, tsa_url, trust_roots))
+    except Exception as exc:  # TSA or OCSP/CRL unreachable, garbage answers, invalid paths
+        text = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+        raise SigningError(_("{path}: archiving failed, the file is unchanged: {reason}")
+                           .format(path=path, reason=reason)) from None
+    if not archived.startswith(data):
+        raise SigningError(_("{path}: internal error: the archived file does not extend the "
+                             "original").format(path=path))
+    if path.read_bytes() != data:
+        raise SigningError(_("{path} changed while it was being archived; nothing was "
+                             "written").format(path=path))
+    after = atomic_write_bytes(path, archived)
+    if ledger is not None:
+        identity = ledger.observe(path, archived, quiet=True)
+        ledger.record("archived", path, {"signatures": len(regular), "tsa": tsa_url,
+                                         "sha256_after": after}, document=identity)
+    return ArchiveOutcome(path, len(regular), sha256_bytes(data), after)

@@ -1,0 +1,116 @@
+"""Workspace settings: a `signflow.toml` in the current folder or one above it.
+
+Every command run inside a workspace picks its settings up (roster, data, templates, output
+folder, trust roots, timestamp authority, ledger, PAdES level); options given on the command
+line override them. Relative paths are relative to the `signflow.toml` file.
+
+    [workspace]
+    roster = "roster.toml"
+    data = ["data.toml"]
+    templates = "templates"
+    out = "out"
+    trust = ["trust/root.pem"]
+    tsa = "http://127.0.0.1:8080/tsa"
+    ledger = "out/signflow-ledger.sqlite"
+    level = "B-T"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .i18n import _
+
+CONFIG_NAME = "signflow.toml"
+_KEYS = {"roster", "data", "templates", "out", "trust", "tsa", "ledger", "level"}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    path: Path
+    roster: Path | None = None
+    data: list[Path] = field(default_factory=list)
+    templates: Path | None = None
+    out: Path | None = None
+    trust: list[Path] = field(default_factory=list)
+    tsa: str | None = None
+    ledger: Path | None = None
+    level: str | None = None
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    folder = (start or Path.cwd()).resolve()
+    for candidate in [folder, *folder.parents]:
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate / CONFIG_NAME
+    return None
+
+
+def load_workspace(path: Path) -> Workspace:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(_("cannot read the settings {path}: {reason}").format(
+            path=path, reason=exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(_("{path}: not valid TOML: {reason}").format(
+            path=path, reason=exc)) from None
+    section = raw.get("workspace", {})
+    if not isinstance(section, dict):
+        raise InputError(_("{path}: [workspace] must be a table").format(path=path))
+    unknown = sorted(set(section) - _KEYS)
+    if unknown:
+        raise InputError(_("{path}: unknown setting(s): {keys}").format(
+            path=path, keys=", ".join(unknown)))
+    base = path.parent
+
+    def one(key: str) -> Path | None:
+        value = section.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise InputError(_("{path}: {key} must be a path").format(path=path, key=key))
+        return (base / value).resolve()
+
+    def many(key: str) -> list[Path]:
+        value = section.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(_("{path}: {key} must be a list of paths").format(path=path,
+                                                                              key=key))
+        return [(base / v).resolve() for v in value]
+
+    tsa = section.get("tsa")
+    level = section.get("level")
+    for key, value in (("tsa", tsa), ("level", level)):
+        if value is not None and not isinstance(value, str):
+            raise InputError(_("{path}: {key} must be text").format(path=path, key=key))
+    return Workspace(path=path, roster=one("roster"), data=many("data"),
+                     templates=one("templates"), out=one("out"), trust=many("trust"),
+                     tsa=tsa, ledger=one("ledger"), level=level)
+
+
+def default_map(ws: Workspace) -> dict[str, Any]:
+    """click default_map: per command, option defaults taken from the workspace."""
+    def drop_none(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if v not in (None, [])}
+
+    roster = {"roster_path": ws.roster}
+    return {
+        "generate": drop_none({**roster, "data_files": ws.data, "templates_dir": ws.templates,
+                               "out_dir": ws.out}),
+        "prepare": drop_none(roster),
+        "sign": drop_none({**roster, "tsa_url": ws.tsa, "trust": ws.trust,
+                           "ledger_path": ws.ledger, "level": ws.level}),
+        "status": drop_none(roster),
+        "verify": drop_none({**roster, "trust": ws.trust}),
+        "archive": drop_none({"tsa_url": ws.tsa, "trust": ws.trust, "ledger_path": ws.ledger}),
+        "log": drop_none({"ledger_path": ws.ledger}),
+        "templates": {"check": drop_none({"roster_path": ws.roster, "data_files": ws.data})},
+        "keys": {"demo": drop_none(roster)},
+    }
