@@ -64,7 +64,7 @@ class SignatureRecord:
 
 def common_name(cert: x509.Certificate) -> str:
     try:
-        return str(cert.subject.native.get("common_name") or cert.subject.human_friendly)
+        return str(cert.subject.native.get("common_name") or cert.subject.human_friendly)[:]
     except Exception:  # malformed names in hostile files
         return "?"
 
@@ -109,7 +109,7 @@ class DocumentHistory:
         """Every signature field: fully qualified name -> signed?"""
         from pyhanko.sign.fields import enumerate_sig_fields
 
-        return {name: value is not None
+        return {str(name): value is not None
                 for name, value, _ref in enumerate_sig_fields(self.reader)}
 
     @cached_property
@@ -137,7 +137,8 @@ class DocumentHistory:
     def signatures(self) -> list[SignatureRecord]:
         records = []
         for emb in self.reader.embedded_signatures:
-            name = emb.field_name
+            # plain str: pyHanko's string objects carry a reference to the whole reader
+            name = str(emb.field_name)
             parsed = parse_field_name(name)
             is_ts = emb.sig_object_type == "/DocTimeStamp"
             records.append(SignatureRecord(

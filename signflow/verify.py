@@ -78,28 +78,33 @@ def _worst(levels: Sequence[str]) -> str:
     return max(levels, key=MODIFICATION_ORDER.index) if levels else "none"
 
 
-def _dss_revision(history: DocumentHistory) -> int | None:
-    """The first revision holding a DSS with revocation data, if any."""
+def _dss_updates(history: DocumentHistory) -> list[int]:
+    """Revisions that added revocation data (OCSP responses, CRLs) to the DSS."""
     reader = history.reader
+    updates = []
+    previous = 0
     for revision in range(history.total_revisions):
         try:
-            root = reader.get_historical_resolver(revision).root
-            dss = root.get("/DSS")
+            dss = reader.get_historical_resolver(revision).root.get("/DSS")
             dss = dss.get_object() if dss is not None else None
-            if dss is not None and ("/OCSPs" in dss or "/CRLs" in dss):
-                return revision
+            count = 0 if dss is None else sum(
+                len(dss[k].get_object()) for k in ("/OCSPs", "/CRLs") if k in dss)
         except Exception:
             continue
-    return None
+        if count > previous:
+            updates.append(revision)
+        previous = count
+    return updates
 
 
-def _pades_level(record: SignatureRecord, history: DocumentHistory, has_ts: bool) -> str:
+def _pades_level(record: SignatureRecord, history: DocumentHistory, has_ts: bool,
+                 dss_updates: list[int]) -> str:
     if not has_ts:
         return "B-B"
-    dss = _dss_revision(history)
-    if dss is None or dss < record.revision:
+    later_dss = [r for r in dss_updates if r > record.revision]
+    if not later_dss:
         return "B-T"
-    later_ts = [r for r in history.signatures if r.is_timestamp and r.revision > dss]
+    later_ts = [r for r in history.signatures if r.is_timestamp and r.revision >= later_dss[0]]
     return "B-LTA" if later_ts else "B-LT"
 
 
@@ -181,7 +186,8 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         field=record.field, signer=signer, member=record.member, role=record.role,
         intact=intact, valid=valid, trusted=trusted, revoked=revoked, coverage=coverage,
         modifications=modifications, signing_time=_iso(claimed), timestamp=_iso(ts_time),
-        level=None if record.is_timestamp else _pades_level(record, history, ts_time is not None),
+        level=None if record.is_timestamp else _pades_level(record, history, ts_time is not None,
+                                                             ctx.extra["dss_updates"]),
         ok=ok, problems=problems, is_timestamp=record.is_timestamp,
         certificate_sha256=cert_fp)
 
@@ -369,6 +375,7 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
                            validation_time=_iso(at))
     ctx = _Context(policy=policy, roots=roots if roots is not None else policy.load_roots())
     ctx.extra["dss"] = _dss_material(history)
+    ctx.extra["dss_updates"] = _dss_updates(history)
     _prove_times(history, ctx)
     file_problems: list[str] = []
     # every revision after a signature must be explained by the workflow (or, for files

@@ -1,0 +1,453 @@
+"""Verification: long-term validation offline, --at after expiry, TSA failures, revocation,
+tampering with signflow's own agreement, and the public attack corpus."""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import http.server
+import io
+import json
+import shutil
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from .conftest import open_credential, sign_all
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "attack-corpus"
+
+
+def copy(src: Path, dst: Path) -> Path:
+    shutil.copyfile(src, dst)
+    dst.chmod(0o644)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def lta_agreement(pdf_pack, demo_pki, pki_roster, tmp_path_factory):
+    """The 2019 agreement signed by all members with signature timestamps (B-T), then
+    archived (validation data + document timestamp): every signature at B-LTA. The test
+    PKI is served on loopback only while signing; every verification below is offline."""
+    from signflow.archive import archive_document
+    from signflow.ledger import Ledger
+    from signflow.pki import serve_pki
+    from signflow.sign import SignSettings
+    from signflow.verify import VerifyPolicy
+
+    folder = tmp_path_factory.mktemp("lta")
+    pdf = copy(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf", folder / "agreement.pdf")
+    with serve_pki(demo_pki), Ledger(folder / "ledger.sqlite") as ledger:
+        settings = SignSettings(level="B-T", tsa_url=demo_pki.tsa_url)
+        sign_all(pdf, demo_pki, pki_roster, settings=settings, ledger=ledger)
+        roots = VerifyPolicy(trust_roots=(demo_pki.root_pem,)).load_roots()
+        archive_document(pdf, demo_pki.tsa_url, roots, ledger=ledger)
+    pdf.chmod(0o444)
+    return pdf
+
+
+def verify_json(cli, *args) -> tuple[int, object]:
+    result = cli("verify", *args, "--json")
+    return result.code, json.loads(result.out)
+
+
+SIGNATURE_KEYS = {"field", "signer", "member", "role", "intact", "valid", "trusted", "revoked",
+                  "coverage", "modifications", "signing_time", "timestamp", "level", "ok",
+                  "problems"}
+
+
+def test_lta_agreement_verifies_offline(cli, lta_agreement, demo_pki):
+    code, report = verify_json(cli, lta_agreement, "--roster", demo_pki.roster_path,
+                               "--trust", demo_pki.root_pem)
+    assert code == 0, report
+    assert report["ok"] is True and report["complete"] is True and report["missing"] == []
+    assert set(report) >= {"file", "ok", "complete", "missing", "problems", "signatures"}
+    people = [s for s in report["signatures"] if not s["is_timestamp"]]
+    assert len(people) == 18
+    for s in people:
+        assert set(s) >= SIGNATURE_KEYS
+        assert s["intact"] and s["valid"] and s["trusted"] and s["ok"], s
+        assert s["revoked"] is False
+        assert s["level"] == "B-LTA"
+        assert s["timestamp"] and s["timestamp"].endswith("+07:00")
+        assert s["modifications"] in ("form_filling", "lta_updates")
+        assert s["member"] and s["role"] in ("head", "seal")
+    assert any(s["is_timestamp"] for s in report["signatures"])
+
+
+def test_lta_agreement_verifies_a_year_after_the_certificates_expire(cli, lta_agreement,
+                                                                     demo_pki, pki_roster):
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(
+        demo_pki.credential("quang-ninh", "head").cert_pem.read_bytes())
+    at = cert.not_valid_after_utc + dt.timedelta(days=365)
+    code, report = verify_json(cli, lta_agreement, "--roster", demo_pki.roster_path,
+                               "--trust", demo_pki.root_pem, "--at", at.isoformat())
+    assert code == 0, report
+    assert report["ok"] and report["complete"]
+    # the same signatures without the archive's proof would not stand after expiry
+    code, plain = verify_json(cli, lta_agreement, "--trust", demo_pki.root_pem,
+                              "--at", (at + dt.timedelta(days=20 * 365)).isoformat())
+    assert code == 1
+
+
+def test_sign_at_b_lta_directly(cli, pdf_pack, demo_pki, tmp_path):
+    from signflow.pki import serve_pki
+
+    member = "hai-duong"
+    pdf = copy(pdf_pack / member / f"giao-uoc-noi-bo-{member}-2019.pdf", tmp_path / "gu.pdf")
+    with serve_pki(demo_pki):
+        for role in ("head", "seal"):
+            cred = demo_pki.credential(member, role)
+            result = cli("sign", pdf, "--roster", demo_pki.roster_path, "--member", member,
+                         "--role", role, "--pkcs12", cred.p12, "--passphrase-file",
+                         cred.passphrase_file, "--level", "B-LTA", "--tsa", demo_pki.tsa_url,
+                         "--trust", demo_pki.root_pem)
+            assert result.code == 0, result.err
+    code, report = verify_json(cli, pdf, "--roster", demo_pki.roster_path, "--trust",
+                               demo_pki.root_pem)
+    assert code == 0, report
+    assert [s["level"] for s in report["signatures"] if not s["is_timestamp"]] == ["B-LTA"] * 2
+
+
+class _Garbage(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server API
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/timestamp-reply")
+        self.end_headers()
+        self.wfile.write(b"\x30\x03\x02\x01\x05 this is not a timestamp")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_failing_or_garbage_tsa_is_an_error_and_the_file_is_unchanged(cli, pdf_pack,
+                                                                        demo_pki, tmp_path):
+    member = "vinh-phuc"
+    pdf = copy(pdf_pack / member / f"dang-ky-thi-dua-{member}-2019.pdf", tmp_path / "dk.pdf")
+    before = pdf.read_bytes()
+    cred = demo_pki.credential(member, "head")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{sock.getsockname()[1]}/tsa"
+    sock.close()  # nothing listens there now
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Garbage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    garbage = f"http://127.0.0.1:{server.server_address[1]}/tsa"
+    try:
+        for url in (dead, garbage):
+            result = cli("sign", pdf, "--roster", demo_pki.roster_path, "--member", member,
+                         "--pkcs12", cred.p12, "--passphrase-file", cred.passphrase_file,
+                         "--level", "B-T", "--tsa", url)
+            assert result.code == 2, (url, result.out, result.err)
+            assert "Traceback" not in result.err
+            assert pdf.read_bytes() == before
+    finally:
+        server.shutdown()
+
+
+def test_revoked_signer_is_reported_as_revoked(cli, pdf_pack, demo_pki, tmp_path):
+    from signflow.pki import serve_pki
+    from signflow.roster import load_roster
+    from signflow.sign import sign_documents
+
+    revoked = demo_pki.credential("revoked", "extra")
+    # a roster in which Hà Nam's head is expected to hold the (now revoked) certificate
+    text = demo_pki.roster_path.read_text(encoding="utf-8")
+    ha_nam_head = demo_pki.credential("ha-nam", "head").sha256
+    text = text.replace(ha_nam_head, revoked.sha256)
+    path = demo_pki.roster_path.with_name(f"roster-revoked-{tmp_path.name}.toml")
+    path.write_text(text, encoding="utf-8")
+    roster = load_roster(path)
+    pdf = copy(pdf_pack / "ha-nam" / "ke-hoach-phat-dong-ha-nam-2019.pdf", tmp_path / "kh.pdf")
+    with open_credential(demo_pki, "revoked", "extra") as cred:
+        sign_documents([pdf], roster, "ha-nam", "head", cred)
+    with serve_pki(demo_pki):
+        code, report = verify_json(cli, pdf, "--trust", demo_pki.root_pem, "--online")
+    assert code == 1
+    sig = report["signatures"][0]
+    assert sig["revoked"] is True and not sig["ok"]
+
+
+# --- tampering with signflow's own signed agreement ------------------------------------
+
+
+def _append(pdf: Path, change) -> None:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()))
+    change(writer)
+    out = io.BytesIO()
+    writer.write(out)
+    pdf.write_bytes(out.getvalue())
+
+
+def _flag(cli, pdf: Path, demo_pki) -> dict:
+    code, report = verify_json(cli, pdf, "--roster", demo_pki.roster_path, "--trust",
+                               demo_pki.root_pem)
+    assert code == 1, report
+    assert report["ok"] is False
+    return report
+
+
+def test_untouched_copy_is_ok(cli, signed_agreement, demo_pki):
+    code, report = verify_json(cli, signed_agreement, "--roster", demo_pki.roster_path,
+                               "--trust", demo_pki.root_pem)
+    assert code == 0, report
+    assert all(s["level"] == "B-B" for s in report["signatures"])
+
+
+def test_tamper_byte_inside_signed_range(cli, signed_agreement, demo_pki, tmp_path):
+    pdf = copy(signed_agreement, tmp_path / "t.pdf")
+    data = bytearray(pdf.read_bytes())
+    at = data.find(b"stream", 2000) + 40  # inside the first page's content stream
+    data[at] ^= 0x01
+    pdf.write_bytes(bytes(data))
+    report = _flag(cli, pdf, demo_pki)
+    assert not any(s["intact"] for s in report["signatures"])
+
+
+def test_tamper_appended_page_content(cli, signed_agreement, demo_pki, tmp_path):
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.generic import pdf_name
+
+    pdf = copy(signed_agreement, tmp_path / "t.pdf")
+
+    def replace_content(writer):
+        page_ref, _res = writer.find_page_for_modification(0)
+        page = page_ref.get_object()
+        stream = generic.StreamObject(stream_data=b"BT /F1 24 Tf 100 700 Td (Gia mao) Tj ET")
+        page[pdf_name("/Contents")] = writer.add_object(stream)
+        writer.update_container(page)
+
+    _append(pdf, replace_content)
+    report = _flag(cli, pdf, demo_pki)
+    assert all(s["modifications"] == "other" for s in report["signatures"])
+
+
+def test_tamper_appended_annotation(cli, signed_agreement, demo_pki, tmp_path):
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.generic import pdf_name
+
+    pdf = copy(signed_agreement, tmp_path / "t.pdf")
+
+    def annotate(writer):
+        page_ref, _res = writer.find_page_for_modification(0)
+        annot = writer.add_object(generic.DictionaryObject({
+            pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name("/FreeText"),
+            pdf_name("/Rect"): generic.ArrayObject([generic.FloatObject(v)
+                                                    for v in (72, 600, 300, 640)]),
+            pdf_name("/Contents"): generic.TextStringObject("Chỉ tiêu 85% sửa thành 50%"),
+            pdf_name("/DA"): generic.TextStringObject("/Helv 12 Tf 0 g"),
+        }))
+        writer.register_annotation(page_ref, annot)
+
+    _append(pdf, annotate)
+    report = _flag(cli, pdf, demo_pki)
+    assert all(s["problems"] for s in report["signatures"])
+
+
+def test_tamper_appended_form_value(cli, signed_agreement, demo_pki, tmp_path):
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.generic import pdf_name
+
+    pdf = copy(signed_agreement, tmp_path / "t.pdf")
+
+    def add_text_field(writer):
+        page_ref, _res = writer.find_page_for_modification(0)
+        field = writer.add_object(generic.DictionaryObject({
+            pdf_name("/FT"): pdf_name("/Tx"), pdf_name("/T"): generic.TextStringObject("ghichu"),
+            pdf_name("/V"): generic.TextStringObject("Đã hủy giao ước"),
+            pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name("/Widget"),
+            pdf_name("/Rect"): generic.ArrayObject([generic.FloatObject(v)
+                                                    for v in (72, 500, 300, 520)]),
+            pdf_name("/P"): page_ref,
+        }))
+        acroform = writer.root["/AcroForm"]
+        acroform["/Fields"].append(field)
+        writer.update_container(acroform["/Fields"])
+        writer.register_annotation(page_ref, field)
+
+    _append(pdf, add_text_field)
+    _flag(cli, pdf, demo_pki)
+
+
+def test_tamper_signature_field_retargeted(cli, signed_agreement, demo_pki, tmp_path):
+    from pyhanko.pdf_utils import generic
+    from pyhanko.sign.fields import enumerate_sig_fields
+
+    pdf = copy(signed_agreement, tmp_path / "t.pdf")
+
+    def retarget(writer):
+        for name, _value, ref in enumerate_sig_fields(writer.prev):
+            if name == "sf-head-ninh-binh":
+                field = writer.get_object(ref.reference)
+                field["/Rect"] = generic.ArrayObject([generic.FloatObject(v)
+                                                      for v in (0, 0, 1, 1)])
+                writer.update_container(field)
+
+    _append(pdf, retarget)
+    report = _flag(cli, pdf, demo_pki)
+    assert any(s["problems"] for s in report["signatures"])
+
+
+def test_tamper_signature_by_certificate_outside_the_roster(cli, pdf_pack, demo_pki,
+                                                            pki_roster, tmp_path):
+    """Bypassing signflow's own checks (pyHanko directly), an outsider signs Hà Nam's field."""
+    import asyncio
+
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.fields import SigSeedSubFilter
+
+    pdf = copy(pdf_pack / "ha-nam" / "ke-hoach-phat-dong-ha-nam-2019.pdf", tmp_path / "t.pdf")
+    with open_credential(demo_pki, "outsider", "extra") as cred:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()))
+        out = io.BytesIO()
+        asyncio.run(signers.PdfSigner(
+            signers.PdfSignatureMetadata(field_name="sf-head-ha-nam",
+                                         subfilter=SigSeedSubFilter.PADES),
+            signer=cred.signer).async_sign_pdf(writer, output=out))
+        pdf.write_bytes(out.getvalue())
+    sign_all(pdf, demo_pki, pki_roster, members=set())  # nothing: keep the outsider alone
+    report = _flag(cli, pdf, demo_pki)
+    assert "sf-head-ha-nam" in [s["field"] for s in report["signatures"]]
+    assert any("roster" in p or "danh sách" in p for p in report["signatures"][0]["problems"])
+    # without a roster it is a valid signature by a trusted certificate
+    code, plain = verify_json(cli, pdf, "--trust", demo_pki.root_pem)
+    assert plain["signatures"][0]["trusted"] and plain["complete"] is None
+
+
+def test_tamper_last_revision_cut_off(cli, signed_agreement, demo_pki, tmp_path):
+    from signflow.ledger import revision_ends
+
+    data = signed_agreement.read_bytes()
+    ends = revision_ends(data)
+    pdf = tmp_path / "t.pdf"
+    pdf.write_bytes(data[:ends[-2]])
+    report = _flag(cli, pdf, demo_pki)
+    assert report["complete"] is False
+    assert {"member": "quang-ninh", "role": "seal"} in report["missing"]
+
+
+# --- files that cannot be read, several files, report ----------------------------------
+
+
+def test_unreadable_files_exit_2_and_the_run_goes_on(cli, signed_agreement, demo_pki,
+                                                     tmp_path):
+    not_pdf = tmp_path / "note.pdf"
+    not_pdf.write_text("không phải PDF", encoding="utf-8")
+    truncated = tmp_path / "truncated.pdf"
+    truncated.write_bytes(signed_agreement.read_bytes()[:1500])
+    encrypted = tmp_path / "encrypted.pdf"
+    subprocess.run(["qpdf", "--encrypt", "user-pw", "owner-pw", "256", "--",
+                    str(signed_agreement), str(encrypted)], check=True)
+    result = cli("verify", not_pdf, signed_agreement, truncated, encrypted, "--trust",
+                 demo_pki.root_pem, "--json")
+    assert result.code == 2
+    reports = json.loads(result.out)
+    assert [r["readable"] for r in reports] == [False, True, False, False]
+    assert reports[1]["ok"] is True
+    assert all(r["problems"] for r in reports if not r["readable"])
+    text = cli("verify", not_pdf, signed_agreement, "--trust", demo_pki.root_pem)
+    assert text.code == 2 and "Traceback" not in text.out + text.err
+
+
+def test_html_report(cli, lta_agreement, demo_pki, tmp_path):
+    report = tmp_path / "bien-ban.html"
+    result = cli("verify", lta_agreement, "--roster", demo_pki.roster_path, "--trust",
+                 demo_pki.root_pem, "--report", report)
+    assert result.code == 0, result.err
+    html = report.read_text(encoding="utf-8")
+    assert "Nguyễn Thị Ngọc Ánh" in html and "Cụm Thi đua số 2" in html
+    assert "<script" not in html
+
+
+# --- the public attack corpus ----------------------------------------------------------
+
+
+def _corpus(patterns: list[str], exclude: str | None = None) -> list[str]:
+    files = sorted({p for pat in patterns for p in glob.glob(str(CORPUS / pat), recursive=True)})
+    return [str(Path(p).relative_to(CORPUS)) for p in files if not exclude or exclude not in p]
+
+
+MUST_FLAG = _corpus([
+    "rub-nds-pdf-attacker/shadow-demo-exploits/*/**/4_*.pdf",
+    "pdf-insecurity-shadow-examples_via_mkl-testarea-itext7/*-signed*.pdf",
+    "rub-nds-pdf-tester-history/certification-2020/examples/*/03_*.pdf",
+    "rub-nds-pdf-tester-history/certification-2020/examples/*/04_*.pdf",
+    "rub-nds-pdf-tester-history/PDFDocs/minimal_cert_invalid.pdf",
+    "pyhanko-testdata/pdf/coverage-anomalies/*.pdf",
+    "pyhanko-testdata/pdf/form-update-*sneaky*.pdf",
+    "pyhanko-testdata/pdf/pdf-sig-with-econtent.pdf",
+], exclude="coverage-anomalies/base.pdf")
+MUST_PASS = _corpus([
+    "rub-nds-pdf-attacker/shadow-demo-exploits/*/**/3_*.pdf",
+    "pyhanko-testdata/pdf/form-update-*.pdf",
+    "pyhanko-testdata/pdf/minimal-signed-twice-*.pdf",
+    "pyhanko-testdata/pdf/minimal-two-fields-signed-twice.pdf",
+    "pyhanko-testdata/pdf/pades-lta-*.pdf",
+    "pyhanko-testdata/pdf/certified-with-indirect-refs-in-dir.pdf",
+    "rub-nds-pdf-tester-history/PDFDocs/minimal_cert.pdf",
+    "rub-nds-pdf-tester-history/PDFSigner/*.pdf",
+], exclude="sneaky")
+UNSIGNED = _corpus(["rub-nds-pdf-attacker/shadow-demo-exploits/*/**/1_*.pdf",
+                    "rub-nds-pdf-attacker/shadow-demo-exploits/*/**/2_*.pdf",
+                    "pdf-insecurity-shadow-examples_via_mkl-testarea-itext7/*-shadow-file.pdf"])
+
+
+@pytest.fixture(scope="module")
+def corpus_policy():
+    from signflow.verify import VerifyPolicy
+
+    if not CORPUS.is_dir():
+        pytest.fail(f"the attack corpus is missing: {CORPUS}")
+    trust = (CORPUS / "trust-anchors" / "ALL-anchors.pem",
+             *sorted((CORPUS / "pyhanko-testdata" / "trust").glob("*.pem")))
+    policy = VerifyPolicy(trust_roots=trust, at=dt.datetime(2020, 12, 1, tzinfo=dt.UTC))
+    return policy, policy.load_roots()
+
+
+def test_corpus_lists_are_not_empty():
+    assert len(MUST_FLAG) >= 20 and len(MUST_PASS) >= 15 and len(UNSIGNED) >= 5
+
+
+@pytest.mark.parametrize("name", MUST_FLAG)
+def test_corpus_must_flag(name, corpus_policy):
+    from signflow.verify import verify_file
+
+    policy, roots = corpus_policy
+    verdict = verify_file(CORPUS / name, policy, roots)
+    assert not verdict.ok, name
+
+
+@pytest.mark.parametrize("name", MUST_PASS)
+def test_corpus_must_pass_integrity_and_modifications(name, corpus_policy):
+    from signflow.verify import verify_file
+
+    policy, roots = corpus_policy
+    verdict = verify_file(CORPUS / name, policy, roots)
+    assert verdict.readable and verdict.signatures, name
+    for s in verdict.signatures:
+        assert s.intact and s.valid, (name, s.field)
+        assert s.coverage in ("entire_file", "entire_revision"), (name, s.field)
+        assert s.modifications in ("none", "lta_updates", "form_filling"), (name, s.field)
+        # the only acceptable complaints are about trust (test certificates, old hashes)
+        assert not [p for p in s.problems if "chain" not in p and "dẫn về" not in p], \
+            (name, s.problems)
+    assert not verdict.problems, (name, verdict.problems)
+
+
+@pytest.mark.parametrize("name", UNSIGNED)
+def test_corpus_unsigned_files_are_not_valid(name, corpus_policy):
+    from signflow.verify import verify_file
+
+    policy, roots = corpus_policy
+    verdict = verify_file(CORPUS / name, policy, roots)
+    assert not verdict.ok and not [s for s in verdict.signatures if not s.is_timestamp]
