@@ -7,8 +7,7 @@ OUT    ?= out/demo
 .PHONY: demo test setup system venv lint templates bench clean
 
 demo: setup
-	$(BIN)/signflow generate --roster templates/examples/cum-thi-dua-so-2-2019/roster.toml \
-	  --data templates/examples/cum-thi-dua-so-2-2019/data.toml --out $(OUT)
+	$(BIN)/signflow demo --out $(OUT)
 
 test: setup
 	$(BIN)/ruff check signflow tests bench tools

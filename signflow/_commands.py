@@ -491,3 +491,35 @@ def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
             click.echo(_("{path}: validation data and a document timestamp added ({n} "
                          "signature(s))").format(path=outcome.path, n=outcome.signatures))
     return EXIT_OK
+
+
+@cli.command(help=_("Run the whole flow on the shipped 2019 example: generate, convert, sign "
+                    "(PKCS#12 and SoftHSM2), timestamp, archive and verify."))
+@click.option("--out", "out_dir", default=Path("out/demo"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help=_("Output folder."))
+def demo(out_dir: Path) -> int:
+    from ._tables import status_table
+    from .demo import run_demo
+    from .errors import EXIT_FAILED
+
+    counter = [0]
+
+    def step(text: str) -> None:
+        counter[0] += 1
+        click.echo(f"[{counter[0]}/6] {text}")
+
+    result = run_demo(out_dir, step)
+    click.echo()
+    click.echo(status_table(result.statuses, result.roster))
+    ok = sum(1 for v in result.verdicts if v.ok)
+    agreement = result.verdicts[0]
+    people = [s for s in agreement.signatures if not s.is_timestamp]
+    click.echo()
+    click.echo(_("Agreement: {n} signatures, {verdict}").format(
+        n=len(people), verdict=_("verified and complete") if agreement.ok
+        else _("PROBLEMS FOUND")))
+    click.echo(_("Documents verified: {ok}/{n}").format(ok=ok, n=len(result.verdicts)))
+    click.echo(_("Files: {path}").format(path=result.out))
+    click.echo(_("Report: {path}").format(path=result.report))
+    click.echo(_("Done in {s:.0f} s.").format(s=result.seconds))
+    return EXIT_OK if ok == len(result.verdicts) else EXIT_FAILED

@@ -85,8 +85,23 @@ class Event:
     hash: str
 
 
+_ENDS_CACHE: dict[str, list[int]] = {}
+
+
 def revision_ends(data: bytes) -> list[int]:
-    """Byte offset just past the end of each revision (after its %%EOF and line end)."""
+    """Byte offset just past the end of each revision (after its %%EOF and line end).
+
+    Memoised by content: one signing step asks several times about the same bytes."""
+    key = hashlib.sha256(data).hexdigest()
+    cached = _ENDS_CACHE.get(key)
+    if cached is None:
+        if len(_ENDS_CACHE) > 256:
+            _ENDS_CACHE.clear()
+        cached = _ENDS_CACHE[key] = _revision_ends(data)
+    return list(cached)
+
+
+def _revision_ends(data: bytes) -> list[int]:
     from .history import open_reader
 
     reader = open_reader(data)

@@ -981,13 +981,15 @@ def check_exports(pki: DemoPki, arch: Any | None = None) -> None:
 
 
 @contextlib.contextmanager
-def serve_pki(pki_dir: str | Path | DemoPki) -> Iterator[str]:
+def serve_pki(pki_dir: str | Path | DemoPki, separate_process: bool = False) -> Iterator[str]:
     """Serve the PKI's OCSP responder, CRLs, certificates and TSA on its saved URL.
 
     Runs certomancer's Animator under werkzeug in a daemon thread on 127.0.0.1 at the
     port of the saved URL; yields the base URL; stops the server on exit. Certomancer
     honours the ``X-Certomancer-Fake-Time`` request header (tests can ask for answers
-    as of another moment).
+    as of another moment). With ``separate_process`` the server runs in a forked child
+    instead, so that its signing work (timestamps, OCSP) uses the other CPU core rather
+    than competing with the caller for the interpreter lock.
     """
     from certomancer.integrations.animator import Animator, AnimatorArchStore
     from certomancer.registry import ArchLabel, CertomancerConfig
@@ -1039,6 +1041,19 @@ def serve_pki(pki_dir: str | Path | DemoPki) -> Iterator[str]:
     except OSError as exc:
         raise SigningError(_("cannot serve the demo PKI at {url}: {reason}").format(
             url=pki.url, reason=exc)) from exc
+    import multiprocessing
+
+    if separate_process and "fork" in multiprocessing.get_all_start_methods():
+        child = multiprocessing.get_context("fork").Process(
+            target=server.serve_forever, name="signflow-demo-pki", daemon=True)
+        child.start()
+        try:
+            yield pki.url
+        finally:
+            child.terminate()
+            child.join(timeout=10)
+            server.server_close()
+        return
     thread = threading.Thread(target=server.serve_forever, name="signflow-demo-pki",
                               daemon=True)
     thread.start()

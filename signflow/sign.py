@@ -254,8 +254,12 @@ def _validation_context(settings: SignSettings, backend: Any) -> Any:
     return ValidationContext(trust_roots=roots, allow_fetching=True, fetcher_backend=backend)
 
 
-def _sign_bytes(data: bytes, field: str, member: Member, role: str, credential: Credential,
-                settings: SignSettings, now: dt.datetime) -> bytes:
+async def _sign_bytes(data: bytes, field: str, member: Member, role: str,
+                      credential: Credential, settings: SignSettings, now: dt.datetime,
+                      session: Any, bytes_reserved: int | None = None) -> bytes:
+    """One signature as a new revision of ``data``; ``session`` is the HTTP session shared
+    by every document of the call (timestamps, revocation data). Without
+    ``bytes_reserved`` pyHanko sizes the signature by making a dummy one first."""
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
     from pyhanko.sign.fields import SigSeedSubFilter
@@ -264,7 +268,6 @@ def _sign_bytes(data: bytes, field: str, member: Member, role: str, credential: 
 
     style, text_params = appearance(member, role, _cert_name(credential.cert), now)
     lt = settings.level in ("B-LT", "B-LTA")
-    backend = AIOHttpFetcherBackend()
     meta = signers.PdfSignatureMetadata(
         field_name=field,
         md_algorithm="sha256",
@@ -272,27 +275,36 @@ def _sign_bytes(data: bytes, field: str, member: Member, role: str, credential: 
         location=member.place,
         embed_validation_info=lt,
         use_pades_lta=settings.level == "B-LTA",
-        validation_context=_validation_context(settings, backend) if lt else None,
+        validation_context=_validation_context(settings, AIOHttpFetcherBackend(session))
+        if lt else None,
         # Vietnamese officials' certificates carry non-repudiation; accept digital signature
         # too, as some CAs issue seal certificates with that bit only.
         signer_key_usage={"digital_signature"} if role == "seal" else {"non_repudiation"},
     )
-    timestamper = (HTTPTimeStamper(settings.tsa_url, timeout=int(settings.tsa_timeout))
+    timestamper = (HTTPTimeStamper(settings.tsa_url, timeout=int(settings.tsa_timeout),
+                                   session=session)
                    if settings.level != "B-B" else None)
     pdf_signer = signers.PdfSigner(meta, signer=credential.signer, timestamper=timestamper,
                                    stamp_style=style)
     writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     out = io.BytesIO()
-
-    async def run() -> None:
-        try:
-            await pdf_signer.async_sign_pdf(writer, output=out,
-                                            appearance_text_params=text_params)
-        finally:
-            await backend.close()
-
-    asyncio.run(run())
+    await pdf_signer.async_sign_pdf(writer, output=out, appearance_text_params=text_params,
+                                    bytes_reserved=bytes_reserved)
     return out.getvalue()
+
+
+def _reserved_size(signed: bytes, field: str) -> int | None:
+    """The room pyHanko reserved for the signature in ``field`` (hex digits), to reuse for
+    the next documents of the same call instead of estimating it again."""
+    from .history import open_reader
+
+    try:
+        for emb in open_reader(signed).embedded_signatures:
+            if str(emb.field_name) == field:
+                return 2 * len(emb.sig_object.raw_get("/Contents"))
+    except Exception:  # only an optimisation
+        return None
+    return None
 
 
 def sign_documents(
@@ -331,29 +343,47 @@ def sign_documents(
     if refusals:
         raise SigningError(_("signing refused; no document was changed"), details=refusals)
 
+    return asyncio.run(_sign_prepared(prepared, member, role, credential, settings, now,
+                                      ledger))
+
+
+async def _sign_prepared(prepared: list[tuple[Path, bytes, str]], member: Member, role: str,
+                         credential: Credential, settings: SignSettings, now: dt.datetime,
+                         ledger: Any) -> list[SignOutcome]:
+    """Sign the checked documents one by one in one event loop with one HTTP session."""
+    from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
+
+    session = LazySession()
     outcomes = []
-    for path, data, field in prepared:
-        try:
-            signed = _sign_bytes(data, field, member, role, credential, settings, now)
-        except SigningError:
-            raise
-        except Exception as exc:  # TSA down or garbage, token errors, pyHanko errors
-            raise SigningError(_("{path}: signing failed, the file is unchanged: {reason}")
-                               .format(path=path, reason=_reason(exc))) from None
-        if not signed.startswith(data):  # an incremental update never rewrites history
-            raise SigningError(_("{path}: internal error: the signed file does not extend "
-                                 "the original").format(path=path))
-        if path.read_bytes() != data:
-            raise SigningError(_("{path} changed while it was being signed; nothing was "
-                                 "written").format(path=path))
-        after = atomic_write_bytes(path, signed)
-        outcome = SignOutcome(path, field, member.id, role, _cert_name(credential.cert),
-                              sha256_bytes(data), after)
-        if ledger is not None:
-            ledger.record_signature(path, signed, outcome, cert_sha256(credential.cert))
-            # every revision was checked above, and the new ones are our own signature
-            ledger.mark_checked(signed)
-        outcomes.append(outcome)
+    reserved: int | None = None  # same signer, same settings: same size, estimated once
+    try:
+        for path, data, field in prepared:
+            try:
+                signed = await _sign_bytes(data, field, member, role, credential, settings,
+                                           now, session, reserved)
+                if reserved is None and len(prepared) > 1:
+                    reserved = _reserved_size(signed, field)
+            except SigningError:
+                raise
+            except Exception as exc:  # TSA down or garbage, token errors, pyHanko errors
+                raise SigningError(_("{path}: signing failed, the file is unchanged: {reason}")
+                                   .format(path=path, reason=_reason(exc))) from None
+            if not signed.startswith(data):  # an incremental update never rewrites history
+                raise SigningError(_("{path}: internal error: the signed file does not extend "
+                                     "the original").format(path=path))
+            if path.read_bytes() != data:
+                raise SigningError(_("{path} changed while it was being signed; nothing was "
+                                     "written").format(path=path))
+            after = atomic_write_bytes(path, signed)
+            outcome = SignOutcome(path, field, member.id, role, _cert_name(credential.cert),
+                                  sha256_bytes(data), after)
+            if ledger is not None:
+                ledger.record_signature(path, signed, outcome, cert_sha256(credential.cert))
+                # every revision was checked above, and the new ones are our own signature
+                ledger.mark_checked(signed)
+            outcomes.append(outcome)
+    finally:
+        await session.close()
     return outcomes
 
 

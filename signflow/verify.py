@@ -405,6 +405,24 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
                        problems=file_problems, signatures=verdicts, validation_time=_iso(at))
 
 
-def verify_files(paths: Sequence[Path], policy: VerifyPolicy) -> list[FileVerdict]:
-    roots = policy.load_roots()
-    return [verify_file(p, policy, roots) for p in paths]
+def _verify_one(args: tuple[Path, VerifyPolicy]) -> FileVerdict:
+    path, policy = args
+    return verify_file(path, policy)
+
+
+def verify_files(paths: Sequence[Path], policy: VerifyPolicy,
+                 workers: int | None = None) -> list[FileVerdict]:
+    """Verify several files; with more than one, in parallel worker processes (the work is
+    CPU-bound Python), results in the order given."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    roots = policy.load_roots()  # fail early, once, on an unreadable trust root
+    n = min(workers or os.cpu_count() or 1, len(paths))
+    if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [verify_file(p, policy, roots) for p in paths]
+    # fork: the workers inherit the loaded libraries instead of importing them again
+    with ProcessPoolExecutor(max_workers=n,
+                             mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_verify_one, [(p, policy) for p in paths]))
