@@ -523,3 +523,18 @@ def demo(out_dir: Path) -> int:
     click.echo(_("Report: {path}").format(path=result.report))
     click.echo(_("Done in {s:.0f} s.").format(s=result.seconds))
     return EXIT_OK if ok == len(result.verdicts) else EXIT_FAILED
+
+
+@cli.command(help=_("Create a workspace for real use: settings, a roster and the year's data "
+                    "to edit, and the templates."))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def init(folder: Path) -> int:
+    from .workspace import init_workspace
+
+    written = init_workspace(folder)
+    click.echo(_("Workspace created in {path}:").format(path=folder))
+    for path in written:
+        click.echo(f"  {path}")
+    click.echo(_("Next: edit roster.toml and data.toml, then run `signflow generate` in "
+                 "that folder."))
+    return EXIT_OK

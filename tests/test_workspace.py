@@ -1,0 +1,33 @@
+"""`signflow init` and the settings every command picks up inside a workspace."""
+
+import json
+
+
+def test_init_then_commands_use_the_workspace(cli, tmp_path, monkeypatch):
+    ws = tmp_path / "cum-2-2026"
+    result = cli("init", ws)
+    assert result.code == 0, result.err
+    for name in ("signflow.toml", "roster.toml", "data.toml", "templates/giao-uoc-thi-dua.docx"):
+        assert (ws / name).is_file(), name
+    (ws / "sub").mkdir()
+    monkeypatch.chdir(ws / "sub")  # settings are found in a folder above too
+    result = cli("generate", "--no-pdf", "--only", "giao-uoc-thi-dua")
+    assert result.code == 0, result.err
+    assert (ws / "out" / "2019" / "cluster" / "giao-uoc-thi-dua-2019.docx").is_file()
+    # a command-line option overrides the workspace
+    result = cli("generate", "--no-pdf", "--only", "giao-uoc-thi-dua", "--out", tmp_path / "x")
+    assert result.code == 0 and (tmp_path / "x" / "2019").is_dir()
+    manifest = json.loads((ws / "out" / "2019" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["documents"][0]["kind"] == "giao-uoc-thi-dua"
+
+
+def test_init_refuses_a_non_empty_folder(cli, tmp_path):
+    (tmp_path / "x.txt").write_text("x")
+    assert cli("init", tmp_path).code == 2
+
+
+def test_bad_settings_are_one_clear_error(cli, tmp_path, monkeypatch):
+    (tmp_path / "signflow.toml").write_text('[workspace]\nroster = 5\ncolour = "x"\n')
+    monkeypatch.chdir(tmp_path)
+    result = cli("status", tmp_path / "none.pdf")
+    assert result.code == 2 and "signflow.toml" in result.err
