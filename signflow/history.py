@@ -99,6 +99,7 @@ class DocumentHistory:
         self.path = path
         self.reader = open_reader(data, path)
         self._reviews: dict[int, RevisionReview] = {}
+        self._usage_index: Any = None
 
     @property
     def total_revisions(self) -> int:
@@ -161,10 +162,15 @@ class DocumentHistory:
         cached = self._reviews.get(revision)
         if cached is not None:
             return cached
+        from ._fastdiff import UsageIndex, prime
+
         reader = self.reader
         try:
-            diff = DEFAULT_DIFF_POLICY.apply(reader.get_historical_resolver(revision - 1),
-                                             reader.get_historical_resolver(revision),
+            old = reader.get_historical_resolver(revision - 1)
+            if self._usage_index is None:
+                self._usage_index = UsageIndex(reader)
+            prime(self._usage_index, old)
+            diff = DEFAULT_DIFF_POLICY.apply(old, reader.get_historical_resolver(revision),
                                              None, None)
             result = RevisionReview(revision,
                                     LEVEL_NAMES.get(diff.modification_level.value, "other"),

@@ -776,8 +776,12 @@ def activate_softhsm(token: SoftHsmToken) -> None:
 
     os.environ["SOFTHSM2_CONF"] = str(token.conf)
     lib = pkcs11.lib(str(token.module))  # initialises it if nobody has yet
-    if not any(_token_serial(slot.get_token()) == token.serial
-               for slot in lib.get_slots(token_present=True)):
+    try:
+        present = any(_token_serial(slot.get_token()) == token.serial
+                      for slot in lib.get_slots(token_present=True))
+    except pkcs11.PKCS11Error:
+        present = False  # e.g. the folder it was set up with has been deleted since
+    if not present:
         lib.reinitialize()
 
 

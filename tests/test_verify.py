@@ -27,28 +27,6 @@ def copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.fixture(scope="session")
-def lta_agreement(pdf_pack, demo_pki, pki_roster, tmp_path_factory):
-    """The 2019 agreement signed by all members with signature timestamps (B-T), then
-    archived (validation data + document timestamp): every signature at B-LTA. The test
-    PKI is served on loopback only while signing; every verification below is offline."""
-    from signflow.archive import archive_document
-    from signflow.ledger import Ledger
-    from signflow.pki import serve_pki
-    from signflow.sign import SignSettings
-    from signflow.verify import VerifyPolicy
-
-    folder = tmp_path_factory.mktemp("lta")
-    pdf = copy(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf", folder / "agreement.pdf")
-    with serve_pki(demo_pki), Ledger(folder / "ledger.sqlite") as ledger:
-        settings = SignSettings(level="B-T", tsa_url=demo_pki.tsa_url)
-        sign_all(pdf, demo_pki, pki_roster, settings=settings, ledger=ledger)
-        roots = VerifyPolicy(trust_roots=(demo_pki.root_pem,)).load_roots()
-        archive_document(pdf, demo_pki.tsa_url, roots, ledger=ledger)
-    pdf.chmod(0o444)
-    return pdf
-
-
 def verify_json(cli, *args) -> tuple[int, object]:
     result = cli("verify", *args, "--json")
     return result.code, json.loads(result.out)

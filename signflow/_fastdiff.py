@@ -1,0 +1,281 @@
+"""Difference analysis whose cost grows with the changes, not with the whole document.
+
+pyHanko's diff policy compares two revisions; before it does, it computes, for the older
+revision, every path from the trailer to every object in the file
+(``HistoricalResolver._load_reverse_xref_cache``), then looks up the paths of the handful
+of objects the newer revision touches. That full computation reads every object of the
+revision and dominates the cost of each comparison, so checking every revision of a
+document with many signatures costs revisions x objects.
+
+This module computes the same path sets once for the first revision needed, by pyHanko's
+own traversal rules (no cycles, no '/Parent', page tree nodes only by their canonical path,
+structure elements only from the structure tree), and then carries them from one revision
+to the next: only objects whose references changed are re-read, only paths through them
+are dropped and grown again. A signature revision changes a handful of objects (the field,
+its appearance, the signature value), so each further revision costs little.
+
+The results are the same path sets pyHanko computes (the test suite compares both, object
+by object and revision by revision); they are handed to pyHanko through the resolver's own
+cache attribute, so that its diff rules run unchanged. Written as a drop-in so it could be
+offered upstream as an incremental ``_load_reverse_xref_cache``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+Path = tuple  # of str (dictionary keys) and int (array indices)
+Edge = tuple[Path, Any]  # (relative path through direct objects, referenced Reference)
+
+_TRAILER = "trailer"  # pseudo-reference of the trailer dictionary
+
+
+def _edges(obj: Any) -> list[Edge]:
+    """References held by an object, with the path to each through direct objects."""
+    from pyhanko.pdf_utils import generic
+
+    found: list[Edge] = []
+
+    def walk(value: Any, rel: Path) -> None:
+        if isinstance(value, generic.IndirectObject):
+            found.append((rel, value.reference))
+        elif isinstance(value, generic.DictionaryObject):
+            for key, item in value.items():
+                walk(item, (*rel, key))
+        elif isinstance(value, generic.ArrayObject):
+            for index, item in enumerate(value):
+                walk(item, (*rel, index))
+
+    walk(obj, ())
+    return found
+
+
+Entry = tuple[Path, tuple]  # (path from the trailer, references along it, last = target)
+
+
+class UsageIndex:
+    """Every path to every object of one document, at one revision at a time, carried
+    from a revision to the next by redoing only what the changed objects affect."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.revision: int | None = None
+        self.edges: dict[Any, list[Edge]] = {}
+        self.trailer_edges: list[Edge] = []
+        self.paths: dict[Any, set[Entry]] = defaultdict(set)
+        self.page_tree: dict[Any, Path] = {}
+        self.struct_tree: set[Any] = set()
+        self.tree_refs: set[Any] = set()  # objects the two trees were read from
+        self.tree_roots: tuple[Any, Any] = (None, None)
+
+    def _read(self, resolver: Any, ref: Any) -> list[Edge]:
+        try:
+            return _edges(resolver(ref))
+        except Exception:  # unreadable object: it holds nothing we can follow
+            return []
+
+    # -- pyHanko's traversal rules --------------------------------------------------------
+
+    def _follow(self, edges: list[Edge], path: Path, refs: tuple) -> None:
+        struct = len(path) >= 3 and path[:3] == ("/Root", "/StructTreeRoot", "/K")
+        for rel, child in edges:
+            cur, ctx, ok = path, struct, True
+            for element in rel:
+                if isinstance(element, str):
+                    if element == "/Parent" or (ctx and element == "/P"):
+                        ok = False
+                        break
+                    if not ctx and element == "/K" and cur == ("/Root", "/StructTreeRoot"):
+                        ctx = True
+                cur = (*cur, element)
+            if ok:
+                self._visit(child, cur, refs)
+
+    def _visit(self, ref: Any, path: Path, refs: tuple) -> None:
+        if ref in refs:
+            return  # no cycles: a path never passes the same object twice
+        refs = (*refs, ref)
+        self.paths[ref].add((path, refs))
+        self._descend(ref, path, refs)
+
+    def _descend(self, ref: Any, path: Path, refs: tuple) -> None:
+        if self.page_tree.get(ref, path) != path:
+            return  # page tree nodes are entered only by their canonical path
+        struct = len(path) >= 3 and path[:3] == ("/Root", "/StructTreeRoot", "/K")
+        if not struct and ref in self.struct_tree:
+            return  # structure elements only from the structure tree
+        self._follow(self.edges.get(ref, []), path, refs)
+
+    # -- building and advancing -----------------------------------------------------------
+
+    def _full(self, revision: int) -> None:
+        xrefs = self.reader.xrefs
+        resolver = self.reader.get_historical_resolver(revision)
+        live: set[Any] = set()
+        for rev in range(revision + 1):
+            live |= set(xrefs.explicit_refs_in_revision(rev))
+            live -= set(xrefs.refs_freed_in_revision(rev))
+        self.edges = {ref: self._read(resolver, ref) for ref in live}
+        self.page_tree, self.struct_tree, self.tree_refs = _trees(resolver)
+        self.tree_roots = _tree_roots(resolver)
+        self.trailer_edges = _edges(resolver.trailer_view)
+        self.paths = defaultdict(set)
+        self._follow(self.trailer_edges, (), ())
+
+    def _advance(self, revision: int) -> None:
+        xrefs = self.reader.xrefs
+        resolver = self.reader.get_historical_resolver(revision)
+        changed: dict[Any, list[Edge]] = {}
+        written = set(xrefs.explicit_refs_in_revision(revision))
+        freed = set(xrefs.refs_freed_in_revision(revision))
+        for ref in freed:
+            changed[ref] = []
+        for ref in written:
+            edges = self._read(resolver, ref)
+            if edges != self.edges.get(ref):
+                changed[ref] = edges
+        trees = (self.page_tree, self.struct_tree, self.tree_refs)
+        roots = _tree_roots(resolver)
+        if (written | freed) & self.tree_refs or roots != self.tree_roots:
+            trees = _trees(resolver)
+            self.tree_roots = roots
+        trailer_edges = _edges(resolver.trailer_view)
+        self.edges.update(changed)
+        if (trees[:2] != (self.page_tree, self.struct_tree)
+                or trailer_edges != self.trailer_edges):
+            # the rules themselves changed (page tree, structure tree, trailer): redo all
+            self.page_tree, self.struct_tree, self.tree_refs = trees
+            self.trailer_edges = trailer_edges
+            self.paths = defaultdict(set)
+            self._follow(self.trailer_edges, (), ())
+            return
+        self.tree_refs = trees[2]
+        if not changed:
+            return
+        moved = set(changed)
+        # Paths that pass through a changed object (before reaching their end) may no longer
+        # exist; every path through changed objects is grown again from the first changed
+        # object on it, from the paths to that object that avoid changed objects.
+        kept: dict[Any, set[Entry]] = defaultdict(set)
+        for ref, entries in self.paths.items():
+            for entry in entries:
+                if not moved.intersection(entry[1][:-1]):
+                    kept[ref].add(entry)
+        self.paths = kept
+        for ref in moved:
+            for path, refs in list(kept.get(ref, ())):
+                self._descend(ref, path, refs)
+
+    def at(self, revision: int) -> UsageIndex:
+        """Bring the index to ``revision`` (forward incrementally, else from scratch)."""
+        if self.revision == revision:
+            return self
+        if self.revision is None or revision < self.revision:
+            self._full(revision)
+        else:
+            for rev in range(self.revision + 1, revision + 1):
+                self._advance(rev)
+        self.revision = revision
+        return self
+
+    def usages(self, ref: Any) -> set[Path]:
+        return {path for path, _refs in self.paths.get(ref, ())}
+
+
+def _tree_roots(resolver: Any) -> tuple[Any, Any]:
+    root = resolver.root
+    return (repr(root.raw_get("/Pages")) if "/Pages" in root else None,
+            repr(root.raw_get("/StructTreeRoot")) if "/StructTreeRoot" in root else None)
+
+
+def _trees(resolver: Any) -> tuple[dict[Any, Path], set[Any], set[Any]]:
+    """Canonical paths of the page tree's nodes and the structure tree's elements, as
+    pyHanko's traversal computes them, and every object read to find them (when none of
+    those changes in a revision, the trees cannot have changed)."""
+    from pyhanko.pdf_utils import generic
+
+    page_tree: dict[Any, Path] = {}
+    struct_tree: set[Any] = set()
+    read: set[Any] = set()
+    root = resolver.root
+    # The catalogue itself is rewritten by nearly every revision (metadata); what matters
+    # is where its /Pages and /StructTreeRoot point, which _tree_roots tells apart.
+
+    def deref(value: Any) -> Any:
+        if isinstance(value, generic.IndirectObject):
+            read.add(value.reference)
+            return value.get_object()
+        return value
+
+    def pages(node: Any, path: Path) -> Iterator[tuple[Any, Path]]:
+        for index, kid in enumerate(deref(node.raw_get("/Kids"))):
+            kid_path = (*path, "/Kids", index)
+            if isinstance(kid, generic.IndirectObject):
+                yield kid.reference, kid_path
+            kid = deref(kid)
+            if kid.get("/Type", None) == "/Pages":
+                yield from pages(kid, kid_path)
+
+    pages_ref = root.raw_get("/Pages")
+    if isinstance(pages_ref, generic.IndirectObject):
+        page_tree[pages_ref.reference] = ("/Root", "/Pages")
+    for ref, path in pages(deref(pages_ref), ("/Root", "/Pages")):
+        page_tree[ref] = path
+
+    def structs(elem: Any) -> Iterator[Any]:
+        try:
+            children = deref(elem.raw_get("/K"))
+        except KeyError:
+            return
+        if not isinstance(children, generic.ArrayObject):
+            children = (children,)
+        for child in children:
+            child_ref = None
+            if isinstance(child, generic.IndirectObject):
+                child_ref = child.reference
+            child = deref(child)
+            if not isinstance(child, generic.DictionaryObject):
+                continue
+            try:
+                if child["/Type"] != "/StructElem":
+                    continue
+            except KeyError:
+                pass
+            if child_ref is not None:
+                yield child_ref
+            yield from structs(child)
+
+    with contextlib.suppress(KeyError):
+        struct_tree.update(structs(deref(root.raw_get("/StructTreeRoot"))))
+    return page_tree, struct_tree, read
+
+
+class LazyUsages(dict):
+    """Stands in for a resolver's ``_indirect_object_access_cache``: computes the paths of
+    an object the first time pyHanko asks for them."""
+
+    def __init__(self, index: UsageIndex, resolver: Any) -> None:
+        super().__init__()
+        self.index = index
+        self.resolver = resolver
+
+    def __bool__(self) -> bool:  # pyHanko reads the cache as `cache or {}`
+        return True
+
+    def __missing__(self, ref: Any) -> set[Any]:
+        from pyhanko.pdf_utils.reader import RawPdfPath
+
+        index = self.index.at(self.resolver.revision)  # the index may have moved on
+        paths = {RawPdfPath(*p) for p in index.usages(ref)}
+        self[ref] = paths
+        return paths
+
+
+def prime(index: UsageIndex, resolver: Any) -> None:
+    """Give ``resolver`` (the older revision of a comparison) lazily computed usages."""
+    if resolver._indirect_object_access_cache is None:
+        index.at(resolver.revision)
+        resolver._indirect_object_access_cache = LazyUsages(index, resolver)
