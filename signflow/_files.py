@@ -12,6 +12,36 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def read_input(path: Path) -> bytes:
+    """The bytes of an input file, or an InputError naming it (missing, unreadable)."""
+    from .errors import InputError
+    from .i18n import _
+
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(_("{path}: file not found").format(path=path)) from None
+    except OSError as exc:
+        raise InputError(_("{path}: cannot read: {reason}").format(
+            path=path, reason=exc.strerror or exc)) from None
+
+
+def append_revision(path: Path, before: bytes, after: bytes) -> str:
+    """Write a new incremental revision of ``path`` atomically, after making sure it only
+    appends to ``before`` and that nobody changed the file meanwhile; returns the SHA-256.
+    """
+    from .errors import SigningError
+    from .i18n import _
+
+    if not after.startswith(before):  # an incremental update never rewrites history
+        raise SigningError(_("{path}: internal error: the new revision does not extend the "
+                             "original").format(path=path))
+    if Path(path).read_bytes() != before:
+        raise SigningError(_("{path} changed while the new revision was being made; nothing "
+                             "was written").format(path=path))
+    return atomic_write_bytes(Path(path), after)
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

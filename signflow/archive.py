@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._files import atomic_write_bytes, sha256_bytes
+from ._files import append_revision, sha256_bytes
 from .errors import InputError, SigningError
 from .history import read_history
 from .i18n import _
+from .sign import failure_reason
 
 
 @dataclass(frozen=True)
@@ -89,17 +90,9 @@ def archive_document(path: Path, tsa_url: str, trust_roots: list[Any],
     try:
         archived = asyncio.run(_archive(data, tsa_url, trust_roots))
     except Exception as exc:  # TSA or OCSP/CRL unreachable, garbage answers, invalid paths
-        text = str(exc).strip().splitlines()
-        reason = f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
         raise SigningError(_("{path}: archiving failed, the file is unchanged: {reason}")
-                           .format(path=path, reason=reason)) from None
-    if not archived.startswith(data):
-        raise SigningError(_("{path}: internal error: the archived file does not extend the "
-                             "original").format(path=path))
-    if path.read_bytes() != data:
-        raise SigningError(_("{path} changed while it was being archived; nothing was "
-                             "written").format(path=path))
-    after = atomic_write_bytes(path, archived)
+                           .format(path=path, reason=failure_reason(exc))) from None
+    after = append_revision(path, data, archived)
     if ledger is not None:
         identity = ledger.observe(path, archived, quiet=True)
         ledger.record("archived", path, {"signatures": len(regular), "tsa": tsa_url,

@@ -17,6 +17,7 @@ from asn1crypto import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from ._files import read_input
 from .errors import InputError, SigningError, ToolMissingError
 from .i18n import _
 
@@ -66,13 +67,7 @@ def open_pkcs12(path: Path, passphrase: bytes | None) -> Credential:
     from cryptography.hazmat.primitives.serialization import pkcs12
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(_("{path}: file not found").format(path=path)) from None
-    except OSError as exc:
-        raise InputError(_("{path}: cannot read: {reason}").format(
-            path=path, reason=exc.strerror or exc)) from None
+    data = read_input(path)
     try:
         key, cert, others = pkcs12.load_key_and_certificates(data, passphrase)
     except (ValueError, TypeError):

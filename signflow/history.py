@@ -267,11 +267,6 @@ def _field_names(resolver: Any) -> set[str]:
 
 
 def read_history(path: Path) -> DocumentHistory:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(_("{path}: file not found").format(path=path)) from None
-    except OSError as exc:
-        raise InputError(_("{path}: cannot read: {reason}").format(
-            path=path, reason=exc.strerror or exc)) from None
-    return DocumentHistory(data, path)
+    from ._files import read_input
+
+    return DocumentHistory(read_input(path), path)

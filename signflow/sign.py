@@ -27,7 +27,7 @@ from typing import Any
 
 from asn1crypto import x509
 
-from ._files import atomic_write_bytes, sha256_bytes
+from ._files import append_revision, sha256_bytes
 from .appearance import appearance
 from .credentials import Credential
 from .errors import InputError, SigningError
@@ -367,14 +367,8 @@ async def _sign_prepared(prepared: list[tuple[Path, bytes, str]], member: Member
                 raise
             except Exception as exc:  # TSA down or garbage, token errors, pyHanko errors
                 raise SigningError(_("{path}: signing failed, the file is unchanged: {reason}")
-                                   .format(path=path, reason=_reason(exc))) from None
-            if not signed.startswith(data):  # an incremental update never rewrites history
-                raise SigningError(_("{path}: internal error: the signed file does not extend "
-                                     "the original").format(path=path))
-            if path.read_bytes() != data:
-                raise SigningError(_("{path} changed while it was being signed; nothing was "
-                                     "written").format(path=path))
-            after = atomic_write_bytes(path, signed)
+                                   .format(path=path, reason=failure_reason(exc))) from None
+            after = append_revision(path, data, signed)
             outcome = SignOutcome(path, field, member.id, role, _cert_name(credential.cert),
                                   sha256_bytes(data), after)
             if ledger is not None:
@@ -387,7 +381,8 @@ async def _sign_prepared(prepared: list[tuple[Path, bytes, str]], member: Member
     return outcomes
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """One line about an unexpected exception (its type and first line), for messages."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
