@@ -18,7 +18,23 @@ import pytest
 
 from .conftest import open_credential, sign_all
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "attack-corpus"
+
+def _find_corpus() -> Path:
+    """../shared/attack-corpus next to the checkout (wherever CI clones it), or
+    $SIGNFLOW_ATTACK_CORPUS."""
+    import os
+
+    if os.environ.get("SIGNFLOW_ATTACK_CORPUS"):
+        return Path(os.environ["SIGNFLOW_ATTACK_CORPUS"])
+    here = Path(__file__).resolve()
+    for folder in [*here.parents, Path("/work")]:
+        candidate = folder / "shared" / "attack-corpus"
+        if candidate.is_dir():
+            return candidate
+    return here.parents[2] / "shared" / "attack-corpus"
+
+
+CORPUS = _find_corpus()
 
 
 def copy(src: Path, dst: Path) -> Path:
@@ -393,6 +409,7 @@ def corpus_policy():
 
 
 def test_corpus_lists_are_not_empty():
+    assert CORPUS.is_dir(), f"the attack corpus is missing: {CORPUS} (set SIGNFLOW_ATTACK_CORPUS)"
     assert len(MUST_FLAG) >= 20 and len(MUST_PASS) >= 15 and len(UNSIGNED) >= 5
 
 
