@@ -35,6 +35,7 @@ lint: venv
 	$(BIN)/ruff check signflow tests bench tools
 
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python bench/run.py
 
 clean:

@@ -23,6 +23,7 @@ offered upstream as an incremental ``_load_reverse_xref_cache``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -66,6 +67,9 @@ class UsageIndex:
         self.edges: dict[Any, list[Edge]] = {}
         self.trailer_edges: list[Edge] = []
         self.paths: dict[Any, set[Entry]] = defaultdict(set)
+        # object -> (target, entry) of every path passing through it before its end, so
+        # that a revision drops the paths through what it changed without a full scan
+        self.through: dict[Any, set[tuple[Any, Entry]]] = defaultdict(set)
         self.page_tree: dict[Any, Path] = {}
         self.struct_tree: set[Any] = set()
         self.tree_refs: set[Any] = set()  # objects the two trees were read from
@@ -98,7 +102,10 @@ class UsageIndex:
         if ref in refs:
             return  # no cycles: a path never passes the same object twice
         refs = (*refs, ref)
-        self.paths[ref].add((path, refs))
+        entry = (path, refs)
+        self.paths[ref].add(entry)
+        for holder in refs[:-1]:
+            self.through[holder].add((ref, entry))
         self._descend(ref, path, refs)
 
     def _descend(self, ref: Any, path: Path, refs: tuple) -> None:
@@ -123,6 +130,7 @@ class UsageIndex:
         self.tree_roots = _tree_roots(resolver)
         self.trailer_edges = _edges(resolver.trailer_view)
         self.paths = defaultdict(set)
+        self.through = defaultdict(set)
         self._follow(self.trailer_edges, (), ())
 
     def _advance(self, revision: int) -> None:
@@ -150,6 +158,7 @@ class UsageIndex:
             self.page_tree, self.struct_tree, self.tree_refs = trees
             self.trailer_edges = trailer_edges
             self.paths = defaultdict(set)
+            self.through = defaultdict(set)
             self._follow(self.trailer_edges, (), ())
             return
         self.tree_refs = trees[2]
@@ -159,14 +168,17 @@ class UsageIndex:
         # Paths that pass through a changed object (before reaching their end) may no longer
         # exist; every path through changed objects is grown again from the first changed
         # object on it, from the paths to that object that avoid changed objects.
-        kept: dict[Any, set[Entry]] = defaultdict(set)
-        for ref, entries in self.paths.items():
-            for entry in entries:
-                if not moved.intersection(entry[1][:-1]):
-                    kept[ref].add(entry)
-        self.paths = kept
+        doomed: set[tuple[Any, Entry]] = set()
         for ref in moved:
-            for path, refs in list(kept.get(ref, ())):
+            doomed |= self.through.pop(ref, set())
+        for target, entry in doomed:
+            self.paths[target].discard(entry)
+            for holder in entry[1][:-1]:
+                held = self.through.get(holder)
+                if held is not None:
+                    held.discard((target, entry))
+        for ref in moved:
+            for path, refs in list(self.paths.get(ref, ())):
                 self._descend(ref, path, refs)
 
     def at(self, revision: int) -> UsageIndex:
@@ -276,6 +288,139 @@ class LazyUsages(dict):
 
 def prime(index: UsageIndex, resolver: Any) -> None:
     """Give ``resolver`` (the older revision of a comparison) lazily computed usages."""
-    if resolver._indirect_object_access_cache is None:
+    if ENABLED and resolver._indirect_object_access_cache is None:
         index.at(resolver.revision)
         resolver._indirect_object_access_cache = LazyUsages(index, resolver)
+
+
+# -- form fields untouched by a revision ---------------------------------------------------
+#
+# pyHanko's form rule lists every form field of both revisions and runs every field rule on
+# each (per revision: fields x rules), although a field whose objects the revision did not
+# write cannot yield anything but "unchanged". With one field per signature, that made
+# checking every revision of a document grow with the square of its signatures. While
+# signflow reviews a revision, fields that are the same object in both revisions and have
+# no written object below them are left out of the rule's list. Whether anything below a
+# field was written is read from the older revision's paths: an object the revision
+# writes was reachable from the field before, or is held by one that was (a holder must be
+# rewritten to hold something new).
+
+_REVIEWING: contextvars.ContextVar[set | None] = contextvars.ContextVar(
+    "signflow_touched_fields", default=None)
+ENABLED = True  # tests switch it off to compare with plain pyHanko
+
+
+class _Unusual(Exception):
+    """A field list this fast path does not handle: pyHanko's own code decides."""
+
+
+def _field_table(lst: Any, parent_name: str, inherited_ft: Any) -> dict[str, tuple]:
+    """name -> (field type, index in the list, has kids) for one /Fields or /Kids array,
+    read from the parsed objects shared by every revision (no per-revision copies)."""
+    from pyhanko.pdf_utils import generic
+
+    if not isinstance(lst, generic.ArrayObject):
+        raise _Unusual
+    table: dict[str, tuple] = {}
+    for ix, item in enumerate(lst):
+        if not isinstance(item, generic.IndirectObject):
+            raise _Unusual
+        ref = item.reference
+        resolver = ref.pdf
+        reader = resolver.reader
+        raw = reader.get_object(ref, revision=resolver.revision, transparent_decrypt=False)
+        if not isinstance(raw, generic.DictionaryObject) or isinstance(
+                raw, generic.DecryptedObjectProxy):
+            raise _Unusual
+        if "/T" not in raw:
+            continue
+        name = raw.raw_get("/T")
+        if not isinstance(name, generic.TextStringObject | generic.ByteStringObject):
+            raise _Unusual
+        if name in table or "." in name:
+            raise _Unusual
+        field_type = raw.raw_get("/FT") if "/FT" in raw else inherited_ft
+        kids = raw.raw_get("/Kids") if "/Kids" in raw else None
+        if kids is not None and not isinstance(kids, generic.ArrayObject):
+            raise _Unusual  # an indirect /Kids array: leave it to pyHanko
+        has_kids = bool(kids)
+        if not has_kids and field_type is None:
+            raise _Unusual
+        table[name] = (field_type, ix, has_kids, ref)
+    return table
+
+
+def _install_field_filter() -> None:
+    from pyhanko.pdf_utils import generic
+    from pyhanko.sign.diff_analysis import form_rules_api
+    from pyhanko.sign.diff_analysis.policy_api import SuspiciousModification
+
+    original = form_rules_api._list_fields
+    if getattr(original, "signflow_filter", False):
+        return
+
+    def _list_fields(old_fields: Any, new_fields: Any, old_path: Any, parent_name: str = "",
+                     inherited_ft: Any = None) -> Iterator[tuple[str, Any]]:
+        touched = _REVIEWING.get()
+        if touched is None:
+            yield from original(old_fields, new_fields, old_path, parent_name, inherited_ft)
+            return
+        try:
+            old_table = _field_table(old_fields, parent_name, inherited_ft)
+            new_table = _field_table(new_fields, parent_name, inherited_ft)
+        except (_Unusual, Exception):
+            yield from original(old_fields, new_fields, old_path, parent_name, inherited_ft)
+            return
+        for name in set(old_table) | set(new_table):
+            old = old_table.get(name)
+            new = new_table.get(name)
+            # raw entries: indexing an array would dereference them
+            old_ref = old[3] if old else None
+            new_ref = new[3] if new else None
+            if old and new and old[0] != new[0]:
+                raise SuspiciousModification(f"Update changed field type of {name}")
+            if old_ref is not None and old_ref == new_ref and old_ref not in touched:
+                # the same field object in both revisions and nothing written below it
+                # (a changed kid would have been written, and reached through it)
+                continue
+            fq_name = f"{parent_name}.{name}" if parent_name else str(name)
+            common_ft = (old[0] if old else None) or (new[0] if new else None)
+            field_path = old_path + old[1] if old and old_path is not None else None
+            yield fq_name, form_rules_api.FieldComparisonSpec(
+                field_type=common_ft, old_field_ref=old_ref, new_field_ref=new_ref,
+                old_canonical_path=field_path)
+            old_kids = (old_ref.get_object()["/Kids"] if old and old[2]
+                        else generic.ArrayObject())
+            new_kids = (new_ref.get_object()["/Kids"] if new and new[2]
+                        else generic.ArrayObject())
+            if old_kids or new_kids:
+                yield from _list_fields(
+                    old_kids, new_kids,
+                    old_path=field_path + "/Kids" if field_path is not None else None,
+                    parent_name=fq_name, inherited_ft=common_ft)
+
+    _list_fields.signflow_filter = True  # type: ignore[attr-defined]
+    form_rules_api._list_fields = _list_fields
+
+
+@contextlib.contextmanager
+def reviewing(index: UsageIndex | None, old: Any, new: Any) -> Iterator[None]:
+    """Around pyHanko's comparison of ``old`` with ``new`` (consecutive revisions)."""
+    if not ENABLED or index is None or new.revision != old.revision + 1:
+        yield
+        return
+    _install_field_filter()
+    xrefs = new.reader.xrefs
+    written = set(xrefs.explicit_refs_in_revision(new.revision)) | set(
+        xrefs.refs_freed_in_revision(new.revision))
+    index.at(old.revision)
+    touched: set[Any] = set()
+    for ref in written:
+        touched.add(ref)
+        for _path, refs in index.paths.get(ref, ()):
+            touched.update(refs)
+    token = _REVIEWING.set(touched)
+    try:
+        yield
+    finally:
+        _REVIEWING.reset(token)

@@ -1,5 +1,17 @@
 """Performance fixes for pyHanko, written so that they could be offered upstream.
 
+Cross-reference lookups (``XRefCache.get_last_change``, ``get_historical_ref``) scan the
+sections from the newest on every call; with many revisions that is most of the time of a
+difference analysis. Their answers never change once the file is read: memoised.
+
+Historical objects: ``PdfFileReader.get_object(ref, revision)`` never caches ("never
+cache historical refs"), because its cache is keyed by reference only. An object that a
+later revision rewrote (a signature field, once signed) is then parsed again by every view
+of an earlier revision: with one field per signature, checking each revision of a document
+parses fields x revisions objects. Keyed by where the object's bytes are (the xref marker),
+a parsed object is the same for every revision that sees those bytes; each revision's view
+still makes its own copy (``HistoricalResolver._subsume_object``), as for cached objects.
+
 pyHanko 0.38 reads PDF hex strings one byte at a time through several Python calls per byte.
 A signature's /Contents is a hex string of 16-32 KB, so merely opening a document with 18
 signatures spends most of its time there (about 45 ms per signature on this machine). The
@@ -52,6 +64,76 @@ def _make_fast_reader(original: Any, pdf_string: Any, stream_error: type) -> Any
     return read_hex_string_from_stream
 
 
+def _make_historical_cache(original: Any, proxy_type: type) -> Any:
+    def get_object(self: Any, ref: Any, revision: Any = None, never_decrypt: bool = False,
+                   transparent_decrypt: bool = True, as_metadata_stream: bool = False) -> Any:
+        if revision is None:
+            return original(self, ref, None, never_decrypt, transparent_decrypt,
+                            as_metadata_stream)
+        marker = self.xrefs.get_historical_ref(ref, revision)
+        key = (ref.idnum, ref.generation, marker, never_decrypt, as_metadata_stream)
+        cache = self.__dict__.setdefault("_signflow_historical_objects", {})
+        try:
+            obj = cache[key]
+        except KeyError:
+            obj = cache[key] = original(self, ref, revision, never_decrypt, False,
+                                        as_metadata_stream)
+        except TypeError:  # an unhashable marker: do as pyHanko does
+            obj = original(self, ref, revision, never_decrypt, False, as_metadata_stream)
+        if transparent_decrypt and isinstance(obj, proxy_type):
+            obj = obj.decrypted
+        return obj
+
+    get_object.__doc__ = original.__doc__
+    return get_object
+
+
+def _memoised(original: Any, attribute: str) -> Any:
+    """Cross-reference lookups scan every xref section from the newest: memoised per
+    reader (its sections never change once read). Errors are not memoised."""
+
+    def lookup(self: Any, *args: Any) -> Any:
+        memo = self.__dict__.setdefault(attribute, {})
+        key = tuple((a.idnum, a.generation) if hasattr(a, "idnum") else a for a in args)
+        try:
+            return memo[key]
+        except KeyError:
+            value = memo[key] = original(self, *args)
+            return value
+
+    lookup.__doc__ = original.__doc__
+    return lookup
+
+
+def _ref_history(xrefs: Any, ref: Any) -> tuple[list[int], list[Any]]:
+    """Every revision whose xref section mentions ``ref``, with what it says there."""
+    memo = xrefs.__dict__.setdefault("_signflow_ref_history", {})
+    key = (ref.idnum, ref.generation)
+    found = memo.get(key)
+    if found is None:
+        revisions: list[int] = []
+        values: list[Any] = []
+        for revision, section in enumerate(xrefs._xref_sections):
+            try:
+                value = section.xref_data.try_resolve(ref)
+            except KeyError:
+                continue
+            revisions.append(revision)
+            values.append(value)
+        found = memo[key] = (revisions, values)
+    return found
+
+
+def _historical_ref(self: Any, ref: Any, revision: int) -> Any:
+    """Same answer as ``XRefCache.get_historical_ref`` (the newest section up to
+    ``revision`` that mentions the object), from a per-object index built once."""
+    import bisect
+
+    revisions, values = _ref_history(self, ref)
+    at = bisect.bisect_right(revisions, revision)
+    return values[at - 1] if at else None
+
+
 def install() -> None:
     """Patch pyHanko in this process (idempotent)."""
     global _installed
@@ -59,7 +141,14 @@ def install() -> None:
         return
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.misc import PdfStreamError
+    from pyhanko.pdf_utils.reader import PdfFileReader
 
     generic.read_hex_string_from_stream = _make_fast_reader(
         generic.read_hex_string_from_stream, generic.pdf_string, PdfStreamError)
+    PdfFileReader.get_object = _make_historical_cache(PdfFileReader.get_object,
+                                                      generic.DecryptedObjectProxy)
+    from pyhanko.pdf_utils.xref import XRefCache
+
+    XRefCache.get_last_change = _memoised(XRefCache.get_last_change, "_signflow_last_change")
+    XRefCache.get_historical_ref = _historical_ref
     _installed = True

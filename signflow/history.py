@@ -14,6 +14,7 @@ signature that precedes it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -149,6 +150,40 @@ class DocumentHistory:
         records.sort(key=lambda r: r.revision)
         return records
 
+    def prime_digests(self) -> None:
+        """Hash every signature's byte range in one pass over the file.
+
+        Each signature covers the file up to its own revision (minus its own value), so
+        hashing each separately reads the file's early part again for every signature:
+        signatures x size. One running SHA-256 over the file, copied at each signature's
+        gap, gives every digest in one pass; pyHanko then finds them in its digest cache.
+        Signatures with unusual byte ranges or another digest algorithm keep pyHanko's
+        own computation.
+        """
+        data = self.data
+        spans = []
+        for record in self.signatures:
+            emb = record.embedded
+            try:
+                start, first, second_start, second = (int(x) for x in emb.byte_range)
+            except (TypeError, ValueError):
+                continue
+            if (start != 0 or emb.external_md_algorithm != "sha256" or first < 0
+                    or second_start < first or second_start + second > len(data)):
+                continue
+            spans.append((first, second_start, second, emb))
+        spans.sort(key=lambda s: s[0])
+        running = hashlib.sha256()
+        position = 0
+        for first, second_start, second, emb in spans:
+            if first < position:
+                continue  # overlapping ranges: leave it to pyHanko
+            running.update(data[position:first])
+            position = first
+            digest = running.copy()
+            digest.update(data[second_start:second_start + second])
+            emb.external_digests.setdefault("sha256", digest.digest())
+
     def signature_for(self, member: str, role: str) -> SignatureRecord | None:
         for record in self.signatures:
             if record.member == member and record.role == role and not record.is_timestamp:
@@ -162,7 +197,7 @@ class DocumentHistory:
         cached = self._reviews.get(revision)
         if cached is not None:
             return cached
-        from ._fastdiff import UsageIndex, prime
+        from ._fastdiff import UsageIndex, prime, reviewing
 
         reader = self.reader
         try:
@@ -170,8 +205,9 @@ class DocumentHistory:
             if self._usage_index is None:
                 self._usage_index = UsageIndex(reader)
             prime(self._usage_index, old)
-            diff = DEFAULT_DIFF_POLICY.apply(old, reader.get_historical_resolver(revision),
-                                             None, None)
+            new = reader.get_historical_resolver(revision)
+            with reviewing(self._usage_index, old, new):
+                diff = DEFAULT_DIFF_POLICY.apply(old, new, None, None)
             result = RevisionReview(revision,
                                     LEVEL_NAMES.get(diff.modification_level.value, "other"),
                                     frozenset(diff.changed_form_fields))

@@ -222,6 +222,7 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
         by = record.signer_name if record else "?"
         return [_("the {role} field of {member} is already signed (by {signer})").format(
             role=_role_label(role), member=member.id, signer=by)]
+    history.prime_digests()
     for record in history.signatures:
         if record.revision >= known_good and not signature_intact(record):
             problems.append(_("the earlier signature in {field} is broken: the document was "

@@ -374,6 +374,7 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
                                reason=f"{type(exc).__name__}: {str(exc)[:160]}")],
                            validation_time=_iso(at))
     ctx = _Context(policy=policy, roots=roots if roots is not None else policy.load_roots())
+    history.prime_digests()
     ctx.extra["dss"] = _dss_material(history)
     ctx.extra["dss_updates"] = _dss_updates(history)
     _prove_times(history, ctx)

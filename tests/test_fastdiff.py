@@ -61,12 +61,11 @@ def _reviews(path: Path, fast: bool) -> dict:
 
     history = read_history(path)
     if not fast:
-        original = fastdiff.prime
-        fastdiff.prime = lambda index, resolver: None
+        fastdiff.ENABLED = False
         try:
             return _verdicts(history.reviews)
         finally:
-            fastdiff.prime = original
+            fastdiff.ENABLED = True
     return _verdicts(history.reviews)
 
 
