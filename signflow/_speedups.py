@@ -1,6 +1,10 @@
 """Performance fixes for pyHanko, written so that they could be offered upstream.
 
-Cross-reference lookups (``XRefCache.get_last_change``, ``get_historical_ref``) scan the
+Certificate name comparison (asn1crypto's RFC 4518 string preparation) is memoised by
+string, as each signature brings its own copies of the same certificates.
+
+Cross-reference lookups (``XRefCache.get_last_change``, ``get_introducing_revision``,
+``get_historical_ref``) scan the
 sections from the newest on every call; with many revisions that is most of the time of a
 difference analysis. Their answers never change once the file is read: memoised.
 
@@ -89,7 +93,10 @@ def _make_historical_cache(original: Any, proxy_type: type) -> Any:
 
 
 def _memoised(original: Any, attribute: str) -> Any:
-    """Cross-reference lookups scan every xref section from the newest: memoised per
+    """Certificate name comparison (asn1crypto's RFC 4518 string preparation) is memoised by
+string, as each signature brings its own copies of the same certificates.
+
+Cross-reference lookups scan every xref section from the newest: memoised per
     reader (its sections never change once read). Errors are not memoised."""
 
     def lookup(self: Any, *args: Any) -> Any:
@@ -105,17 +112,36 @@ def _memoised(original: Any, attribute: str) -> Any:
     return lookup
 
 
+def _sections_by_id(xrefs: Any) -> dict[int, list[int]]:
+    """Object number -> the revisions whose xref section has an entry for it (in use,
+    in an object stream, freed, or in a hybrid section); built once per file."""
+    index = xrefs.__dict__.get("_signflow_sections_by_id")
+    if index is None:
+        index = {}
+        for revision, section in enumerate(xrefs._xref_sections):
+            data = section.xref_data
+            ids: set[int] = set()
+            while data is not None:
+                ids.update(data.xrefs_in_objstm, data.standard_xrefs, data.freed)
+                data = data.hybrid.xref_data if data.hybrid is not None else None
+            for idnum in ids:
+                index.setdefault(idnum, []).append(revision)
+        xrefs.__dict__["_signflow_sections_by_id"] = index
+    return index
+
+
 def _ref_history(xrefs: Any, ref: Any) -> tuple[list[int], list[Any]]:
-    """Every revision whose xref section mentions ``ref``, with what it says there."""
+    """Every revision whose xref section resolves ``ref``, with what it says there (only
+    the sections that have an entry for its object number are asked)."""
     memo = xrefs.__dict__.setdefault("_signflow_ref_history", {})
     key = (ref.idnum, ref.generation)
     found = memo.get(key)
     if found is None:
         revisions: list[int] = []
         values: list[Any] = []
-        for revision, section in enumerate(xrefs._xref_sections):
+        for revision in _sections_by_id(xrefs).get(ref.idnum, ()):
             try:
-                value = section.xref_data.try_resolve(ref)
+                value = xrefs._xref_sections[revision].xref_data.try_resolve(ref)
             except KeyError:
                 continue
             revisions.append(revision)
@@ -132,6 +158,54 @@ def _historical_ref(self: Any, ref: Any, revision: int) -> Any:
     revisions, values = _ref_history(self, ref)
     at = bisect.bisect_right(revisions, revision)
     return values[at - 1] if at else None
+
+
+def _cached_string_prep() -> None:
+    """asn1crypto prepares every name attribute (RFC 4518 stringprep) before comparing
+    certificate names, caching the result on the attribute object only; each signature
+    brings its own copies of the same certificates, so the same strings (Vietnamese names
+    take the slow path) are prepared again for every signature. The preparation is a pure
+    function of the string: memoised by string."""
+    from functools import lru_cache
+
+    from asn1crypto import x509
+
+    original = x509.NameTypeAndValue._ldap_string_prep
+    if getattr(original, "signflow_cached", False):
+        return
+    prepare = lru_cache(maxsize=8192)(lambda string: original(None, string))
+
+    def _ldap_string_prep(self: Any, string: str) -> str:
+        return prepare(string)
+
+    _ldap_string_prep.signflow_cached = True  # type: ignore[attr-defined]
+    x509.NameTypeAndValue._ldap_string_prep = _ldap_string_prep
+
+
+def _cached_signing_certificate() -> None:
+    """The signing-certificate-v2 attribute depends only on the certificate, but pyHanko
+    builds (and asn1crypto serialises) it anew for every signature: built once per
+    certificate. asn1crypto values hold no link to their parents, so one value can sit in
+    many signatures."""
+    from pyhanko.sign import attributes, general
+
+    original = general.as_signing_certificate_v2
+    if getattr(attributes.as_signing_certificate_v2, "signflow_cached", False):
+        return
+    memo: dict[tuple[bytes, str], Any] = {}
+
+    def as_signing_certificate_v2(cert: Any, hash_algo: str = "sha256") -> Any:
+        key = (cert.sha256, hash_algo)
+        value = memo.get(key)
+        if value is None:
+            if len(memo) > 256:
+                memo.clear()
+            value = memo[key] = original(cert, hash_algo)
+            value.dump()  # serialise once, here
+        return value
+
+    as_signing_certificate_v2.signflow_cached = True  # type: ignore[attr-defined]
+    attributes.as_signing_certificate_v2 = as_signing_certificate_v2
 
 
 def install() -> None:
@@ -151,4 +225,8 @@ def install() -> None:
 
     XRefCache.get_last_change = _memoised(XRefCache.get_last_change, "_signflow_last_change")
     XRefCache.get_historical_ref = _historical_ref
+    XRefCache.get_introducing_revision = _memoised(XRefCache.get_introducing_revision,
+                                                   "_signflow_introduced")
+    _cached_string_prep()
+    _cached_signing_certificate()
     _installed = True

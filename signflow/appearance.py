@@ -90,10 +90,19 @@ def _image_style(image: Path, seal: bool) -> Any:
     )
 
 
-def _text_style() -> Any:
+def _text_style(role: str) -> Any:
+    """Text in the part of the field the other role's field does not cover: the seal's
+    field overlaps the left third of the head's (fields.py), so the head's text sits in
+    the right two thirds and the seal's text left of the head's field."""
     from pyhanko.pdf_utils import layout, text
     from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
     from pyhanko.stamp import TextStampStyle
+
+    from .fields import HEAD_BOX_MM, MM
+
+    overlap = HEAD_BOX_MM[0] * MM / 3
+    margins = (layout.Margins(left=overlap + 2, right=2, top=2, bottom=2) if role == "head"
+               else layout.Margins(left=2, right=overlap + 2, top=2, bottom=2))
 
     return TextStampStyle(
         stamp_text="%(line1)s\n%(line2)s\n%(line3)s",
@@ -109,7 +118,7 @@ def _text_style() -> Any:
         inner_content_layout=layout.SimpleBoxLayoutRule(
             x_align=layout.AxisAlignment.ALIGN_MID,
             y_align=layout.AxisAlignment.ALIGN_MID,
-            margins=layout.Margins.uniform(3),
+            margins=margins,
             inner_content_scaling=layout.InnerScaling.SHRINK_TO_FIT,
         ),
     )
@@ -128,4 +137,4 @@ def appearance(member: Member, role: str, signer_name: str,
         line1 = _("Seal of: {unit}").format(unit=member.unit)
         line2 = _("Certificate: {name}").format(name=signer_name)
     line3 = _("Time: {time}").format(time=vn.iso_vn(when))
-    return _text_style(), {"line1": line1, "line2": line2, "line3": line3}
+    return _text_style(role), {"line1": line1, "line2": line2, "line3": line3}

@@ -64,6 +64,9 @@ def _simple_signer_class() -> type:
 
 def open_pkcs12(path: Path, passphrase: bytes | None) -> Credential:
     """Load a PKCS#12 file; a wrong passphrase or a damaged file is an InputError."""
+    from ._speedups import install
+
+    install()
     from cryptography.hazmat.primitives.serialization import pkcs12
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 

@@ -61,9 +61,16 @@ class VerifyPolicy:
 
 @dataclass
 class _Context:
+    """What one file's verification knows beyond the policy."""
+
     policy: VerifyPolicy
     roots: list[Any]
-    extra: dict[str, Any] = field(default_factory=dict)
+    dss: dict[str, list[Any]] = field(default_factory=dict)  # embedded validation data
+    dss_updates: list[int] = field(default_factory=list)  # revisions adding revocation data
+    ts_moments: dict[int, dt.datetime | None] = field(default_factory=dict)  # doc timestamps
+    proven: dict[int, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
+    newest_timestamp: int | None = None
+    revocation_unknown: set[int] = field(default_factory=set)
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -130,11 +137,11 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
     revoked: bool | None = None
     ts_time: dt.datetime | None = None
     try:
-        status = _ades_status(record, ctx)
+        status = _signature_status(record, ctx)
         intact, valid = bool(status.intact), bool(status.valid)
         trusted = bool(status.trusted)
         revoked = _revoked(status)
-        if record.revision in ctx.extra.get("revocation_unknown", set()):
+        if record.revision in ctx.revocation_unknown:
             revoked = None
         tsv = getattr(status, "timestamp_validity", None)
         if tsv is not None:
@@ -187,7 +194,7 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         intact=intact, valid=valid, trusted=trusted, revoked=revoked, coverage=coverage,
         modifications=modifications, signing_time=_iso(claimed), timestamp=_iso(ts_time),
         level=None if record.is_timestamp else _pades_level(record, history, ts_time is not None,
-                                                             ctx.extra["dss_updates"]),
+                                                             ctx.dss_updates),
         ok=ok, problems=problems, is_timestamp=record.is_timestamp,
         certificate_sha256=cert_fp)
 
@@ -234,10 +241,10 @@ def _context_at(ctx: _Context, moment: dt.datetime | None,
     # signing time counts (retroactive): that is how archived validation data works.
     return ValidationContext(
         trust_roots=ctx.roots, moment=moment, allow_fetching=ctx.policy.online,
-        revocation_mode=revocation, retroactive_revinfo=True, **ctx.extra["dss"])
+        revocation_mode=revocation, retroactive_revinfo=True, **ctx.dss)
 
 
-def _ades_status(record: SignatureRecord, ctx: _Context) -> Any:
+def _signature_status(record: SignatureRecord, ctx: _Context) -> Any:
     """pyHanko's signature status, with trust and revocation judged at the right time.
 
     Long-term validation (PAdES B-LTA) the way archives rely on it: when an intact chain of
@@ -250,7 +257,7 @@ def _ades_status(record: SignatureRecord, ctx: _Context) -> Any:
 
     if record.is_timestamp:
         return _timestamp_status(record, ctx)
-    proven = ctx.extra["proven"].get(record.revision)
+    proven = ctx.proven.get(record.revision)
     signer_moment = proven[0] if proven else ctx.policy.at
     ts_moment = proven[1] if proven else ctx.policy.at
     return asyncio.run(async_validate_pdf_signature(
@@ -261,17 +268,17 @@ def _ades_status(record: SignatureRecord, ctx: _Context) -> Any:
 def _timestamp_status(record: SignatureRecord, ctx: _Context) -> Any:
     from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_timestamp
 
-    moment = ctx.extra["ts_moments"].get(record.revision, ctx.policy.at)
+    moment = ctx.ts_moments.get(record.revision, ctx.policy.at)
     status = asyncio.run(async_validate_pdf_timestamp(
         record.embedded, validation_context=_context_at(ctx, moment)))
-    newest = record.revision == ctx.extra.get("newest_timestamp")
+    newest = record.revision == ctx.newest_timestamp
     if newest and not status.trusted and not ctx.policy.online:
         # Offline, years later, nobody has fresh revocation data for the newest document
         # timestamp (the embedded data has long passed its next update): its chain is then
         # judged without revocation, and the revocation status reported as unknown.
         status = asyncio.run(async_validate_pdf_timestamp(
             record.embedded, validation_context=_context_at(ctx, moment, "none")))
-        ctx.extra.setdefault("revocation_unknown", set()).add(record.revision)
+        ctx.revocation_unknown.add(record.revision)
     return status
 
 
@@ -282,11 +289,9 @@ def _prove_times(history: DocumentHistory, ctx: _Context) -> None:
     from .sign import signature_intact
 
     chain = [r for r in history.signatures if r.is_timestamp]
-    ctx.extra["newest_timestamp"] = chain[-1].revision if chain else None
-    ts_moments: dict[int, dt.datetime | None] = {}
-    proven: dict[int, tuple[dt.datetime, dt.datetime]] = {}
-    ctx.extra["ts_moments"] = ts_moments
-    ctx.extra["proven"] = proven
+    ctx.newest_timestamp = chain[-1].revision if chain else None
+    ts_moments = ctx.ts_moments
+    proven = ctx.proven
     next_moment: dt.datetime | None = ctx.policy.at
     valid_from: int | None = None  # lowest revision of an unbroken valid chain
     for record in reversed(chain):
@@ -375,8 +380,8 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
                            validation_time=_iso(at))
     ctx = _Context(policy=policy, roots=roots if roots is not None else policy.load_roots())
     history.prime_digests()
-    ctx.extra["dss"] = _dss_material(history)
-    ctx.extra["dss_updates"] = _dss_updates(history)
+    ctx.dss = _dss_material(history)
+    ctx.dss_updates = _dss_updates(history)
     _prove_times(history, ctx)
     file_problems: list[str] = []
     # every revision after a signature must be explained by the workflow (or, for files
