@@ -344,8 +344,77 @@ def sign_documents(
     if refusals:
         raise SigningError(_("signing refused; no document was changed"), details=refusals)
 
+    workers = _bulk_workers(prepared, credential)
+    if workers > 1:
+        return _sign_in_parallel(prepared, member, role, credential, settings, now, ledger,
+                                 workers)
     return asyncio.run(_sign_prepared(prepared, member, role, credential, settings, now,
                                       ledger))
+
+
+BULK_MINIMUM = 8  # documents per call before the work is shared between processes
+
+
+def _bulk_workers(prepared: list[tuple[Path, bytes, str]], credential: Credential) -> int:
+    """How many processes sign a bulk call: the CPU-bound part (building each signature)
+    scales with cores. Only for keys held in memory (a token's session cannot cross into a
+    child process) and only from a single-threaded process (forking with other threads
+    running could deadlock the child)."""
+    import multiprocessing
+    import os
+    import threading
+
+    from pyhanko.sign.signers import SimpleSigner
+
+    if (len(prepared) < BULK_MINIMUM or not isinstance(credential.signer, SimpleSigner)
+            or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return 1
+    return max(1, min(os.cpu_count() or 1, len(prepared) // (BULK_MINIMUM // 2)))
+
+
+def _sign_share(args: tuple) -> list[SignOutcome]:
+    """One child's share of a bulk call (its own event loop, HTTP session, ledger
+    connection; the parsed key was inherited from the parent)."""
+    share, member, role, credential, settings, now, ledger_path = args
+    from .ledger import Ledger
+
+    if ledger_path is None:
+        return asyncio.run(_sign_prepared(share, member, role, credential, settings, now,
+                                          None))
+    with Ledger(ledger_path) as ledger:
+        return asyncio.run(_sign_prepared(share, member, role, credential, settings, now,
+                                          ledger))
+
+
+def _sign_in_parallel(prepared: list[tuple[Path, bytes, str]], member: Member, role: str,
+                      credential: Credential, settings: SignSettings, now: dt.datetime,
+                      ledger: Any, workers: int) -> list[SignOutcome]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _SHARED_CREDENTIAL
+    _SHARED_CREDENTIAL = credential  # inherited by fork, not pickled
+    shares = [prepared[i::workers] for i in range(workers)]
+    ledger_path = getattr(ledger, "path", None)
+    try:
+        with ProcessPoolExecutor(max_workers=workers,
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_sign_share_inherited, [
+                (share, member, role, None, settings, now, ledger_path) for share in shares]))
+    finally:
+        _SHARED_CREDENTIAL = None
+    order = {path: i for i, (path, _data, _field) in enumerate(prepared)}
+    return sorted((o for part in results for o in part), key=lambda o: order[o.path])
+
+
+_SHARED_CREDENTIAL: Credential | None = None
+
+
+def _sign_share_inherited(args: tuple) -> list[SignOutcome]:
+    share, member, role, _credential, settings, now, ledger_path = args
+    assert _SHARED_CREDENTIAL is not None
+    return _sign_share((share, member, role, _SHARED_CREDENTIAL, settings, now, ledger_path))
 
 
 async def _sign_prepared(prepared: list[tuple[Path, bytes, str]], member: Member, role: str,

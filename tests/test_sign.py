@@ -416,3 +416,47 @@ def _check_signature_intact(pdf: Path) -> None:
         intact, valid = validate_sig_integrity(sig.signer_info, sig.signer_cert, "data",
                                                sig.compute_digest())
         assert intact and valid
+
+
+def test_bulk_signing_shares_the_work(pdf_pack, demo_pki, pki_roster, tmp_path):
+    """Ten documents with one PKCS#12 key: checked together, signed by two processes
+    (the parsed key inherited, never read again), outcomes in the order given."""
+    import threading
+
+    from signflow.sign import _bulk_workers
+
+    member = "bac-ninh"
+    source = pdf_pack / member / f"giao-uoc-noi-bo-{member}-2019.pdf"
+    docs = [copy(source, tmp_path / f"d{i:02d}.pdf") for i in range(10)]
+    with open_credential(demo_pki, member, "head") as cred:
+        prepared = [(d, d.read_bytes(), "sf-head-bac-ninh") for d in docs]
+        if threading.active_count() == 1:
+            assert _bulk_workers(prepared, cred) == 2
+        outcomes = sign_documents(docs, pki_roster, member, "head", cred)
+    assert [o.path for o in outcomes] == docs
+    for doc in docs:
+        assert signature_fields(doc)["sf-head-bac-ninh"]
+        _check_signature_intact(doc)
+
+
+def test_bulk_signing_in_parallel_keeps_the_ledger(pdf_pack, demo_pki, pki_roster, tmp_path,
+                                                   monkeypatch):
+    """The same with the ledger (three distinct documents, two processes): every event is
+    recorded once and the hash chain stays intact with two writers."""
+    import threading
+
+    import signflow.sign as signing
+    from signflow.ledger import Ledger
+
+    monkeypatch.setattr(signing, "BULK_MINIMUM", 2)
+    member = "bac-ninh"
+    docs = [copy(p, tmp_path / p.name) for p in sorted((pdf_pack / member).glob("*.pdf"))]
+    with open_credential(demo_pki, member, "head") as cred, \
+            Ledger(tmp_path / "ledger.sqlite") as ledger:
+        prepared = [(d, d.read_bytes(), "sf-head-bac-ninh") for d in docs]
+        if threading.active_count() == 1:
+            assert signing._bulk_workers(prepared, cred) == 2
+        outcomes = sign_documents(docs, pki_roster, member, "head", cred, ledger=ledger)
+        assert [o.path for o in outcomes] == docs
+        assert sum(1 for e in ledger.events() if e.action == "signed") == 3
+        assert not ledger.verify_chain()
