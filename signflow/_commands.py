@@ -480,13 +480,14 @@ def keys_serve(pki_dir: Path) -> int:
               help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
 def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
             ledger_path: Path | None) -> int:
+    from ._files import unique_paths
     from .archive import archive_document
     from .ledger import Ledger, default_ledger_path
     from .verify import VerifyPolicy
 
     roots = VerifyPolicy(trust_roots=trust).load_roots()
     with Ledger(ledger_path or default_ledger_path(pdfs[0])) as ledger:
-        for pdf in pdfs:
+        for pdf in unique_paths(pdfs):
             outcome = archive_document(pdf, tsa_url, roots, ledger=ledger)
             click.echo(_("{path}: validation data and a document timestamp added ({n} "
                          "signature(s))").format(path=outcome.path, n=outcome.signatures))

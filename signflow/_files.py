@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +24,23 @@ def read_input(path: Path) -> bytes:
     except OSError as exc:
         raise InputError(_("{path}: cannot read: {reason}").format(
             path=path, reason=exc.strerror or exc)) from None
+
+
+def unique_paths(paths: Iterable[Path]) -> list[Path]:
+    """The paths in their order, each file once: overlapping globs (``*.pdf dir/*.pdf``) or
+    a file named twice must not be signed twice from the same starting bytes."""
+    seen: set[object] = set()
+    unique = []
+    for path in paths:
+        try:
+            st = Path(path).stat()
+            key: object = (st.st_dev, st.st_ino)  # also catches links to the same file
+        except OSError:
+            key = Path(path).absolute()  # reported as missing later, by the caller
+        if key not in seen:
+            seen.add(key)
+            unique.append(Path(path))
+    return unique
 
 
 def append_revision(path: Path, before: bytes, after: bytes) -> str:

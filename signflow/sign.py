@@ -27,7 +27,7 @@ from typing import Any
 
 from asn1crypto import x509
 
-from ._files import append_revision, sha256_bytes
+from ._files import append_revision, sha256_bytes, unique_paths
 from .appearance import appearance
 from .credentials import Credential
 from .errors import InputError, SigningError
@@ -331,11 +331,20 @@ def sign_documents(
 
     prepared: list[tuple[Path, bytes, str]] = []
     refusals: list[str] = []
-    for path in paths:
+    copies: dict[str, Path] = {}
+    for path in unique_paths(paths):
         history = _read(path)
         known_good = 0
         if ledger is not None:
-            ledger.observe(path, history.data, roster=roster)
+            identity = ledger.observe(path, history.data, roster=roster)
+            if identity in copies:
+                # the ledger keeps one history per document: signing two copies would fork
+                # it, and the second copy would be refused only after it was written
+                refusals.append(_("{path} is a copy of {first} (the same document): sign one "
+                                  "copy, then pass it on").format(path=path,
+                                                                  first=copies[identity]))
+                continue
+            copies[identity] = path
             known_good = ledger.checked_revisions(history.data)
         doc_problems = document_problems(history, roster, member, role, known_good)
         refusals += [f"{path}: {p}" for p in doc_problems]

@@ -374,6 +374,32 @@ def test_ledger_records_files_signed_elsewhere_and_refuses_rewritten_history(
         assert not ledger.verify_chain()
 
 
+def test_a_file_named_twice_is_signed_once_and_copies_are_refused_up_front(
+        pdf_pack, demo_pki, pki_roster, tmp_path):
+    """`sign a.pdf a.pdf` (overlapping globs) signs a.pdf once. With a ledger, two copies of
+    one document in one call would fork its history: refused before anything is written."""
+    from signflow.ledger import Ledger
+
+    member = "thai-binh"
+    source = pdf_pack / member / f"ke-hoach-phat-dong-{member}-2019.pdf"
+    pdf = copy(source, tmp_path / "plan.pdf")
+    with open_credential(demo_pki, member, "head") as cred:
+        outcomes = sign_documents([pdf, tmp_path / "." / "plan.pdf", pdf], pki_roster, member,
+                                  "head", cred)
+    assert len(outcomes) == 1
+    assert len([s for s in signature_fields(pdf).values() if s]) == 1
+    _check_signature_intact(pdf)
+
+    first, second = (copy(source, tmp_path / name) for name in ("a.pdf", "b.pdf"))
+    with open_credential(demo_pki, member, "head") as cred, \
+            Ledger(tmp_path / "ledger.sqlite") as ledger:
+        err = _refused(second, lambda: sign_documents([first, second], pki_roster, member,
+                                                      "head", cred, ledger=ledger))
+        assert first.read_bytes() == source.read_bytes()
+        assert any("a.pdf" in d and "b.pdf" in d for d in err.details)
+        assert not any(e.action == "signed" for e in ledger.events())
+
+
 def test_killing_the_signer_never_leaves_a_broken_file(pdf_pack, demo_pki, tmp_path):
     """Kill `signflow sign` at different moments: each time the file is either the old one
     or a complete signed one, never anything in between."""
