@@ -75,7 +75,7 @@ def verify_table(verdicts: Sequence[FileVerdict]) -> str:
         out.append(f"{Path(v.file).name}: {verdict}")
         if v.signatures:
             headers = ["#", _("Field"), _("Signer"), _("Intact"), _("Valid"), _("Trusted"),
-                       _("Revoked"), _("Level"), _("Time"), _("Changes after")]
+                       _("Not revoked"), _("Level"), _("Time"), _("Changes after")]
             rows = []
             for i, s in enumerate(v.signatures, 1):
                 who = s.signer or "?"
@@ -83,6 +83,7 @@ def verify_table(verdicts: Sequence[FileVerdict]) -> str:
                     who = f"{who} ({s.member}/{_('head') if s.role == 'head' else _('seal')})"
                 elif s.is_timestamp:
                     who = f"{who} ({_('document timestamp')})"
+                # ✓ like the other columns: good news (checked, not revoked); ? unknown
                 revoked = "?" if s.revoked is None else ("✗" if s.revoked else "✓")
                 rows.append([str(i), s.field, who, _mark(s.intact), _mark(s.valid),
                              _mark(s.trusted), revoked, s.level or "-",

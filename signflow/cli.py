@@ -55,6 +55,20 @@ def _translate_click() -> None:
             module.ngettext = ngettext  # type: ignore[attr-defined]
 
 
+def _configure_logging(debug: bool) -> None:
+    """Libraries' log lines (pyHanko warns in English about odd files it still reads) are
+    for developers: shown with --debug, otherwise kept off the user's terminal. What
+    matters to the user reaches them as a verdict or an error in their language."""
+    import logging
+
+    root = logging.getLogger()
+    if debug:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(levelname)s %(name)s: %(message)s")
+    elif not root.handlers:
+        root.addHandler(logging.NullHandler())  # no "last resort" printing to stderr
+
+
 def report_error(exc: SignflowError) -> None:
     click.echo(_("signflow: error: {message}").format(message=exc.message), err=True)
     for detail in exc.details:
@@ -64,7 +78,11 @@ def report_error(exc: SignflowError) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     lang, debug = _prescan(args)
+    if debug:  # accepted anywhere (`signflow verify x.pdf --debug`): click wants it first
+        end = args.index("--") if "--" in args else len(args)
+        args = ["--debug", *[a for a in args[:end] if a != "--debug"], *args[end:]]
     set_language(lang)
+    _configure_logging(debug)
     _translate_click()
     from ._commands import cli
 

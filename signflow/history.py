@@ -215,8 +215,11 @@ class DocumentHistory:
             result = RevisionReview(revision, "other", frozenset(),
                                     str(exc).splitlines()[0][:200])
         except Exception as exc:  # malformed revisions in hostile files
-            result = RevisionReview(revision, "other", frozenset(),
-                                    f"{type(exc).__name__}: {str(exc)[:160]}")
+            # pyHanko's internal assertions carry no text: say what failed
+            reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            result = RevisionReview(revision, "other", frozenset(), _(
+                "the revision could not be analysed ({kind}{reason})").format(
+                    kind=type(exc).__name__, reason=f": {reason}" if reason else ""))
         self._reviews[revision] = result
         return result
 

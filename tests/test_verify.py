@@ -8,9 +8,11 @@ import glob
 import http.server
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -391,6 +393,9 @@ MUST_PASS = _corpus([
     "rub-nds-pdf-tester-history/PDFDocs/minimal_cert.pdf",
     "rub-nds-pdf-tester-history/PDFSigner/*.pdf",
 ], exclude="sneaky")
+# honest but dated (SHA-1; the second signer's viewer edited the locked field's dictionary)
+EITHER_WAY = _corpus(["rub-nds-pdf-tester-history/certification-2020/examples/*/01_*.pdf",
+                      "rub-nds-pdf-tester-history/certification-2020/examples/*/02_*.pdf"])
 UNSIGNED = _corpus(["rub-nds-pdf-attacker/shadow-demo-exploits/*/**/1_*.pdf",
                     "rub-nds-pdf-attacker/shadow-demo-exploits/*/**/2_*.pdf",
                     "pdf-insecurity-shadow-examples_via_mkl-testarea-itext7/*-shadow-file.pdf"])
@@ -446,3 +451,37 @@ def test_corpus_unsigned_files_are_not_valid(name, corpus_policy):
     policy, roots = corpus_policy
     verdict = verify_file(CORPUS / name, policy, roots)
     assert not verdict.ok and not [s for s in verdict.signatures if not s.is_timestamp]
+
+
+@pytest.mark.parametrize("name", EITHER_WAY)
+def test_corpus_either_way_files_get_a_reasoned_verdict(name, corpus_policy):
+    """Our verdict on the "either way" files: every signature's bytes are intact, and where
+    a later revision edits what the first signature locked (the 02_ files), the strict
+    workflow policy reports the change on that signature instead of calling it form filling."""
+    from signflow.verify import verify_file
+
+    policy, roots = corpus_policy
+    verdict = verify_file(CORPUS / name, policy, roots)
+    assert verdict.readable and verdict.signatures, name
+    assert all(s.intact for s in verdict.signatures), name
+    if Path(name).name.startswith("02_"):
+        first = verdict.signatures[0]
+        assert not verdict.ok and first.modifications == "other", (name, first.modifications)
+        assert first.problems, name
+
+
+def test_library_log_lines_stay_off_the_terminal(tmp_path):
+    """pyHanko logs English warnings about odd files; users see the verdict, not those
+    (they appear with --debug)."""
+    name = "rub-nds-pdf-tester-history/certification-2020/examples/2/01_NDA_cert_p2_original.pdf"
+    args = [sys.executable, "-m", "signflow", "verify", str(CORPUS / name),
+            "--trust", str(CORPUS / "trust-anchors" / "ALL-anchors.pem"),
+            "--at", "2020-12-01T00:00:00Z"]
+    env = {**os.environ, "SIGNFLOW_LANG": "vi"}
+    quiet = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert quiet.returncode == 1, quiet.stderr
+    assert "Signature4" in quiet.stdout
+    assert "Could not find object" not in quiet.stderr + quiet.stdout
+    loud = subprocess.run([*args, "--debug"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert "Could not find object" in loud.stderr

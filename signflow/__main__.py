@@ -1,0 +1,5 @@
+"""`python -m signflow`: the same as the `signflow` command."""
+
+from .cli import run
+
+run()
