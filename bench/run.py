@@ -280,7 +280,7 @@ def _forget_parsed_files() -> None:
     and every copy here has the same bytes)."""
     import signflow.ledger
 
-    memo = getattr(signflow.ledger, "_ENDS_CACHE", None)
+    memo = getattr(signflow.ledger, "_LOCATIONS", None)
     if memo is not None:
         memo.clear()
 

@@ -85,30 +85,52 @@ class Event:
     hash: str
 
 
-_ENDS_CACHE: dict[str, list[int]] = {}
+_LOCATIONS: dict[str, list[int]] = {}
 
 
-def revision_ends(data: bytes) -> list[int]:
+def revision_ends(data: bytes, reader: Any = None) -> list[int]:
     """Byte offset just past the end of each revision (after its %%EOF and line end).
 
-    Memoised by content: one signing step asks several times about the same bytes."""
+    Memoised by content (one signing step asks several times about the same bytes);
+    ``reader``: a reader already open on ``data``, to avoid parsing it again."""
     key = hashlib.sha256(data).hexdigest()
-    cached = _ENDS_CACHE.get(key)
-    if cached is None:
-        if len(_ENDS_CACHE) > 256:
-            _ENDS_CACHE.clear()
-        cached = _ENDS_CACHE[key] = _revision_ends(data)
-    return list(cached)
+    locations = _LOCATIONS.get(key)
+    if locations is None:
+        locations = _xref_ends(data, reader)
+        _remember(key, locations)
+    return _ends_from(data, locations)
 
 
-def _revision_ends(data: bytes) -> list[int]:
+def remember_appended(before: bytes, after: bytes) -> None:
+    """``after`` is ``before`` plus exactly one revision (the caller knows: a B-B or B-T
+    signature): its revisions' ends are known without parsing it, since the earlier
+    revisions' cross-reference sections are the same bytes."""
+    locations = _LOCATIONS.get(hashlib.sha256(before).hexdigest())
+    if (locations is not None and after.startswith(before)
+            and after.count(b"%%EOF", len(before)) == 1):  # a second check of "one revision"
+        # the last revision's end is the end of the file whatever its xref says
+        _remember(hashlib.sha256(after).hexdigest(), [*locations, len(before)])
+
+
+def _remember(key: str, locations: list[int]) -> None:
+    if len(_LOCATIONS) > 256:
+        _LOCATIONS.clear()
+    _LOCATIONS[key] = locations
+
+
+def _xref_ends(data: bytes, reader: Any = None) -> list[int]:
+    """Where each revision's cross-reference section (and trailer) ends."""
     from .history import open_reader
 
-    reader = open_reader(data)
+    reader = reader if reader is not None else open_reader(data)
+    return [reader.xrefs.get_xref_container_info(revision).end_location
+            for revision in range(reader.xrefs.total_revisions)]
+
+
+def _ends_from(data: bytes, locations: list[int]) -> list[int]:
     ends = []
-    for revision in range(reader.xrefs.total_revisions):
-        info = reader.xrefs.get_xref_container_info(revision)
-        eof = data.find(b"%%EOF", info.end_location)
+    for location in locations:
+        eof = data.find(b"%%EOF", location)
         if eof < 0:
             end = len(data)
         else:

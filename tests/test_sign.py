@@ -400,6 +400,28 @@ def test_a_file_named_twice_is_signed_once_and_copies_are_refused_up_front(
         assert not any(e.action == "signed" for e in ledger.events())
 
 
+def test_revision_ends_remembered_while_signing_match_a_fresh_parse(
+        pdf_pack, demo_pki, pki_roster, tmp_path):
+    """Signing remembers the new file's revision ends without parsing it again; what the
+    ledger recorded must equal what a fresh parse finds (else it would later cry
+    "history rewritten")."""
+    import signflow.ledger as ledgers
+
+    pdf = fresh_agreement(pdf_pack, tmp_path)
+    with ledgers.Ledger(tmp_path / "ledger.sqlite") as ledger:
+        for member in ("ha-nam", "thai-binh"):
+            with open_credential(demo_pki, member, "head") as cred:
+                sign_documents([pdf], pki_roster, member, "head", cred, ledger=ledger)
+        recorded = [size for (size,) in ledger.db.execute(
+            "SELECT size FROM revisions ORDER BY number")]
+        ledgers._LOCATIONS.clear()
+        data = pdf.read_bytes()
+        assert recorded == ledgers.revision_ends(data)
+        assert len(recorded) == 4  # conversion, fields, two signatures
+        ledger.observe(pdf, data)  # no conflict with a fresh parse
+        assert not any(e.action == "history-conflict" for e in ledger.events())
+
+
 def test_killing_the_signer_never_leaves_a_broken_file(pdf_pack, demo_pki, tmp_path):
     """Kill `signflow sign` at different moments: each time the file is either the old one
     or a complete signed one, never anything in between."""
