@@ -753,7 +753,7 @@ def bench_verify() -> None:
     from signflow.verify import VerifyPolicy, verify_file
 
     counts = [9, 18, 36, 72]
-    repeat = 3
+    repeat = 5
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         start = time.perf_counter()
@@ -770,17 +770,24 @@ def bench_verify() -> None:
         plain = json.loads(out.stdout)
 
         ours: dict[int, float] = {}
+        fastest: dict[int, float] = {}
         agree: dict[int, str] = {}
         verify_file(warm, VerifyPolicy(trust_roots=(root,), roster=warm_roster))
-        for n in counts:
-            pdf, roster = built[n]
-            policy = VerifyPolicy(trust_roots=(root,), roster=roster)
-            times = []
-            for _ in range(repeat):
+        # the sizes take turns (9, 18, 36, 72, 9, ...) so that a slow spell of this
+        # virtual machine does not land on one size only
+        times: dict[int, list[float]] = {n: [] for n in counts}
+        verdicts = {}
+        for _ in range(repeat):
+            for n in counts:
+                pdf, roster = built[n]
+                policy = VerifyPolicy(trust_roots=(root,), roster=roster)
                 start = time.perf_counter()
-                verdict = verify_file(pdf, policy)
-                times.append(time.perf_counter() - start)
-            ours[n] = statistics.median(times)
+                verdicts[n] = verify_file(pdf, policy)
+                times[n].append(time.perf_counter() - start)
+        for n in counts:
+            verdict = verdicts[n]
+            ours[n] = statistics.median(times[n])
+            fastest[n] = min(times[n])
             mine = {s.field: [s.intact, s.valid, s.trusted] for s in verdict.signatures
                     if not s.is_timestamp}
             theirs = plain[str(pdf)]["verdicts"]
@@ -797,16 +804,18 @@ def bench_verify() -> None:
     rows = []
     for n in counts:
         t_plain = plain[str(built[n][0])]["seconds"]
-        rows.append((str(n), f"{ours[n]:.2f} s", f"{t_plain:.2f} s",
+        rows.append((str(n), f"{ours[n]:.2f} s", f"{fastest[n]:.2f} s", f"{t_plain:.2f} s",
                      f"{t_plain / ours[n]:.1f}x", agree[n]))
-    table(f"Verify one document with N signatures (single process; signflow median of "
-          f"{repeat}, pyHanko one run)", rows,
-          ("N", "signflow verify_file", "plain pyHanko", "signflow faster by",
-           "verdicts agree (intact/valid/trusted)"))
+    table(f"Verify one document with N signatures (single process; signflow median and "
+          f"fastest of {repeat}, sizes taking turns; pyHanko one run)", rows,
+          ("N", "signflow verify_file (median)", "(fastest)", "plain pyHanko",
+           "signflow faster by", "verdicts agree (intact/valid/trusted)"))
     g_ours = ours[36] / ours[9]
+    g_fastest = fastest[36] / fastest[9]
     t36 = plain[str(built[36][0])]["seconds"]
     g_plain = t36 / plain[str(built[9][0])]["seconds"]
-    print(f"\nGrowth from 9 to 36 signatures: signflow {g_ours:.1f}x, plain pyHanko "
+    print(f"\nGrowth from 9 to 36 signatures: signflow {g_ours:.1f}x on medians "
+          f"({g_fastest:.1f}x on the fastest runs), plain pyHanko "
           f"{g_plain:.1f}x (linear would be 4x). The 9-signature document has 10 fields (5 "
           f"members); the last seal is left empty, so signflow reports it incomplete "
           f"(complete={ok_first.complete}). Building the four documents took {t_build:.0f} s.")
