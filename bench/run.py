@@ -790,7 +790,7 @@ def bench_verify() -> None:
             fastest[n] = min(times[n])
             mine = {s.field: [s.intact, s.valid, s.trusted] for s in verdict.signatures
                     if not s.is_timestamp}
-            theirs = plain[str(pdf)]["verdicts"]
+            theirs = plain[str(built[n][0])]["verdicts"]
             if len(mine) != n:
                 agree[n] = f"signflow saw {len(mine)} signatures"
             elif mine == theirs:

@@ -182,6 +182,55 @@ def _cached_string_prep() -> None:
     x509.NameTypeAndValue._ldap_string_prep = _ldap_string_prep
 
 
+def _name_equality_fast_path() -> None:
+    """asn1crypto compares certificate names attribute by attribute after preparing each
+    string (RFC 5280, 7.1), and caches the prepared strings on the parsed objects only;
+    every signature brings its own parsed copies of the same certificates, so a verifier
+    matching issuers against certificates compares the same pairs of names again for each
+    signature. The result is a pure function of the two encodings: equal bytes are equal
+    names, and other pairs are compared once and remembered."""
+    from asn1crypto import x509
+
+    original = x509.Name.__eq__
+    if getattr(original, "signflow_fast", False):
+        return
+    memo: dict[tuple[bytes, bytes], bool] = {}
+
+    def __eq__(self: Any, other: Any) -> bool:  # noqa: N807 - the method it replaces
+        if not isinstance(other, x509.Name):
+            return False
+        a, b = self.dump(), other.dump()
+        if a == b:
+            return True
+        key = (a, b) if a < b else (b, a)  # equality is symmetric
+        known = memo.get(key)
+        if known is None:
+            if len(memo) > 8192:
+                memo.clear()
+            known = memo[key] = bool(original(self, other))
+        return known
+
+    __eq__.signflow_fast = True  # type: ignore[attr-defined]
+    __eq__.original = original  # type: ignore[attr-defined]
+    x509.Name.__eq__ = __eq__
+
+    # the same for the prepared form certificate stores index names by
+    original_hashable = x509.Name.hashable.fget
+    hashables: dict[bytes, str] = {}
+
+    def hashable(self: Any) -> str:
+        encoded = self.dump()
+        value = hashables.get(encoded)
+        if value is None:
+            if len(hashables) > 8192:
+                hashables.clear()
+            value = hashables[encoded] = original_hashable(self)
+        return value
+
+    hashable.original = original_hashable  # type: ignore[attr-defined]
+    x509.Name.hashable = property(hashable)
+
+
 def _cached_signing_certificate() -> None:
     """The signing-certificate-v2 attribute depends only on the certificate, but pyHanko
     builds (and asn1crypto serialises) it anew for every signature: built once per
@@ -228,5 +277,6 @@ def install() -> None:
     XRefCache.get_introducing_revision = _memoised(XRefCache.get_introducing_revision,
                                                    "_signflow_introduced")
     _cached_string_prep()
+    _name_equality_fast_path()
     _cached_signing_certificate()
     _installed = True

@@ -71,6 +71,10 @@ class _Context:
     proven: dict[int, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
     newest_timestamp: int | None = None
     revocation_unknown: set[int] = field(default_factory=set)
+    # one validation context per (moment, revocation mode), shared by the signatures judged
+    # at that moment, as pyHanko's own CLI shares one per file: the CA certificates' paths
+    # and revocation checks are then worked out once, not once per signature
+    contexts: dict[tuple[dt.datetime | None, str], Any] = field(default_factory=dict)
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -235,13 +239,17 @@ def _context_at(ctx: _Context, moment: dt.datetime | None,
                 revocation: str = "soft-fail") -> Any:
     from pyhanko_certvalidator import ValidationContext
 
+    shared = ctx.contexts.get((moment, revocation))
+    if shared is not None:
+        return shared
     # Revocation is checked whenever the certificate says where (CRL/OCSP): from the
     # embedded data, or online when allowed. Without any data the status stays unknown
     # (soft-fail) rather than failing the signature. Revocation data issued after the
     # signing time counts (retroactive): that is how archived validation data works.
-    return ValidationContext(
+    context = ctx.contexts[(moment, revocation)] = ValidationContext(
         trust_roots=ctx.roots, moment=moment, allow_fetching=ctx.policy.online,
         revocation_mode=revocation, retroactive_revinfo=True, **ctx.dss)
+    return context
 
 
 def _signature_status(record: SignatureRecord, ctx: _Context) -> Any:
