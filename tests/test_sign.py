@@ -422,6 +422,20 @@ def test_revision_ends_remembered_while_signing_match_a_fresh_parse(
         assert not any(e.action == "history-conflict" for e in ledger.events())
 
 
+def test_too_little_room_for_the_signature_falls_back_to_pyhankos_estimate(
+        pdf_pack, demo_pki, pki_roster, tmp_path, monkeypatch):
+    """A B-B signature's room is computed from the certificates; should a signer ever need
+    more (huge certificates, exotic attributes), pyHanko measures it instead."""
+    import signflow.sign as signing
+
+    member = "hung-yen"
+    pdf = copy(pdf_pack / member / f"dang-ky-thi-dua-{member}-2019.pdf", tmp_path / "d.pdf")
+    monkeypatch.setattr(signing, "_reservation", lambda credential: 64)
+    with open_credential(demo_pki, member, "head") as cred:
+        sign_documents([pdf], pki_roster, member, "head", cred)
+    _check_signature_intact(pdf)
+
+
 def test_killing_the_signer_never_leaves_a_broken_file(pdf_pack, demo_pki, tmp_path):
     """Kill `signflow sign` at different moments: each time the file is either the old one
     or a complete signed one, never anything in between."""
