@@ -34,6 +34,26 @@ def _prescan(argv: Sequence[str]) -> tuple[str | None, bool]:
     return (lang if lang in LANGUAGES else None), debug
 
 
+def _global_options_first(args: list[str]) -> list[str]:
+    """--debug and --lang are accepted anywhere (`signflow verify x.pdf --lang en`), as
+    _prescan reads them; click wants them before the command name."""
+    end = args.index("--") if "--" in args else len(args)
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < end:
+        arg = args[i]
+        if arg == "--debug" or arg.startswith("--lang="):
+            front.append(arg)
+        elif arg == "--lang" and i + 1 < end:
+            front += [arg, args[i + 1]]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return [*front, *rest, *args[end:]]
+
+
 def _translate_click() -> None:
     """Route click's own messages (usage, missing options...) through our catalogue."""
     import click.core
@@ -78,9 +98,7 @@ def report_error(exc: SignflowError) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     lang, debug = _prescan(args)
-    if debug:  # accepted anywhere (`signflow verify x.pdf --debug`): click wants it first
-        end = args.index("--") if "--" in args else len(args)
-        args = ["--debug", *[a for a in args[:end] if a != "--debug"], *args[end:]]
+    args = _global_options_first(args)
     set_language(lang)
     _configure_logging(debug)
     _translate_click()

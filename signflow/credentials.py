@@ -8,7 +8,7 @@ never logged or put into messages.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,3 +159,24 @@ def open_pkcs11(
     finally:
         with contextlib.suppress(Exception):
             session.close()
+
+
+def load_trust_roots(paths: Iterable[Path | str]) -> list[x509.Certificate]:
+    """The certificates in trust-root files (PEM or DER), or an InputError naming the file
+    that cannot be read or holds no certificate."""
+    from pyhanko.sign.general import load_certs_from_pemder
+
+    roots: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            found = list(load_certs_from_pemder([str(path)]))
+        except (OSError, ValueError) as exc:
+            raise InputError(_("cannot read the trust root {path}: {reason}").format(
+                path=path, reason=exc)) from None
+        if not found:
+            # e.g. a private key given by mistake: trusting nothing would call every
+            # signature untrusted instead of saying what is wrong
+            raise InputError(_("the trust root {path} holds no certificate (give the root "
+                               "CA's certificate, PEM or DER)").format(path=path))
+        roots += found
+    return roots

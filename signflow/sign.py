@@ -29,7 +29,7 @@ from asn1crypto import x509
 
 from ._files import append_revision, sha256_bytes, unique_paths
 from .appearance import appearance
-from .credentials import Credential
+from .credentials import Credential, load_trust_roots
 from .errors import InputError, SigningError
 from .history import DocumentHistory, SignatureRecord
 from .i18n import _
@@ -53,6 +53,8 @@ class SignSettings:
         if self.level != "B-B" and not self.tsa_url:
             raise InputError(_("level {level} needs a timestamp authority: --tsa URL").format(
                 level=self.level))
+        if self.level in ("B-LT", "B-LTA"):
+            load_trust_roots(self.trust_roots)  # unreadable roots: said before any signing
 
 
 @dataclass(frozen=True)
@@ -250,10 +252,9 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
 
 
 def _validation_context(settings: SignSettings, backend: Any) -> Any:
-    from pyhanko.sign.general import load_certs_from_pemder
     from pyhanko_certvalidator import ValidationContext
 
-    roots = list(load_certs_from_pemder([str(p) for p in settings.trust_roots]))
+    roots = load_trust_roots(settings.trust_roots)
     return ValidationContext(trust_roots=roots, allow_fetching=True, fetcher_backend=backend)
 
 

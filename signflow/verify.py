@@ -47,16 +47,9 @@ class VerifyPolicy:
     online: bool = False
 
     def load_roots(self) -> list[Any]:
-        from pyhanko.sign.general import load_certs_from_pemder
+        from .credentials import load_trust_roots
 
-        roots = []
-        for path in self.trust_roots:
-            try:
-                roots += list(load_certs_from_pemder([str(path)]))
-            except (OSError, ValueError) as exc:
-                raise InputError(_("cannot read the trust root {path}: {reason}").format(
-                    path=path, reason=exc)) from None
-        return roots
+        return load_trust_roots(self.trust_roots)
 
 
 @dataclass

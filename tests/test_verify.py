@@ -335,6 +335,30 @@ def test_tamper_last_revision_cut_off(cli, signed_agreement, demo_pki, tmp_path)
 # --- files that cannot be read, several files, report ----------------------------------
 
 
+def test_a_trust_root_without_a_certificate_is_an_error(cli, signed_agreement, demo_pki,
+                                                        tmp_path):
+    """A private key (or any file without a certificate) given as --trust would trust
+    nothing and call every signature untrusted: say what is wrong instead, exit 2."""
+    key = tmp_path / "root.key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n"
+                   "-----END PRIVATE KEY-----\n")
+    for flag in ([], ["--lang", "en"]):
+        result = cli("verify", signed_agreement, "--trust", key, *flag)
+        assert result.code == 2 and not result.out
+        assert "root.key.pem" in result.err and len(result.err.strip().splitlines()) == 1
+    assert "không chứa chứng thư" in cli("verify", signed_agreement, "--trust", key).err
+    for level in ("B-LT", "B-LTA"):
+        before = signed_agreement.read_bytes()
+        member = "quang-ninh"
+        cred = demo_pki.credential(member, "seal")
+        result = cli("sign", signed_agreement, "--roster", demo_pki.roster_path, "--member",
+                     member, "--role", "seal", "--pkcs12", cred.p12, "--passphrase-file",
+                     cred.passphrase_file, "--level", level, "--tsa", "http://127.0.0.1:9/",
+                     "--trust", key)
+        assert result.code == 2 and "root.key.pem" in result.err
+        assert signed_agreement.read_bytes() == before
+
+
 def test_unreadable_files_exit_2_and_the_run_goes_on(cli, signed_agreement, demo_pki,
                                                      tmp_path):
     not_pdf = tmp_path / "note.pdf"
