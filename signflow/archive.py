@@ -19,7 +19,7 @@ from ._files import append_revision, sha256_bytes
 from .errors import InputError, SigningError
 from .history import read_history
 from .i18n import _
-from .sign import failure_reason
+from .sign import failure_reason, http_timestamper
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,6 @@ async def _archive_with(data: bytes, tsa_url: str, vc: Any) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
-    from pyhanko.sign.timestamps import HTTPTimeStamper
     from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
 
     reader = PdfFileReader(io.BytesIO(data), strict=False)
@@ -66,7 +65,7 @@ async def _archive_with(data: bytes, tsa_url: str, vc: Any) -> bytes:
             paths=paths)
     with_dss = io.BytesIO()
     writer.write(with_dss)
-    stamper = PdfTimeStamper(HTTPTimeStamper(tsa_url, timeout=30))
+    stamper = PdfTimeStamper(http_timestamper(tsa_url, timeout=30))
     out = io.BytesIO()
     await stamper.async_timestamp_pdf(
         IncrementalPdfFileWriter(io.BytesIO(with_dss.getvalue()), strict=False), "sha256",

@@ -22,6 +22,7 @@ import io
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +269,6 @@ async def _sign_bytes(data: bytes, field: str, member: Member, role: str,
     from pyhanko.sign import signers
     from pyhanko.sign.fields import SigSeedSubFilter
     from pyhanko.sign.general import SigningError as PdfSigningError
-    from pyhanko.sign.timestamps import HTTPTimeStamper
     from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
     style, text_params = appearance(member, role, _cert_name(credential.cert), now)
@@ -286,8 +286,8 @@ async def _sign_bytes(data: bytes, field: str, member: Member, role: str,
         # too, as some CAs issue seal certificates with that bit only.
         signer_key_usage={"digital_signature"} if role == "seal" else {"non_repudiation"},
     )
-    timestamper = (HTTPTimeStamper(settings.tsa_url, timeout=int(settings.tsa_timeout),
-                                   session=session)
+    timestamper = (http_timestamper(settings.tsa_url, timeout=int(settings.tsa_timeout),
+                                    session=session)
                    if settings.level != "B-B" else None)
     pdf_signer = signers.PdfSigner(meta, signer=credential.signer, timestamper=timestamper,
                                    stamp_style=style)
@@ -307,6 +307,29 @@ async def _sign_bytes(data: bytes, field: str, member: Member, role: str,
         out = io.BytesIO()
         await pdf_signer.async_sign_pdf(writer, output=out, appearance_text_params=text_params)
     return out.getvalue()
+
+
+def http_timestamper(url: str, timeout: int = 30, session: Any = None) -> Any:
+    """pyHanko's RFC 3161 client, with every failure of a timestamp request reported as
+    one (pyHanko lets a garbage answer surface as an asn1crypto ValueError)."""
+    return _checked_timestamper_class()(url, timeout=timeout, session=session)
+
+
+@cache
+def _checked_timestamper_class() -> type:
+    from pyhanko.sign.timestamps import HTTPTimeStamper, TimestampRequestError
+
+    class CheckedTimeStamper(HTTPTimeStamper):  # type: ignore[misc, valid-type]
+        async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> Any:
+            try:
+                return await super().async_timestamp(message_digest, md_algorithm)
+            except TimestampRequestError:
+                raise
+            except Exception as exc:
+                raise TimestampRequestError(
+                    f"unusable answer from {self.url}: {failure_reason(exc)}") from exc
+
+    return CheckedTimeStamper
 
 
 def _reservation(credential: Credential) -> int:
@@ -495,9 +518,25 @@ async def _sign_prepared(prepared: list[tuple[Path, bytes, str]], member: Member
 
 
 def failure_reason(exc: BaseException) -> str:
-    """One line about an unexpected exception (its type and first line), for messages."""
+    """One line about a failure while signing or archiving: what it means for the user
+    where the kind of failure is known (a TSA or OCSP/CRL service down is the usual one),
+    then the technical detail (exception type and first line)."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+    first = text[0] if text else ""
+    if len(first) > 160:
+        first = first[:159] + "…"
+    detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
+    if "TimestampRequestError" in kinds:
+        meaning = _("the timestamp authority could not be reached or gave an unusable answer")
+    elif "InsufficientRevinfoError" in kinds:
+        meaning = _("no revocation data (OCSP/CRL) could be obtained for a certificate of the "
+                    "chain: is the CA's OCSP/CRL service reachable?")
+    elif kinds & {"ClientError", "TimeoutError", "ConnectionError"}:
+        meaning = _("a network service could not be reached")
+    else:
+        return detail
+    return f"{meaning} ({detail})"
 
 
 def _read(path: Path) -> DocumentHistory:

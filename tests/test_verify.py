@@ -143,6 +143,8 @@ def test_a_failing_or_garbage_tsa_is_an_error_and_the_file_is_unchanged(cli, pdf
                          "--level", "B-T", "--tsa", url)
             assert result.code == 2, (url, result.out, result.err)
             assert "Traceback" not in result.err
+            # says what it means, in Vietnamese, before the technical detail
+            assert "dịch vụ cấp dấu thời gian" in result.err, result.err
             assert pdf.read_bytes() == before
     finally:
         server.shutdown()
