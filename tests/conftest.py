@@ -163,3 +163,32 @@ def lta_agreement(pdf_pack, demo_pki, pki_roster, tmp_path_factory):
         archive_document(pdf, demo_pki.tsa_url, roots, ledger=ledger)
     pdf.chmod(0o444)
     return pdf
+
+
+def append_change(pdf: Path, change) -> None:
+    """Append one incremental revision made by ``change(writer)`` (tamper tests)."""
+    import io
+
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()))
+    change(writer)
+    out = io.BytesIO()
+    writer.write(out)
+    pdf.write_bytes(out.getvalue())
+
+
+def add_annotation(writer, subtype: str, rect: tuple[float, ...], contents: str,
+                   **extra: str) -> None:
+    """A new annotation on the first page (text entries in ``extra``, e.g. DA)."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.generic import pdf_name
+
+    page_ref, _res = writer.find_page_for_modification(0)
+    entries = {
+        pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name(subtype),
+        pdf_name("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in rect]),
+        pdf_name("/Contents"): generic.TextStringObject(contents),
+    }
+    entries.update({pdf_name(f"/{k}"): generic.TextStringObject(v) for k, v in extra.items()})
+    writer.register_annotation(page_ref, writer.add_object(generic.DictionaryObject(entries)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -17,7 +16,15 @@ from signflow.errors import SigningError
 from signflow.fields import find_anchors, signature_fields
 from signflow.sign import sign_documents
 
-from .conftest import HSM_MEMBERS, ROOT, open_credential, require_tool, sign_all
+from .conftest import (
+    HSM_MEMBERS,
+    ROOT,
+    add_annotation,
+    append_change,
+    open_credential,
+    require_tool,
+    sign_all,
+)
 
 
 def copy(src: Path, dst: Path) -> Path:
@@ -206,36 +213,12 @@ def test_fixed_roster_order(pdf_pack, demo_pki, tmp_path):
         sign_documents([pdf], roster, "ha-nam", "head", cred)
 
 
-def _append_revision(pdf: Path, change) -> None:
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-
-    data = pdf.read_bytes()
-    writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    change(writer)
-    out = io.BytesIO()
-    writer.write(out)
-    pdf.write_bytes(out.getvalue())
-
-
 def test_refused_after_a_change_that_is_not_a_signature(pdf_pack, demo_pki, pki_roster,
                                                         tmp_path):
-    from pyhanko.pdf_utils import generic
-    from pyhanko.pdf_utils.generic import pdf_name
-
     pdf = fresh_agreement(pdf_pack, tmp_path)
     sign_all(pdf, demo_pki, pki_roster, members={"ninh-binh"})
-
-    def add_annotation(writer):
-        page_ref, _res = writer.find_page_for_modification(0)
-        annot = writer.add_object(generic.DictionaryObject({
-            pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name("/Text"),
-            pdf_name("/Rect"): generic.ArrayObject([generic.FloatObject(x)
-                                                    for x in (100, 100, 120, 120)]),
-            pdf_name("/Contents"): generic.TextStringObject("ghi chú chen vào"),
-        }))
-        writer.register_annotation(page_ref, annot)
-
-    _append_revision(pdf, add_annotation)
+    append_change(pdf, lambda writer: add_annotation(writer, "/Text", (100, 100, 120, 120),
+                                                     "ghi chú chen vào"))
     with open_credential(demo_pki, "nam-dinh", "head") as cred:
         err = _refused(pdf, lambda: sign_documents([pdf], pki_roster, "nam-dinh", "head",
                                                    cred))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import open_credential, sign_all
+from .conftest import add_annotation, append_change, open_credential, sign_all
 
 
 def _find_corpus() -> Path:
@@ -176,16 +176,6 @@ def test_revoked_signer_is_reported_as_revoked(cli, pdf_pack, demo_pki, tmp_path
 # --- tampering with signflow's own signed agreement ------------------------------------
 
 
-def _append(pdf: Path, change) -> None:
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()))
-    change(writer)
-    out = io.BytesIO()
-    writer.write(out)
-    pdf.write_bytes(out.getvalue())
-
-
 def _flag(cli, pdf: Path, demo_pki) -> dict:
     code, report = verify_json(cli, pdf, "--roster", demo_pki.roster_path, "--trust",
                                demo_pki.root_pem)
@@ -224,29 +214,16 @@ def test_tamper_appended_page_content(cli, signed_agreement, demo_pki, tmp_path)
         page[pdf_name("/Contents")] = writer.add_object(stream)
         writer.update_container(page)
 
-    _append(pdf, replace_content)
+    append_change(pdf, replace_content)
     report = _flag(cli, pdf, demo_pki)
     assert all(s["modifications"] == "other" for s in report["signatures"])
 
 
 def test_tamper_appended_annotation(cli, signed_agreement, demo_pki, tmp_path):
-    from pyhanko.pdf_utils import generic
-    from pyhanko.pdf_utils.generic import pdf_name
-
     pdf = copy(signed_agreement, tmp_path / "t.pdf")
-
-    def annotate(writer):
-        page_ref, _res = writer.find_page_for_modification(0)
-        annot = writer.add_object(generic.DictionaryObject({
-            pdf_name("/Type"): pdf_name("/Annot"), pdf_name("/Subtype"): pdf_name("/FreeText"),
-            pdf_name("/Rect"): generic.ArrayObject([generic.FloatObject(v)
-                                                    for v in (72, 600, 300, 640)]),
-            pdf_name("/Contents"): generic.TextStringObject("Chỉ tiêu 85% sửa thành 50%"),
-            pdf_name("/DA"): generic.TextStringObject("/Helv 12 Tf 0 g"),
-        }))
-        writer.register_annotation(page_ref, annot)
-
-    _append(pdf, annotate)
+    append_change(pdf, lambda writer: add_annotation(
+        writer, "/FreeText", (72, 600, 300, 640), "Chỉ tiêu 85% sửa thành 50%",
+        DA="/Helv 12 Tf 0 g"))
     report = _flag(cli, pdf, demo_pki)
     assert all(s["problems"] for s in report["signatures"])
 
@@ -272,7 +249,7 @@ def test_tamper_appended_form_value(cli, signed_agreement, demo_pki, tmp_path):
         writer.update_container(acroform["/Fields"])
         writer.register_annotation(page_ref, field)
 
-    _append(pdf, add_text_field)
+    append_change(pdf, add_text_field)
     _flag(cli, pdf, demo_pki)
 
 
@@ -290,7 +267,7 @@ def test_tamper_signature_field_retargeted(cli, signed_agreement, demo_pki, tmp_
                                                       for v in (0, 0, 1, 1)])
                 writer.update_container(field)
 
-    _append(pdf, retarget)
+    append_change(pdf, retarget)
     report = _flag(cli, pdf, demo_pki)
     assert any(s["problems"] for s in report["signatures"])
 
@@ -341,9 +318,13 @@ def test_a_trust_root_without_a_certificate_is_an_error(cli, signed_agreement, d
                                                         tmp_path):
     """A private key (or any file without a certificate) given as --trust would trust
     nothing and call every signature untrusted: say what is wrong instead, exit 2."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = tmp_path / "root.key.pem"
-    key.write_text("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n"
-                   "-----END PRIVATE KEY-----\n")
+    key.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
     for flag in ([], ["--lang", "en"]):
         result = cli("verify", signed_agreement, "--trust", key, *flag)
         assert result.code == 2 and not result.out
