@@ -9,7 +9,7 @@ from pathlib import Path
 from .i18n import _
 from .roster import Roster
 from .status import DocumentStatus
-from .verdicts import FileVerdict
+from .verdicts import FileVerdict, modification_label
 
 SIGNED = "✓"
 PENDING = "·"
@@ -30,6 +30,12 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     out = [line.rstrip(), "  ".join("-" * w for w in widths)]
     out += ["  ".join(pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(out)
+
+
+def _short(text: str, most: int = 24) -> str:
+    """Long names (pyHanko's document timestamps are "Timestamp-<uuid>") cut for a
+    terminal; JSON and the HTML report keep them whole."""
+    return text if width(text) <= most else text[:most - 1] + "…"
 
 
 def status_table(results: Sequence[DocumentStatus], roster: Roster | None) -> str:
@@ -85,9 +91,10 @@ def verify_table(verdicts: Sequence[FileVerdict]) -> str:
                     who = f"{who} ({_('document timestamp')})"
                 # ✓ like the other columns: good news (checked, not revoked); ? unknown
                 revoked = "?" if s.revoked is None else ("✗" if s.revoked else "✓")
-                rows.append([str(i), s.field, who, _mark(s.intact), _mark(s.valid),
+                rows.append([str(i), _short(s.field), who, _mark(s.intact), _mark(s.valid),
                              _mark(s.trusted), revoked, s.level or "-",
-                             s.timestamp or s.signing_time or "-", s.modifications])
+                             s.timestamp or s.signing_time or "-",
+                             modification_label(s.modifications)])
             out.append(render_table(headers, rows))
         if v.complete is False:
             missing = ", ".join(f"{m['member']}/{_('head') if m['role'] == 'head' else _('seal')}"

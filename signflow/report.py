@@ -24,7 +24,7 @@ from pathlib import PurePath, PurePosixPath, PureWindowsPath
 
 from . import __version__
 from .i18n import _, get_language
-from .verdicts import FileVerdict, SignatureVerdict
+from .verdicts import FileVerdict, SignatureVerdict, modification_label
 from .vn import VN_TZ, iso_vn
 
 GOOD, BAD, UNKNOWN, CAUTION = "✓", "✗", "?", "!"
@@ -91,15 +91,15 @@ def _coverage(value: str) -> str:
 
 
 def _modifications(value: str) -> str:
-    labels = {
-        "none": (GOOD, _("none"), "good"),
-        "lta_updates": (GOOD, _("LTA updates"), "good"),
-        "form_filling": (GOOD, _("later signatures"), "good"),
-        "annotations": (CAUTION, _("annotations"), "caution"),
-        "other": (BAD, _("other changes"), "bad"),
+    looks = {
+        "none": (GOOD, "good"),
+        "lta_updates": (GOOD, "good"),
+        "form_filling": (GOOD, "good"),
+        "annotations": (CAUTION, "caution"),
+        "other": (BAD, "bad"),
     }
-    symbol, word, kind = labels.get(value, (UNKNOWN, value, "unknown"))
-    return _mark(symbol, word, kind)
+    symbol, kind = looks.get(value, (UNKNOWN, "unknown"))
+    return _mark(symbol, modification_label(value), kind)
 
 
 def _role(sig: SignatureVerdict) -> str:

@@ -14,6 +14,19 @@ MODIFICATION_VALUES = ("none", "lta_updates", "form_filling", "annotations", "ot
 LEVEL_VALUES = ("B-B", "B-T", "B-LT", "B-LTA")
 
 
+def modification_label(value: str) -> str:
+    """The words people read for a ``modifications`` value (JSON keeps the value)."""
+    from .i18n import _
+
+    return {
+        "none": _("none"),
+        "lta_updates": _("LTA updates"),
+        "form_filling": _("later signatures"),
+        "annotations": _("annotations"),
+        "other": _("other changes"),
+    }.get(value, value)
+
+
 @dataclass
 class SignatureVerdict:
     field: str  # the signature field's fully qualified name

@@ -72,6 +72,13 @@ def test_lta_agreement_verifies_offline(cli, lta_agreement, demo_pki):
         assert s["modifications"] in ("form_filling", "lta_updates")
         assert s["member"] and s["role"] in ("head", "seal")
     assert any(s["is_timestamp"] for s in report["signatures"])
+    # the terminal table speaks Vietnamese and fits long timestamp field names
+    table = cli("verify", lta_agreement, "--roster", demo_pki.roster_path, "--trust",
+                demo_pki.root_pem)
+    assert table.code == 0
+    assert "chữ ký sau" in table.out and "form_filling" not in table.out
+    assert "Chưa bị thu hồi" in table.out
+    assert max(len(line) for line in table.out.splitlines()) < 190
 
 
 def test_lta_agreement_verifies_a_year_after_the_certificates_expire(cli, lta_agreement,
