@@ -482,10 +482,10 @@ def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
             ledger_path: Path | None) -> int:
     from ._files import unique_paths
     from .archive import archive_document
+    from .credentials import load_trust_roots
     from .ledger import Ledger, default_ledger_path
-    from .verify import VerifyPolicy
 
-    roots = VerifyPolicy(trust_roots=trust).load_roots()
+    roots = load_trust_roots(trust)
     with Ledger(ledger_path or default_ledger_path(pdfs[0])) as ledger:
         for pdf in unique_paths(pdfs):
             outcome = archive_document(pdf, tsa_url, roots, ledger=ledger)

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ._files import append_revision, sha256_bytes
-from .errors import InputError, SigningError
+from .errors import InputError, SigningError, failure_reason
 from .history import read_history
 from .i18n import _
-from .sign import failure_reason, http_timestamper
+from .sign import http_timestamper
 
 
 @dataclass(frozen=True)

@@ -18,40 +18,34 @@ from .errors import EXIT_FAILED, EXIT_OK, SignflowError
 from .i18n import LANGUAGES, _, gettext, set_language
 
 
-def _prescan(argv: Sequence[str]) -> tuple[str | None, bool]:
-    """--lang and --debug, read before click parses anything."""
+def _global_options(argv: Sequence[str]) -> tuple[str | None, bool, list[str]]:
+    """--lang and --debug, read before click parses anything (the language must be fixed
+    before the commands' help texts are built), and the arguments with those options moved
+    in front: they are accepted anywhere (`signflow verify x.pdf --lang en`), while click
+    wants them before the command name."""
+    args = list(argv)
+    end = args.index("--") if "--" in args else len(args)
     lang: str | None = None
     debug = False
-    for i, arg in enumerate(argv):
-        if arg == "--":
-            break
-        if arg == "--debug":
-            debug = True
-        elif arg == "--lang" and i + 1 < len(argv):
-            lang = argv[i + 1]
-        elif arg.startswith("--lang="):
-            lang = arg.split("=", 1)[1]
-    return (lang if lang in LANGUAGES else None), debug
-
-
-def _global_options_first(args: list[str]) -> list[str]:
-    """--debug and --lang are accepted anywhere (`signflow verify x.pdf --lang en`), as
-    _prescan reads them; click wants them before the command name."""
-    end = args.index("--") if "--" in args else len(args)
     front: list[str] = []
     rest: list[str] = []
     i = 0
     while i < end:
         arg = args[i]
-        if arg == "--debug" or arg.startswith("--lang="):
+        if arg == "--debug":
+            debug = True
+            front.append(arg)
+        elif arg.startswith("--lang="):
+            lang = arg.split("=", 1)[1]
             front.append(arg)
         elif arg == "--lang" and i + 1 < end:
-            front += [arg, args[i + 1]]
+            lang = args[i + 1]
+            front += [arg, lang]
             i += 1
         else:
             rest.append(arg)
         i += 1
-    return [*front, *rest, *args[end:]]
+    return (lang if lang in LANGUAGES else None), debug, [*front, *rest, *args[end:]]
 
 
 def _translate_click() -> None:
@@ -96,9 +90,7 @@ def report_error(exc: SignflowError) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    lang, debug = _prescan(args)
-    args = _global_options_first(args)
+    lang, debug, args = _global_options(sys.argv[1:] if argv is None else argv)
     set_language(lang)
     _configure_logging(debug)
     _translate_click()

@@ -47,3 +47,27 @@ class CheckFailed(SignflowError):
     """A check ran and found problems (exit code 1)."""
 
     exit_code = EXIT_PROBLEMS
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line about an unexpected failure (signing, archiving, a revision pyHanko cannot
+    analyse): what it means for the user where the kind is known (a TSA or OCSP/CRL
+    service down is the usual one), then the technical detail (type and first line)."""
+    from .i18n import _
+
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if len(first) > 160:
+        first = first[:159] + "…"
+    detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
+    if "TimestampRequestError" in kinds:
+        meaning = _("the timestamp authority could not be reached or gave an unusable answer")
+    elif "InsufficientRevinfoError" in kinds:
+        meaning = _("no revocation data (OCSP/CRL) could be obtained for a certificate of the "
+                    "chain: is the CA's OCSP/CRL service reachable?")
+    elif kinds & {"ClientError", "TimeoutError", "ConnectionError"}:
+        meaning = _("a network service could not be reached")
+    else:
+        return detail
+    return f"{meaning} ({detail})"

@@ -23,7 +23,7 @@ from typing import Any
 
 from asn1crypto import x509
 
-from .errors import InputError
+from .errors import InputError, failure_reason
 from .fields import parse_field_name
 from .i18n import _
 
@@ -216,10 +216,9 @@ class DocumentHistory:
                                     str(exc).splitlines()[0][:200])
         except Exception as exc:  # malformed revisions in hostile files
             # pyHanko's internal assertions carry no text: say what failed
-            reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             result = RevisionReview(revision, "other", frozenset(), _(
-                "the revision could not be analysed ({kind}{reason})").format(
-                    kind=type(exc).__name__, reason=f": {reason}" if reason else ""))
+                "the revision could not be analysed ({reason})").format(
+                    reason=failure_reason(exc)))
         self._reviews[revision] = result
         return result
 

@@ -208,12 +208,14 @@ class Ledger:
 
     # --- documents and revisions -------------------------------------------------------
 
-    def observe(self, path: Path, data: bytes, roster: Any = None, quiet: bool = False) -> str:
+    def observe(self, path: Path, data: bytes, roster: Any = None, quiet: bool = False,
+                reader: Any = None) -> str:
         """Record a document as it is now; refuse one whose history was rewritten.
 
         Returns the document identity. ``quiet`` leaves new revisions out of the log, for
-        a caller that logs them itself (a signature made here)."""
-        ends = revision_ends(data)
+        a caller that logs them itself (a signature made here); ``reader``: one already
+        open on ``data`` (not parsed again)."""
+        ends = revision_ends(data, reader)
         hashes = [hashlib.sha256(data[:end]).hexdigest() for end in ends]
         identity = hashes[0]
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

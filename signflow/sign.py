@@ -31,10 +31,10 @@ from asn1crypto import x509
 from ._files import append_revision, sha256_bytes, unique_paths
 from .appearance import appearance
 from .credentials import Credential, load_trust_roots
-from .errors import InputError, SigningError
+from .errors import InputError, SigningError, failure_reason
 from .history import DocumentHistory, SignatureRecord
 from .i18n import _
-from .ledger import remember_appended, revision_ends
+from .ledger import remember_appended
 from .roster import CertificateExpectation, Member, Roster
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
@@ -291,22 +291,23 @@ async def _sign_bytes(data: bytes, field: str, member: Member, role: str,
                    if settings.level != "B-B" else None)
     pdf_signer = signers.PdfSigner(meta, signer=credential.signer, timestamper=timestamper,
                                    stamp_style=style)
-    computed = bytes_reserved is None and timestamper is None
-    if computed:
-        bytes_reserved = _reservation(credential)
-    try:
+
+    async def attempt(reserved: int | None) -> bytes:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
         out = io.BytesIO()
         await pdf_signer.async_sign_pdf(writer, output=out, appearance_text_params=text_params,
-                                        bytes_reserved=bytes_reserved)
+                                        bytes_reserved=reserved)
+        return out.getvalue()
+
+    if bytes_reserved is not None or timestamper is not None:
+        return await attempt(bytes_reserved)
+    try:
+        return await attempt(_reservation(credential))
     except PdfSigningError as exc:
-        if not (computed and "larger than expected" in str(exc)):
+        if "larger than expected" not in str(exc):
             raise
         # an unusual signer (huge certificates, exotic attributes): let pyHanko measure
-        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-        out = io.BytesIO()
-        await pdf_signer.async_sign_pdf(writer, output=out, appearance_text_params=text_params)
-    return out.getvalue()
+        return await attempt(None)
 
 
 def http_timestamper(url: str, timeout: int = 30, session: Any = None) -> Any:
@@ -390,8 +391,8 @@ def sign_documents(
         history = _read(path)
         known_good = 0
         if ledger is not None:
-            revision_ends(history.data, history.reader)  # parsed once: remembered
-            identity = ledger.observe(path, history.data, roster=roster)
+            identity = ledger.observe(path, history.data, roster=roster,
+                                      reader=history.reader)
             if identity in copies:
                 # the ledger keeps one history per document: signing two copies would fork
                 # it, and the second copy would be refused only after it was written
@@ -515,28 +516,6 @@ async def _sign_prepared(prepared: list[tuple[Path, bytes, str]], member: Member
     finally:
         await session.close()
     return outcomes
-
-
-def failure_reason(exc: BaseException) -> str:
-    """One line about a failure while signing or archiving: what it means for the user
-    where the kind of failure is known (a TSA or OCSP/CRL service down is the usual one),
-    then the technical detail (exception type and first line)."""
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    if len(first) > 160:
-        first = first[:159] + "…"
-    detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    kinds = {cls.__name__ for cls in type(exc).__mro__}
-    if "TimestampRequestError" in kinds:
-        meaning = _("the timestamp authority could not be reached or gave an unusable answer")
-    elif "InsufficientRevinfoError" in kinds:
-        meaning = _("no revocation data (OCSP/CRL) could be obtained for a certificate of the "
-                    "chain: is the CA's OCSP/CRL service reachable?")
-    elif kinds & {"ClientError", "TimeoutError", "ConnectionError"}:
-        meaning = _("a network service could not be reached")
-    else:
-        return detail
-    return f"{meaning} ({detail})"
 
 
 def _read(path: Path) -> DocumentHistory:
