@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -195,6 +196,61 @@ def prepare(pdfs: tuple[Path, ...], roster_path: Path) -> int:
     return EXIT_OK
 
 
+def _key_source_options(f: Callable) -> Callable:
+    """Where a key (or just its certificate) comes from: a PKCS#12 file or a token."""
+    options = [
+        click.option("--pkcs12", "pkcs12_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help=_("PKCS#12 file (.p12/.pfx) holding the key and certificate.")),
+        click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+                     help=_("File holding the PKCS#12 passphrase (else $SIGNFLOW_PASSPHRASE, "
+                            "else a hidden prompt).")),
+        click.option("--pkcs11-lib", help=_("PKCS#11 module of the token (a .so file).")),
+        click.option("--token-label", help=_("Label of the token.")),
+        click.option("--slot", type=int, help=_("Slot number of the token.")),
+        click.option("--key-label", help=_("Label of the key on the token.")),
+        click.option("--key-id", help=_("CKA_ID of the key on the token, in hex.")),
+        click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path),
+                     help=_("File holding the token PIN (else $SIGNFLOW_PIN, else a hidden "
+                            "prompt).")),
+        click.option("--pinpad", is_flag=True,
+                     help=_("Enter the PIN on the token's own PIN pad.")),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def check_key_source(pkcs12_path: Path | None, pkcs11_lib: str | None, **_rest: Any) -> None:
+    from .errors import InputError
+
+    if (pkcs12_path is None) == (pkcs11_lib is None):
+        raise InputError(_("choose one key source: --pkcs12 FILE or --pkcs11-lib LIB"))
+
+
+def open_key_source(stack: Any, pkcs12_path: Path | None, passphrase_file: Path | None,
+                    pkcs11_lib: str | None, token_label: str | None, slot: int | None,
+                    key_label: str | None, key_id: str | None, pin_file: Path | None,
+                    pinpad: bool) -> Any:
+    """The credential the key source options name; a token stays open until ``stack``
+    closes. Secrets come from files, the environment or a hidden prompt only."""
+    from .credentials import PINPAD, open_pkcs11, open_pkcs12
+    from .errors import InputError
+
+    check_key_source(pkcs12_path, pkcs11_lib)
+    if pkcs12_path is not None:
+        secret = read_secret(passphrase_file, "SIGNFLOW_PASSPHRASE", _("Passphrase"))
+        return open_pkcs12(pkcs12_path, secret.encode("utf-8"))
+    assert pkcs11_lib is not None
+    try:
+        key_id_bytes = bytes.fromhex(key_id) if key_id else None
+    except ValueError:
+        raise InputError(_("--key-id must be hexadecimal")) from None
+    pin = PINPAD if pinpad else read_secret(pin_file, "SIGNFLOW_PIN", _("PIN"))
+    return stack.enter_context(open_pkcs11(
+        pkcs11_lib, token_label=token_label, slot=slot, key_label=key_label,
+        key_id=key_id_bytes, pin=pin))
+
+
 def read_secret(file: Path | None, env_var: str, prompt: str) -> str:
     """A passphrase or PIN from a file, the environment, or a hidden prompt, in that order.
 
@@ -219,6 +275,66 @@ def read_secret(file: Path | None, env_var: str, prompt: str) -> str:
     return click.prompt(prompt, hide_input=True, err=True)
 
 
+@cli.group("roster", help=_("Work with the roster."))
+def roster_group() -> None:
+    pass
+
+
+@roster_group.command("pin", help=_(
+    "Pin a member's certificate in the roster: read it from a PEM/DER file, a PKCS#12 file "
+    "or a token, show it, and write its SHA-256 fingerprint and subject into the roster."))
+@click.argument("roster_path", type=click.Path(path_type=Path))
+@click.option("--member", "member_id", required=True, help=_("Member id of the signer."))
+@click.option("--role", type=click.Choice(["head", "seal"]), default="head", show_default=True,
+              help=_("head: the head's personal signature; seal: the organisation's."))
+@click.option("--cert", "cert_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Certificate file (PEM or DER)."))
+@_key_source_options
+@click.option("--yes", is_flag=True, help=_("Write without asking."))
+def roster_pin(roster_path: Path, member_id: str, role: str, cert_path: Path | None,
+               yes: bool, **key_source: Any) -> int:
+    import contextlib
+
+    from .credentials import load_certificate
+    from .errors import InputError
+    from .identity import cert_sha256, names_member, subject_text
+    from .roster import pin_certificate
+
+    roster = load_roster(roster_path)
+    member = roster.member(member_id)
+    has_key = key_source["pkcs12_path"] is not None or key_source["pkcs11_lib"] is not None
+    if (cert_path is None) == (not has_key):
+        raise InputError(_("choose one certificate source: --cert FILE, --pkcs12 FILE or "
+                           "--pkcs11-lib LIB"))
+    with contextlib.ExitStack() as stack:
+        cert = load_certificate(cert_path) if cert_path is not None else \
+            open_key_source(stack, **key_source).cert
+    sha256, subject = cert_sha256(cert), subject_text(cert)
+    click.echo(_("Member: {member} ({role})").format(
+        member=member.unit, role=_("head") if role == "head" else _("seal")))
+    click.echo(_("Subject: {subject}").format(subject=subject))
+    click.echo(_("Issuer: {issuer}").format(issuer=cert.issuer.human_friendly))
+    click.echo(_("Valid: {start} to {end}").format(
+        start=cert.not_valid_before.date(), end=cert.not_valid_after.date()))
+    click.echo(_("SHA-256: {sha256}").format(sha256=sha256))
+    if not names_member(cert, member, role, roster.cluster.organisation_attribute):
+        click.echo(_("Warning: the certificate does not name {name} of {unit}; pin it only "
+                     "if you have checked it with its holder.").format(
+            name=member.head.name if role == "head" else member.unit, unit=member.unit),
+            err=True)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError(_("confirm with --yes (there is no terminal to ask on)"))
+        if not click.confirm(_("Write this certificate into {path}?").format(
+                path=roster_path), err=True):
+            click.echo(_("Nothing written."))
+            return EXIT_OK
+    pin_certificate(roster_path, member_id, role, sha256, subject)
+    click.echo(_("{path}: certificate pinned for {member} ({role})").format(
+        path=roster_path, member=member_id, role=_("head") if role == "head" else _("seal")))
+    return EXIT_OK
+
+
 @cli.command(help=_("Sign PDFs as one member's head or seal, with a PKCS#12 file or a "
                     "PKCS#11 token (one login for all documents)."))
 @click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -227,19 +343,7 @@ def read_secret(file: Path | None, env_var: str, prompt: str) -> str:
 @click.option("--member", "member_id", required=True, help=_("Member id of the signer."))
 @click.option("--role", type=click.Choice(["head", "seal"]), default="head", show_default=True,
               help=_("head: the head's personal signature; seal: the organisation's."))
-@click.option("--pkcs12", "pkcs12_path", type=click.Path(dir_okay=False, path_type=Path),
-              help=_("PKCS#12 file (.p12/.pfx) holding the key and certificate."))
-@click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
-              help=_("File holding the PKCS#12 passphrase (else $SIGNFLOW_PASSPHRASE, else "
-                     "a hidden prompt)."))
-@click.option("--pkcs11-lib", help=_("PKCS#11 module of the token (a .so file)."))
-@click.option("--token-label", help=_("Label of the token."))
-@click.option("--slot", type=int, help=_("Slot number of the token."))
-@click.option("--key-label", help=_("Label of the key on the token."))
-@click.option("--key-id", help=_("CKA_ID of the key on the token, in hex."))
-@click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path),
-              help=_("File holding the token PIN (else $SIGNFLOW_PIN, else a hidden prompt)."))
-@click.option("--pinpad", is_flag=True, help=_("Enter the PIN on the token's own PIN pad."))
+@_key_source_options
 @click.option("--level", type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]), default="B-B",
               show_default=True, help=_("PAdES baseline level."))
 @click.option("--tsa", "tsa_url", help=_("URL of the timestamp authority (RFC 3161)."))
@@ -249,37 +353,20 @@ def read_secret(file: Path | None, env_var: str, prompt: str) -> str:
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
 def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: str,
-         pkcs12_path: Path | None, passphrase_file: Path | None, pkcs11_lib: str | None,
-         token_label: str | None, slot: int | None, key_label: str | None, key_id: str | None,
-         pin_file: Path | None, pinpad: bool, level: str, tsa_url: str | None,
-         trust: tuple[Path, ...], ledger_path: Path | None) -> int:
+         level: str, tsa_url: str | None, trust: tuple[Path, ...], ledger_path: Path | None,
+         **key_source: Any) -> int:
     import contextlib
 
-    from .credentials import PINPAD, open_pkcs11, open_pkcs12
-    from .errors import InputError
     from .ledger import Ledger, default_ledger_path
     from .sign import SignSettings, sign_documents
 
-    if (pkcs12_path is None) == (pkcs11_lib is None):
-        raise InputError(_("choose one key source: --pkcs12 FILE or --pkcs11-lib LIB"))
+    check_key_source(**key_source)
     roster = load_roster(roster_path)
     roster.member(member_id)
     settings = SignSettings(level=level, tsa_url=tsa_url, trust_roots=trust)
     settings.check()
     with contextlib.ExitStack() as stack:
-        if pkcs12_path is not None:
-            secret = read_secret(passphrase_file, "SIGNFLOW_PASSPHRASE", _("Passphrase"))
-            credential = open_pkcs12(pkcs12_path, secret.encode("utf-8"))
-        else:
-            assert pkcs11_lib is not None
-            try:
-                key_id_bytes = bytes.fromhex(key_id) if key_id else None
-            except ValueError:
-                raise InputError(_("--key-id must be hexadecimal")) from None
-            pin = PINPAD if pinpad else read_secret(pin_file, "SIGNFLOW_PIN", _("PIN"))
-            credential = stack.enter_context(open_pkcs11(
-                pkcs11_lib, token_label=token_label, slot=slot, key_label=key_label,
-                key_id=key_id_bytes, pin=pin))
+        credential = open_key_source(stack, **key_source)
         ledger = stack.enter_context(Ledger(ledger_path or default_ledger_path(pdfs[0])))
         outcomes = sign_documents(list(pdfs), roster, member_id, role, credential, settings,
                                   ledger=ledger)

@@ -208,6 +208,7 @@ def _trees(resolver: Any) -> tuple[dict[Any, Path], set[Any], set[Any]]:
     pyHanko's traversal computes them, and every object read to find them (when none of
     those changes in a revision, the trees cannot have changed)."""
     from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.misc import PdfReadError
 
     page_tree: dict[Any, Path] = {}
     struct_tree: set[Any] = set()
@@ -231,10 +232,14 @@ def _trees(resolver: Any) -> tuple[dict[Any, Path], set[Any], set[Any]]:
             if kid.get("/Type", None) == "/Pages":
                 yield from pages(kid, kid_path)
 
+    # A node seen twice is a cycle: raised as pyHanko raises it (the generators are lazy,
+    # so the check runs before the walk goes round the cycle again).
     pages_ref = root.raw_get("/Pages")
     if isinstance(pages_ref, generic.IndirectObject):
         page_tree[pages_ref.reference] = ("/Root", "/Pages")
     for ref, path in pages(deref(pages_ref), ("/Root", "/Pages")):
+        if ref in page_tree:
+            raise PdfReadError("Circular reference in page tree in mapping stage")
         page_tree[ref] = path
 
     def structs(elem: Any) -> Iterator[Any]:
@@ -261,7 +266,10 @@ def _trees(resolver: Any) -> tuple[dict[Any, Path], set[Any], set[Any]]:
             yield from structs(child)
 
     with contextlib.suppress(KeyError):
-        struct_tree.update(structs(deref(root.raw_get("/StructTreeRoot"))))
+        for ref in structs(deref(root.raw_get("/StructTreeRoot"))):
+            if ref in struct_tree:
+                raise PdfReadError("Circular reference in structure tree in mapping stage")
+            struct_tree.add(ref)
     return page_tree, struct_tree, read
 
 

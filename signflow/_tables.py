@@ -9,7 +9,7 @@ from pathlib import Path
 from .i18n import _
 from .roster import Roster
 from .status import DocumentStatus
-from .verdicts import FileVerdict, modification_label
+from .verdicts import FileVerdict, identity_note, modification_label
 
 SIGNED = "✓"
 PENDING = "·"
@@ -100,6 +100,8 @@ def verify_table(verdicts: Sequence[FileVerdict]) -> str:
             missing = ", ".join(f"{m['member']}/{_('head') if m['role'] == 'head' else _('seal')}"
                                 for m in v.missing)
             out.append(_("Missing signatures: {list}").format(list=missing))
+        if v.identities_by_name:
+            out.append(identity_note())
         # A change after signing concerns every earlier signature: say it once, with the
         # fields it concerns.
         concerned: dict[str, list[str]] = {}

@@ -58,11 +58,16 @@ async def _archive_with(data: bytes, tsa_url: str, vc: Any) -> bytes:
 
     reader = PdfFileReader(io.BytesIO(data), strict=False)
     writer = IncrementalPdfFileWriter.from_reader(reader)
+    existing = _vri_keys(reader)
     for emb in reader.embedded_signatures:
         paths = await collect_validation_info(emb, vc)
+        # A signature's VRI entry, once written, stays as it is: a later archive that
+        # rewrote it would be an unexplained change to pyHanko's difference analysis
+        # (and to ours). The fresh data still goes into the DSS's own arrays.
+        contents = emb.pkcs7_content.hex().encode("ascii")
+        known = str(DocumentSecurityStore.sig_content_identifier(contents))[1:] in existing
         DocumentSecurityStore.supply_dss_in_writer(
-            writer, emb.pkcs7_content.hex().encode("ascii"), validation_context=vc,
-            paths=paths)
+            writer, None if known else contents, validation_context=vc, paths=paths)
     with_dss = io.BytesIO()
     writer.write(with_dss)
     stamper = PdfTimeStamper(http_timestamper(tsa_url, timeout=30))
@@ -71,6 +76,15 @@ async def _archive_with(data: bytes, tsa_url: str, vc: Any) -> bytes:
         IncrementalPdfFileWriter(io.BytesIO(with_dss.getvalue()), strict=False), "sha256",
         validation_context=vc, output=out)
     return out.getvalue()
+
+
+def _vri_keys(reader: Any) -> set[str]:
+    """The VRI keys already in the document's DSS (upper-case SHA-1 hex)."""
+    try:
+        vri = reader.root["/DSS"]["/VRI"]
+    except KeyError:
+        return set()
+    return {str(key)[1:] for key in vri}
 
 
 def archive_document(path: Path, tsa_url: str, trust_roots: list[Any],

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import click
 
-from .errors import EXIT_FAILED, EXIT_OK, SignflowError
+from .errors import EXIT_FAILED, EXIT_OK, SignflowError, SigningError
 from .i18n import LANGUAGES, _, gettext, set_language
 
 
@@ -83,10 +83,20 @@ def _configure_logging(debug: bool) -> None:
         root.addHandler(logging.NullHandler())  # no "last resort" printing to stderr
 
 
-def report_error(exc: SignflowError) -> None:
+# A refused signing of a forged file can list hundreds of problems: the first say enough.
+# (Roster problems are all shown: a roster is fixed in one pass.)
+MAX_SIGNING_DETAILS = 6
+
+
+def report_error(exc: SignflowError, debug: bool = False) -> None:
     click.echo(_("signflow: error: {message}").format(message=exc.message), err=True)
-    for detail in exc.details:
+    cut = isinstance(exc, SigningError) and not debug
+    shown = exc.details[:MAX_SIGNING_DETAILS] if cut else exc.details
+    for detail in shown:
         click.echo(f"  - {detail}", err=True)
+    if len(shown) < len(exc.details):
+        click.echo("  " + _("… and {n} more (--debug shows all)").format(
+            n=len(exc.details) - len(shown)), err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SignflowError as exc:
         if debug:
             traceback.print_exc()
-        report_error(exc)
+        report_error(exc, debug)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo(_("Interrupted."), err=True)

@@ -180,3 +180,18 @@ def load_trust_roots(paths: Iterable[Path | str]) -> list[x509.Certificate]:
                                "CA's certificate, PEM or DER)").format(path=path))
         roots += found
     return roots
+
+
+def load_certificate(path: Path) -> x509.Certificate:
+    """The one certificate in a PEM or DER file, or an InputError saying why not."""
+    from pyhanko.sign.general import load_certs_from_pemder
+
+    try:
+        found = list(load_certs_from_pemder([str(path)]))
+    except (OSError, ValueError) as exc:
+        raise InputError(_("cannot read the certificate {path}: {reason}").format(
+            path=path, reason=getattr(exc, "strerror", None) or exc)) from None
+    if len(found) != 1:
+        raise InputError(_("{path} must hold exactly one certificate (it holds {n})").format(
+            path=path, n=len(found)))
+    return found[0]

@@ -68,17 +68,18 @@ class FieldPlacement:
     box: tuple[float, float, float, float]
 
 
-def find_anchors(pdf: Path) -> list[Anchor]:
-    """Every [[sf:member:role]] anchor with its position, in document order."""
+def find_anchors(pdf: Path | bytes, name: str = "") -> list[Anchor]:
+    """Every [[sf:member:role]] anchor with its position, in document order, from a file
+    or from the bytes of a PDF (such as the part of a file a signature covers)."""
     import pypdfium2
 
     anchors: list[Anchor] = []
     with PDFIUM_LOCK:
         try:
-            doc = pypdfium2.PdfDocument(str(pdf))
+            doc = pypdfium2.PdfDocument(pdf if isinstance(pdf, bytes) else str(pdf))
         except pypdfium2.PdfiumError as exc:
             raise InputError(_("{path}: cannot read the PDF: {reason}").format(
-                path=pdf, reason=exc)) from None
+                path=name or pdf, reason=exc)) from None
         try:
             for page_index in range(len(doc)):
                 page = doc[page_index]
@@ -169,15 +170,19 @@ def prepare(pdf: Path, roster: Roster, out: Path | None = None) -> list[FieldPla
     anchors = find_anchors(pdf)
     wanted = placements(anchors, roster)
     if existing:
-        if {p.name for p in wanted} == set(existing) and not any(existing.values()):
-            if out != pdf:
-                atomic_copy(pdf, out)
-            return []
         if any(existing.values()):
             raise InputError(_("{path} is already being signed; fields cannot be added "
                                "any more").format(path=pdf))
-        raise InputError(_("{path} has signature fields that do not match its anchors").format(
-            path=pdf))
+        if {p.name for p in wanted} != set(existing):
+            raise InputError(_("{path} has signature fields that do not match its "
+                               "anchors").format(path=pdf))
+        foreign = _foreign_field_problems(pdf, wanted, anchors)
+        if foreign:
+            raise InputError(_("{path} has signature fields signflow did not make: "
+                               "{reason}").format(path=pdf, reason=foreign[0]))
+        if out != pdf:
+            atomic_copy(pdf, out)
+        return []
     data = pdf.read_bytes()
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
@@ -198,6 +203,31 @@ def prepare(pdf: Path, roster: Roster, out: Path | None = None) -> list[FieldPla
     with atomic_output(out) as f:
         writer.write(f)
     return wanted
+
+
+def _foreign_field_problems(pdf: Path, wanted: list[FieldPlacement],
+                            anchors: list[Anchor]) -> list[str]:
+    """Fields that carry our names but not our making: another page, another box, hidden,
+    not a signature field. A PDF prepared elsewhere must not be taken for ours."""
+    from .history import DocumentHistory
+    from .shape import geometry_problems
+
+    history = DocumentHistory(pdf.read_bytes(), pdf)
+    shape = history.shape(history.total_revisions - 1)
+    problems = list(shape.problems) + geometry_problems(shape, anchors)
+    names = {p.name for p in wanted}
+    problems += [_("the field '{name}' has no anchor in the signed content").format(name=name)
+                 for name in sorted(set(shape.fields) - names)]
+    for p in wanted:
+        fixed = shape.fields.get(p.name)
+        if fixed is None or fixed.rect is None:
+            problems.append(_("the field '{name}' is on no page").format(name=p.name))
+            continue
+        moved = any(abs(a - b) > 1.0 for a, b in zip(fixed.rect, p.box, strict=True))
+        if fixed.page != p.page or moved:
+            problems.append(_("the field '{name}' is not where its anchor is").format(
+                name=p.name))
+    return problems
 
 
 def _align_producer(writer: IncrementalPdfFileWriter) -> None:

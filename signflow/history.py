@@ -1,11 +1,14 @@
 """What a signflow document has been through: its fields, its signatures, its revisions.
 
 The PDF is the source of truth. This module reads it (with pyHanko) and applies signflow's
-strict workflow policy: after the revision that created the signature fields, every
-revision must be explained by exactly what the workflow does, namely one signature in one
-of our fields, a document timestamp, or validation data (DSS). Anything else (another form
-field's value, a new annotation, new page content, a new field) is a problem, even where
-generic validators accept it as "form filling".
+strict workflow policy. The first signature covers the prepared document; every later
+revision is judged against *that* shape (shape.py), never against the latest state, and
+must be exactly what the workflow does: one signature in one of the signflow fields the
+first signature covered, a document timestamp in a new invisible field, or validation
+data (DSS). Anything else (another form field's value, a new annotation, new page content,
+a re-created field, a rewritten catalogue entry) is a problem, even where generic
+validators accept it as "form filling". Documents without signflow fields get pyHanko's
+difference analysis, read strictly.
 
 Each revision is compared with the one before it, once; the result is shared by every
 signature that precedes it.
@@ -26,6 +29,7 @@ from asn1crypto import x509
 from .errors import InputError, failure_reason
 from .fields import parse_field_name
 from .i18n import _
+from .shape import DocumentShape
 
 LEVEL_NAMES = {0: "none", 1: "lta_updates", 2: "form_filling", 3: "annotations", 4: "other"}
 
@@ -100,6 +104,7 @@ class DocumentHistory:
         self.path = path
         self.reader = open_reader(data, path)
         self._reviews: dict[int, RevisionReview] = {}
+        self._shapes: dict[int, DocumentShape] = {}
         self._usage_index: Any = None
 
     @property
@@ -227,12 +232,88 @@ class DocumentHistory:
         """Each revision after the first, compared with its predecessor."""
         return {r: self.review(r) for r in range(1, self.total_revisions)}
 
-    def workflow_problems(self, after: int | None = None,
-                          known_good: int = 0) -> list[tuple[int, str]]:
-        """Revisions after ``after`` (default: the fields revision) that the workflow does not
-        explain, as (revision, message). Revisions below ``known_good`` (already checked, per
-        the ledger) are not analysed again."""
-        start = self.fields_revision if after is None else after
+    # --- the shape the first signature fixed ---------------------------------------------
+
+    @cached_property
+    def baseline_revision(self) -> int | None:
+        """The revision of the first signature (of any kind): it covers the prepared
+        document, and every later revision is judged against it. None when unsigned."""
+        return min((r.revision for r in self.signatures), default=None)
+
+    def shape(self, revision: int) -> DocumentShape:
+        """Pages, fields and annotations as of ``revision`` (read once)."""
+        from .shape import read_shape
+
+        cached = self._shapes.get(revision)
+        if cached is None:
+            cached = self._shapes[revision] = read_shape(
+                self.reader.get_historical_resolver(revision), revision)
+        return cached
+
+    @cached_property
+    def reference_revision(self) -> int | None:
+        """What later revisions are compared with: the first signature's revision, or for
+        a document nobody has signed yet, the revision that created its signflow fields."""
+        return self.baseline_revision if self.baseline_revision is not None \
+            else self.fields_revision
+
+    @cached_property
+    def is_signflow(self) -> bool:
+        """Does the reference revision hold signflow fields? (Decided on what the first
+        signature covers, so a later revision cannot turn the strict rules off.)"""
+        revision = self.reference_revision
+        if revision is None:
+            return False
+        return any(parse_field_name(n) for n in self.shape(revision).fields)
+
+    @cached_property
+    def covered_bytes(self) -> bytes:
+        """The part of the file the first signature covers (the whole file when unsigned):
+        its page content holds the anchors that say who must sign."""
+        if self.baseline_revision is None:
+            return self.data
+        first = next(r for r in self.signatures if r.revision == self.baseline_revision)
+        try:
+            start, first_len, second_start, second_len = (int(x) for x in
+                                                          first.embedded.byte_range)
+        except (TypeError, ValueError) as exc:
+            raise InputError(_("the first signature's byte range cannot be read")) from exc
+        end = second_start + second_len
+        if start != 0 or not 0 < first_len <= second_start or end > len(self.data):
+            raise InputError(_("the first signature's byte range is not usable"))
+        return self.data[:end]
+
+    @cached_property
+    def anchors(self) -> list[Any]:
+        """The signature anchors in the content the first signature covers (InputError
+        when they cannot be read)."""
+        from .fields import find_anchors
+
+        return find_anchors(self.covered_bytes, str(self.path))
+
+    def geometry_problems(self) -> list[str]:
+        """Each signflow field of the reference revision on its anchor, visible (empty for
+        documents without signflow fields)."""
+        from .shape import geometry_problems
+
+        if not self.is_signflow:
+            return []
+        assert self.reference_revision is not None
+        try:
+            anchors = self.anchors
+        except InputError as exc:
+            return [_("the signature anchors cannot be read: {reason}").format(
+                reason=exc.message)]
+        shape = self.shape(self.reference_revision)
+        return list(shape.problems) + geometry_problems(shape, anchors)
+
+    # --- the workflow after it ------------------------------------------------------------
+
+    def workflow_problems(self, known_good: int = 0) -> list[tuple[int, str]]:
+        """Revisions after the reference revision that the workflow does not explain, as
+        (revision, message). Revisions below ``known_good`` (already checked, per the
+        ledger) are not analysed again."""
+        start = self.reference_revision
         if start is None:
             return []
         signed_in: dict[int, list[SignatureRecord]] = {}
@@ -240,68 +321,98 @@ class DocumentHistory:
             signed_in.setdefault(record.revision, []).append(record)
         problems: list[tuple[int, str]] = []
         for revision in range(max(start + 1, known_good), self.total_revisions):
-            review = self.review(revision)
             records = signed_in.get(revision, [])
-            if review.suspicious:
-                problems.append((revision, _("unexplained change: {detail}").format(
-                    detail=review.suspicious)))
-                continue
-            if review.level in ("annotations", "other"):
-                problems.append((revision, _("changes beyond signing ({level})").format(
-                    level=review.level)))
-            if len(records) > 1:
-                problems.append((revision, _("more than one signature in one revision")))
-            allowed = {r.field for r in records}
-            for name in sorted(review.changed_fields - allowed):
-                problems.append((revision, _("form field '{name}' changed").format(name=name)))
-            for record in records:
-                # In a signflow document, people sign only in the fields signflow created;
-                # in other documents any signature field will do.
-                if self.fields_revision is not None and not record.is_timestamp and (
-                        record.member is None or record.field not in self.fields):
-                    problems.append((revision, _("signature in a field signflow did not "
-                                                 "create: {name}").format(name=record.field)))
-            if not records and review.level == "form_filling":
-                problems.append((revision, _("form filling without a signature")))
-        problems += [(self.total_revisions - 1, p) for p in self._new_fields_problems(start)]
+            found = self._generic_problems(revision, records)
+            if self.is_signflow:
+                try:
+                    found += self._signflow_problems(start, revision, records)
+                except Exception as exc:  # an unreadable revision is not an explained one
+                    found.append(_("the revision could not be analysed ({reason})").format(
+                        reason=failure_reason(exc)))
+            problems += [(revision, message) for message in found]
+        if not self.is_signflow:
+            try:
+                problems += [(self.total_revisions - 1, p)
+                             for p in self._new_fields_problems(start)]
+            except Exception as exc:
+                problems.append((self.total_revisions - 1, _(
+                    "the form fields cannot be read ({reason})").format(
+                        reason=failure_reason(exc))))
+        return problems
+
+    def _generic_problems(self, revision: int, records: list[SignatureRecord]) -> list[str]:
+        """pyHanko's difference analysis, read strictly: only signing may change fields."""
+        review = self.review(revision)
+        if review.suspicious:
+            return [_("unexplained change: {detail}").format(detail=review.suspicious)]
+        problems = []
+        if review.level in ("annotations", "other"):
+            problems.append(_("changes beyond signing ({level})").format(level=review.level))
+        if len(records) > 1:
+            problems.append(_("more than one signature in one revision"))
+        allowed = {r.field for r in records}
+        for name in sorted(review.changed_fields - allowed):
+            problems.append(_("form field '{name}' changed").format(name=name))
+        if not records and review.level == "form_filling":
+            problems.append(_("form filling without a signature"))
+        return problems
+
+    def _signflow_problems(self, start: int, revision: int,
+                           records: list[SignatureRecord]) -> list[str]:
+        """signflow's own rules, against the shape of the reference revision."""
+        from .shape import (
+            RevisionContent,
+            compare_shapes,
+            dss_objects,
+            dss_problems,
+            rewritten_objects_problems,
+            timestamp_field_problems,
+        )
+
+        baseline = self.shape(start)
+        problems = list(baseline.problems)
+        previous = self.shape(revision - 1)
+        regular = frozenset(r.field for r in records if not r.is_timestamp)
+        stamps = frozenset(r.field for r in records if r.is_timestamp)
+        for name in sorted(regular):
+            if parse_field_name(name) is None or name not in baseline.fields:
+                problems.append(_("signature in a field signflow did not create: {name}")
+                                .format(name=name))
+        for name in sorted(stamps):
+            if name in previous.fields:
+                problems.append(_("a document timestamp in an existing field: {name}")
+                                .format(name=name))
+        old = self.reader.get_historical_resolver(revision - 1)
+        new = self.reader.get_historical_resolver(revision)
+        old_dss, new_dss = dss_objects(old), dss_objects(new)
+        dss_changed = old_dss != new_dss or bool(
+            new_dss & set(self.reader.xrefs.explicit_refs_in_revision(revision)))
+        if not records and not dss_changed:
+            problems.append(_("the revision adds no signature, document timestamp or "
+                              "validation data"))
+        if dss_changed:
+            problems += dss_problems(new)
+        problems += rewritten_objects_problems(self.reader, revision, baseline,
+                                               RevisionContent(regular, stamps))
+        timestamps = {r.field for r in self.signatures
+                      if r.is_timestamp and r.revision <= revision}
+        now = self.shape(revision)
+        problems += compare_shapes(baseline, now, timestamps)
+        for name in sorted(stamps):
+            problems += timestamp_field_problems(new, now, name)
         return problems
 
     def _new_fields_problems(self, start: int) -> list[str]:
-        """Fields that appeared after the fields revision and are not document timestamps."""
-        before = _field_names(self.reader.get_historical_resolver(start))
-        after = _field_names(self.reader.get_historical_resolver(self.total_revisions - 1))
-        timestamp_fields = {r.field for r in self.signatures if r.is_timestamp}
-        return [_("new form field '{name}' added after the signature fields").format(name=n)
-                for n in sorted(after - before - timestamp_fields)]
-
-
-def _field_names(resolver: Any) -> set[str]:
-    """Fully qualified names of every form field as of one revision."""
-    names: set[str] = set()
-    try:
-        root = resolver.root
-        acroform = root.get("/AcroForm")
-        fields = acroform["/Fields"] if acroform is not None and "/Fields" in acroform else []
-    except Exception:
-        return names
-
-    def walk(items: Any, prefix: str, depth: int) -> None:
-        if depth > 20:
-            return
-        for item in items:
-            try:
-                obj = item.get_object()
-                part = str(obj["/T"]) if "/T" in obj else ""
-                name = f"{prefix}.{part}" if prefix and part else (part or prefix)
-                if "/Kids" in obj and any("/T" in k.get_object() for k in obj["/Kids"]):
-                    walk(obj["/Kids"], name, depth + 1)
-                elif name:
-                    names.add(name)
-            except Exception:
-                continue
-
-    walk(fields, "", 0)
-    return names
+        """Fields that appeared after the reference revision and hold no signature
+        (documents without signflow fields)."""
+        before = self.shape(start)
+        after = self.shape(self.total_revisions - 1)
+        problems = list(before.problems) + list(after.problems)
+        # generic signing tools create a signature's field as they sign in it
+        signed_fields = {r.field for r in self.signatures}
+        return problems + [
+            _("new form field '{name}' added after the signature fields").format(name=n)
+            for n in sorted(set(after.fields) - set(before.fields) - signed_fields)]
 
 
 def read_history(path: Path) -> DocumentHistory:

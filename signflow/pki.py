@@ -83,7 +83,7 @@ SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 EXTRA_ROLE = "extra"
 PKI_FILE = "pki.json"
 RSA_BITS = 2048
-CA_VALID_DAYS = 7305  # about 20 years
+CA_VALID_DAYS = 9131  # about 25 years: archives stay checkable for 20
 # The intermediate reissues its CRL this often; revocations date from twice as long
 # before creation, so every CRL fetched afterwards lists them.
 _INTERM_CRL_PERIOD = "PT10M"

@@ -4,6 +4,11 @@ Two docxtpl defaults are wrong for official documents (see DESIGN.md): missing v
 silently render as blanks, and values with ``&`` or ``<`` are not escaped, which makes the
 XML re-parser drop whole tables. Here every template renders under StrictUndefined with
 autoescape, the result is scanned for leftover tags, and the file is written atomically.
+
+Templates travel between organisations, so they are untrusted code: they render in Jinja's
+immutable sandbox (no attribute starting with ``_``, no calls into Python internals, no
+mutation of the data), with none of Jinja's helper globals that such escapes start from.
+A template that tries is refused with the tag named.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 from docxtpl import DocxTemplate
 
 from ._files import atomic_write_bytes
@@ -26,13 +32,49 @@ from .i18n import _
 _TAG = re.compile(r"<[^>]+>")
 _LEFTOVER = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined|has no attribute '([^']+)'")
+_JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
+# Jinja's default globals: `cycler`, `joiner` and `namespace` are classes (the usual start of
+# a sandbox escape), `lipsum` generates text, `dict` builds objects; our templates need
+# only `range`.
+SAFE_GLOBALS = frozenset({"range"})
+
+
+MAX_REPEAT = 100_000  # longest string or list a template may build with * (a memory bomb)
+MAX_POWER = 10**12
+
+
+class TemplateSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, also refusing arithmetic that exhausts memory or time
+    (``'x' * 10**9``, ``9 ** 9 ** 9``), which the stock sandbox lets through."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int) and isinstance(left, int) and abs(left) > 1 and \
+                    right > 64:
+                raise jinja2.exceptions.SecurityError("exponent too large")
+            result = left**right
+        else:
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(count, int) and \
+                        len(seq) * count > MAX_REPEAT:
+                    raise jinja2.exceptions.SecurityError("repetition too long")
+            result = left * right
+        if isinstance(result, int) and abs(result) > MAX_POWER * MAX_POWER:
+            raise jinja2.exceptions.SecurityError("number too large")
+        return result
 
 
 @cache
 def jinja_environment() -> jinja2.Environment:
     # One environment for every render: docxtpl compiles each template part anew anyway,
     # but the environment's own set-up (filters, lexer) is shared.
-    return jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True)
+    env = TemplateSandbox(undefined=jinja2.StrictUndefined, autoescape=True)
+    for name in list(env.globals):
+        if name not in SAFE_GLOBALS:
+            del env.globals[name]
+    return env
 
 
 def open_template(path: Path) -> DocxTemplate:
@@ -91,6 +133,27 @@ def _context_text(tpl: DocxTemplate, exc: BaseException, name: str | None) -> st
     return ""
 
 
+def _failing_tag(tpl: DocxTemplate, exc: BaseException) -> str:
+    """The Jinja tag (``{{ ... }}`` or ``{% ... %}``) that the sandbox refused: the one
+    naming the refused attribute, else the one on the line where rendering failed."""
+    try:
+        source = tpl.patch_xml(tpl.get_xml())
+    except Exception:  # best effort: the message names the refusal without the tag
+        return ""
+    tags = [" ".join(_TAG.sub("", t).split()) for t in _JINJA_TAG.findall(source)]
+    attribute = re.search(r"attribute '([^']+)'", str(exc))
+    wanted = [t for t in tags if attribute and attribute.group(1) in t]
+    if not wanted:
+        lines = source.splitlines()
+        lineno = _template_lineno(exc)
+        if lineno is not None and 0 < lineno <= len(lines):
+            wanted = [" ".join(_TAG.sub("", t).split())
+                      for t in _JINJA_TAG.findall(lines[lineno - 1])]
+    if not wanted:
+        wanted = [t for t in tags if "*" in t or "." in t]
+    return wanted[0][:120] if wanted else ""
+
+
 def _undefined_name(exc: jinja2.UndefinedError) -> str | None:
     match = _UNDEFINED_NAME.search(str(exc))
     if not match:
@@ -103,6 +166,11 @@ def render_bytes(template: Path, context: dict[str, Any]) -> bytes:
     tpl = open_template(template)
     try:
         tpl.render(context, jinja_env=jinja_environment())
+    except jinja2.exceptions.SecurityError as exc:
+        raise TemplateError(
+            _("{template}: unsafe template code refused: {tag} ({reason})").format(
+                template=template.name, tag=_failing_tag(tpl, exc) or "?",
+                reason=_short(exc))) from None
     except jinja2.UndefinedError as exc:
         name = _undefined_name(exc)
         around = _context_text(tpl, exc, name)

@@ -24,7 +24,7 @@ from pathlib import PurePath, PurePosixPath, PureWindowsPath
 
 from . import __version__
 from .i18n import _, get_language
-from .verdicts import FileVerdict, SignatureVerdict, modification_label
+from .verdicts import FileVerdict, SignatureVerdict, identity_note, modification_label
 from .vn import VN_TZ, iso_vn
 
 GOOD, BAD, UNKNOWN, CAUTION = "✓", "✗", "?", "!"
@@ -310,6 +310,8 @@ def _file_section(i: int, v: FileVerdict, show_time: bool) -> str:
                 n=len(v.missing)), "bad") + (f'<ul class="missing">{missing}</ul>'
                                              if missing else ""))
         facts.append((_("Completeness"), completeness))
+        if v.identities_by_name:
+            facts.append((_("Signers"), esc(identity_note())))
     if facts:
         parts.append('<table class="facts">' + "".join(
             f'<tr><th scope="row">{esc(k)}</th><td class="wrap">{val}</td></tr>'

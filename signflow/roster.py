@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import InputError
 from .i18n import _
+from .identity import ORGANISATION_ATTRIBUTES
 
 ROLES = ("head", "seal")
 SIGNING_ORDERS = ("any", "roster")
@@ -33,6 +34,8 @@ class CertificateExpectation:
     subject: str | None = None
 
     def describe(self) -> str:
+        if self.sha256 and self.subject:
+            return f"SHA-256 {self.sha256} ({self.subject})"
         return f"SHA-256 {self.sha256}" if self.sha256 else f"subject {self.subject}"
 
 
@@ -69,6 +72,9 @@ class Cluster:
     deputy: str | None = None
     parent: str | None = None
     signing_order: str = "any"
+    # the subject attribute that names a certificate holder's organisation (O or OU), for
+    # certificates the roster does not pin
+    organisation_attribute: str = "O"
 
 
 @dataclass(frozen=True)
@@ -197,6 +203,7 @@ class _Checker:
 
 _CLUSTER_KEYS = {
     "name", "full_name", "year", "place", "date", "leader", "deputy", "parent", "signing_order",
+    "organisation_attribute",
 }
 _MEMBER_KEYS = {
     "id", "province", "unit", "parent", "place", "symbol", "head", "signature_image",
@@ -246,6 +253,11 @@ def parse_roster(raw: dict[str, Any], path: Path) -> Roster:
         c.problem("cluster.signing_order", _("must be one of: {choices}").format(
             choices=", ".join(SIGNING_ORDERS)))
 
+    organisation_attribute = cluster_raw.get("organisation_attribute", "O")
+    if organisation_attribute not in ORGANISATION_ATTRIBUTES:
+        c.problem("cluster.organisation_attribute", _("must be one of: {choices}").format(
+            choices=", ".join(ORGANISATION_ATTRIBUTES)))
+
     members_raw = raw.get("members")
     members: list[Member] = []
     seen: dict[str, int] = {}
@@ -293,6 +305,7 @@ def parse_roster(raw: dict[str, Any], path: Path) -> Roster:
     cluster = Cluster(
         name=name, full_name=full_name, year=year, place=place, date=date, leader=leader,
         deputy=deputy, parent=parent, signing_order=signing_order,
+        organisation_attribute=organisation_attribute,
     )
     return Roster(path=path, cluster=cluster, members=tuple(members))
 
@@ -345,3 +358,36 @@ def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
         seal_diameter_mm=float(diameter),
         seal_certificate=seal_cert,
     )
+
+
+def pin_certificate(path: str | Path, member_id: str, role: str, sha256: str,
+                    subject: str) -> Roster:
+    """Write a certificate pin (fingerprint and subject) for one member and role into the
+    roster file, keeping its comments and layout; the file is replaced only when the
+    result loads as a valid roster. Returns the roster as now written."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    from ._files import atomic_output
+
+    path = Path(path)
+    roster = load_roster(path)  # a roster that does not load is not edited
+    roster.member(member_id)
+    if role not in ROLES:
+        raise InputError(_("unknown role {role}").format(role=role))
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except (OSError, TOMLKitError) as exc:
+        raise InputError(_("{path}: {reason}").format(path=path, reason=exc)) from None
+    entry = next(m for m in doc["members"] if m.get("id") == member_id)  # type: ignore[union-attr]
+    pin = tomlkit.inline_table()
+    pin.update({"sha256": sha256, "subject": subject})
+    if role == "head":
+        entry["head"]["certificate"] = pin
+    else:
+        entry["seal_certificate"] = pin
+    text = tomlkit.dumps(doc)
+    check = parse_roster(tomllib.loads(text), path)
+    with atomic_output(path) as f:
+        f.write(text.encode("utf-8"))
+    return check

@@ -19,7 +19,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import io
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -34,8 +33,9 @@ from .credentials import Credential, load_trust_roots
 from .errors import InputError, SigningError, failure_reason
 from .history import DocumentHistory, SignatureRecord
 from .i18n import _
+from .identity import cert_sha256, match_certificate
 from .ledger import remember_appended
-from .roster import CertificateExpectation, Member, Roster
+from .roster import Member, Roster
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 
@@ -72,78 +72,16 @@ class SignOutcome:
 # --- who may sign ------------------------------------------------------------------------
 
 
-def cert_sha256(cert: x509.Certificate) -> str:
-    return hashlib.sha256(cert.dump()).hexdigest()
-
-
-def _norm(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
-
-
-def _subject_pairs(cert: x509.Certificate) -> set[tuple[str, str]]:
-    from cryptography import x509 as cx509
-
-    name = cx509.load_der_x509_certificate(cert.dump()).subject
-    pairs = set()
-    for attr in name:
-        key = attr.rfc4514_attribute_name.upper()
-        value = attr.value if isinstance(attr.value, str) else attr.value.decode("utf-8", "replace")
-        pairs.add((key, _norm(value)))
-    return pairs
-
-
-def _expected_pairs(subject: str) -> set[tuple[str, str]]:
-    """'CN=Bùi Thị Yến, O=Thanh tra tỉnh Quảng Ninh' -> {(CN, ...), (O, ...)}."""
-    pairs = set()
-    for part in _split_dn(subject):
-        if "=" not in part:
-            raise InputError(_("not a subject such as 'CN=..., O=...': {subject}").format(
-                subject=subject))
-        key, value = part.split("=", 1)
-        pairs.add((key.strip().upper(), _norm(value)))
-    return pairs
-
-
-def _split_dn(subject: str) -> list[str]:
-    parts, current, escaped = [], "", False
-    for ch in subject:
-        if escaped:
-            current += ch
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch in ",;":
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    if current.strip():
-        parts.append(current)
-    return [p.strip() for p in parts if p.strip()]
-
-
-def certificate_matches(cert: x509.Certificate, member: Member, role: str) -> bool:
-    """Is this the certificate the roster expects for this member and role?
-
-    With an expectation in the roster (fingerprint or subject) that decides. Without one,
-    the certificate's common name must be the head's name (head) or the unit's name (seal),
-    so that nobody signs in another person's box by mistake.
-    """
-    expected: CertificateExpectation | None = (
-        member.head.certificate if role == "head" else member.seal_certificate)
-    if expected is not None:
-        if expected.sha256:
-            return cert_sha256(cert) == expected.sha256
-        return _expected_pairs(expected.subject or "") <= _subject_pairs(cert)
-    wanted = member.head.name if role == "head" else member.unit
-    return ("CN", _norm(wanted)) in _subject_pairs(cert)
+def certificate_matches(cert: x509.Certificate, member: Member, role: str,
+                        organisation_attribute: str = "O") -> bool:
+    return match_certificate(cert, member, role, organisation_attribute).matches
 
 
 def certificate_problems(cert: x509.Certificate, member: Member, role: str,
-                         now: dt.datetime) -> list[str]:
+                         now: dt.datetime, organisation_attribute: str = "O") -> list[str]:
     problems = []
     name = _cert_name(cert)
-    if not certificate_matches(cert, member, role):
+    if not certificate_matches(cert, member, role, organisation_attribute):
         who = member.head.name if role == "head" else member.unit
         problems.append(_("the certificate of {signer} is not the one the roster expects for "
                           "{who} ({member}, {role})").format(
@@ -234,6 +172,8 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
                                   "was altered").format(field=record.field))
     for revision, message in history.workflow_problems(known_good=known_good):
         problems.append(_("revision {n}: {problem}").format(n=revision + 1, problem=message))
+    # the fields where the first signature fixed them (or, before it, where they are now)
+    problems += history.geometry_problems()
     if role == "seal" and not history.fields.get(history.our_fields.get((member.id, "head"), "")):
         problems.append(_("the seal of {member} can only follow the signature of its head "
                           "(Decree 30/2020, Art. 32)").format(member=member.id))
@@ -380,7 +320,8 @@ def sign_documents(
         raise InputError(_("unknown role '{role}' (use head or seal)").format(role=role))
     member = roster.member(member_id)
     now = now or dt.datetime.now(dt.UTC)
-    problems = certificate_problems(credential.cert, member, role, now)
+    problems = certificate_problems(credential.cert, member, role, now,
+                                    roster.cluster.organisation_attribute)
     if problems:
         raise SigningError(_("signing refused"), details=problems)
 

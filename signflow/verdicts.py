@@ -46,6 +46,9 @@ class SignatureVerdict:
     problems: list[str] = field(default_factory=list)
     is_timestamp: bool = False  # a document timestamp (the LTA chain), not a person's signature
     certificate_sha256: str | None = None
+    # how the certificate was matched to the roster: "sha256" or "subject" (pinned), "name"
+    # (common name and organisation only); None without a roster
+    identity: str | None = None
 
 
 @dataclass
@@ -58,6 +61,8 @@ class FileVerdict:
     signatures: list[SignatureVerdict] = field(default_factory=list)
     readable: bool = True  # False: the file could not be read at all (exit code 2)
     validation_time: str | None = None  # the time the verdicts refer to (--at, or now)
+    # some signer was matched to the roster by name and organisation only (not pinned)
+    identities_by_name: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,3 +74,11 @@ def report_json(verdicts: list[FileVerdict]) -> dict[str, Any]:
         "ok": all(v.ok for v in verdicts),
         "files": [v.as_json() for v in verdicts],
     }
+
+
+def identity_note() -> str:
+    """Said under a verdict when some signer matched the roster by name only."""
+    from .i18n import _
+
+    return _("Signers were matched to the roster by name and organisation only (the roster "
+             "pins no certificate): pin it with `signflow roster pin`.")

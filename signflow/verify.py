@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from . import vn
-from .errors import InputError
+from .errors import InputError, failure_reason
 from .history import DocumentHistory, SignatureRecord, common_name, read_history
 from .i18n import _
+from .identity import BY_NAME, cert_sha256, match_certificate
 from .roster import ROLES, Roster
-from .sign import cert_sha256, certificate_matches
-from .status import signature_time
-from .verdicts import FileVerdict, SignatureVerdict
+from .verdicts import FileVerdict, SignatureVerdict, modification_label
 
 MODIFICATION_ORDER = ("none", "lta_updates", "form_filling", "annotations", "other")
 COVERAGE_NAMES = {"ENTIRE_FILE": "entire_file", "ENTIRE_REVISION": "entire_revision",
@@ -59,15 +58,26 @@ class _Context:
     policy: VerifyPolicy
     roots: list[Any]
     dss: dict[str, list[Any]] = field(default_factory=dict)  # embedded validation data
+    dss_problems: list[str] = field(default_factory=list)  # validation data that is unusable
     dss_updates: list[int] = field(default_factory=list)  # revisions adding revocation data
     ts_moments: dict[int, dt.datetime | None] = field(default_factory=dict)  # doc timestamps
-    proven: dict[int, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
+    # the unbroken chain of trusted document timestamps ending with the newest one:
+    # (revision, the time it proves), oldest first
+    chain: list[tuple[int, dt.datetime]] = field(default_factory=list)
     newest_timestamp: int | None = None
     revocation_unknown: set[int] = field(default_factory=set)
     # one validation context per (moment, revocation mode), shared by the signatures judged
     # at that moment, as pyHanko's own CLI shares one per file: the CA certificates' paths
     # and revocation checks are then worked out once, not once per signature
     contexts: dict[tuple[dt.datetime | None, str], Any] = field(default_factory=dict)
+
+    def proven_existence(self, revision: int) -> dt.datetime | None:
+        """The time at which a trusted document timestamp proves that the signature of
+        ``revision`` existed: the oldest one of the trusted chain that covers it."""
+        for stamp_revision, moment in self.chain:
+            if stamp_revision > revision:
+                return moment
+        return None
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -93,7 +103,7 @@ def _dss_updates(history: DocumentHistory) -> list[int]:
             dss = dss.get_object() if dss is not None else None
             count = 0 if dss is None else sum(
                 len(dss[k].get_object()) for k in ("/OCSPs", "/CRLs") if k in dss)
-        except Exception:
+        except Exception:  # an unreadable DSS adds no validation data (named elsewhere)
             continue
         if count > previous:
             updates.append(revision)
@@ -101,15 +111,27 @@ def _dss_updates(history: DocumentHistory) -> list[int]:
     return updates
 
 
-def _pades_level(record: SignatureRecord, history: DocumentHistory, has_ts: bool,
+def _pades_level(record: SignatureRecord, history: DocumentHistory, time_proven: bool,
                  dss_updates: list[int]) -> str:
-    if not has_ts:
+    """The PAdES baseline level the signature really has: B-T needs a trusted time
+    assertion (its own signature timestamp, or a trusted document timestamp over it)."""
+    if not time_proven:
         return "B-B"
     later_dss = [r for r in dss_updates if r > record.revision]
     if not later_dss:
         return "B-T"
     later_ts = [r for r in history.signatures if r.is_timestamp and r.revision >= later_dss[0]]
     return "B-LTA" if later_ts else "B-LT"
+
+
+@dataclass
+class _Judgement:
+    """pyHanko's status of one signature and what signflow concluded about its time."""
+
+    status: Any
+    timestamp_trusted: bool = False  # its signature timestamp is intact, valid, trusted
+    timestamp_problem: str | None = None
+    judged_at: dt.datetime | None = None  # the moment its certificate was judged at
 
 
 def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _Context,
@@ -122,43 +144,44 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         cert = record.signer_cert
         signer = common_name(cert)
         cert_fp = cert_sha256(cert)
-    except Exception:
+    except Exception as exc:  # hostile CMS: no certificate to judge
         cert, signer, cert_fp = None, None, None
-        problems.append(_("the signer's certificate cannot be read"))
+        problems.append(_("the signer's certificate cannot be read ({reason})").format(
+            reason=failure_reason(exc)))
     try:
         coverage_level = emb.evaluate_signature_coverage()
         coverage = COVERAGE_NAMES.get(coverage_level.name, "unclear")
-    except Exception:
+    except Exception:  # named below as a coverage problem
         coverage = "unclear"
     intact = valid = trusted = False
     revoked: bool | None = None
     ts_time: dt.datetime | None = None
+    time_proven = False
     try:
-        status = _signature_status(record, ctx)
+        judgement = _judge(record, ctx)
+        status = judgement.status
         intact, valid = bool(status.intact), bool(status.valid)
         trusted = bool(status.trusted)
         revoked = _revoked(status)
         if record.revision in ctx.revocation_unknown:
             revoked = None
-        tsv = getattr(status, "timestamp_validity", None)
-        if tsv is not None:
-            ts_time = tsv.timestamp
-            if not (tsv.intact and tsv.valid):
-                problems.append(_("the signature timestamp is not valid"))
-        elif record.is_timestamp:
+        if record.is_timestamp:
             ts_time = getattr(status, "timestamp", None)
+        else:
+            if judgement.timestamp_problem:
+                problems.append(judgement.timestamp_problem)
+            if judgement.timestamp_trusted:
+                ts_time = status.timestamp_validity.timestamp
+            time_proven = judgement.timestamp_trusted or \
+                ctx.proven_existence(record.revision) is not None
         if not trusted and revoked is not True:
             problems.append(_("the certificate does not chain to a trusted root at the "
                               "validation time"))
     except Exception as exc:  # hostile or malformed signatures: report, don't crash
         intact = signature_intact(record)
-        valid = intact
+        valid = False
         problems.append(_("the signature could not be validated: {reason}").format(
-            reason=f"{type(exc).__name__}: {str(exc)[:160]}"))
-    if ts_time is None and not record.is_timestamp:
-        when, source = signature_time(record)
-        if source == "timestamp":
-            ts_time = when
+            reason=failure_reason(exc)))
     if not intact:
         problems.append(_("the signed content was changed (digest mismatch)"))
     elif not valid:
@@ -168,32 +191,41 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
     if coverage not in ("entire_file", "entire_revision"):
         problems.append(_("the signature does not cover its whole revision ({coverage})").format(
             coverage=coverage))
+    later = [r for r in after if r > record.revision]
     modifications = _worst([history.review(r).level
-                            for r in range(record.revision + 1, history.total_revisions)])
-    for revision in sorted(after):
-        if revision > record.revision:
-            problems += [_("after signing, revision {n}: {problem}").format(n=revision + 1,
-                                                                            problem=p)
-                         for p in after[revision]]
+                            for r in range(record.revision + 1, history.total_revisions)]
+                           + ["other" for r in later if after[r]])
+    for revision in sorted(later):
+        problems += [_("after signing, revision {n}: {problem}").format(n=revision + 1,
+                                                                        problem=p)
+                     for p in after[revision]]
+    if modifications in ("annotations", "other") and not later:
+        problems.append(_("changed after signing: {what}").format(
+            what=modification_label(modifications)))
+    identity = None
     roster = ctx.policy.roster
-    if roster is not None and not record.is_timestamp and cert is not None:
+    if roster is not None and not record.is_timestamp:
         if record.member is None or not roster.has_member(record.member):
             problems.append(_("the signature is not in a field of a roster member ({field})")
                             .format(field=record.field))
-        elif not certificate_matches(cert, roster.member(record.member), record.role or ""):
-            problems.append(_("signed with a certificate the roster does not expect for "
-                              "{member} ({role})").format(member=record.member,
-                                                          role=record.role))
+        elif cert is not None:
+            match = match_certificate(cert, roster.member(record.member), record.role or "",
+                                      roster.cluster.organisation_attribute)
+            identity = match.method
+            if not match.matches:
+                problems.append(_("signed with a certificate the roster does not expect for "
+                                  "{member} ({role})").format(member=record.member,
+                                                              role=record.role))
     claimed = record.claimed_time
     ok = not problems and intact and valid and trusted
     return SignatureVerdict(
         field=record.field, signer=signer, member=record.member, role=record.role,
         intact=intact, valid=valid, trusted=trusted, revoked=revoked, coverage=coverage,
         modifications=modifications, signing_time=_iso(claimed), timestamp=_iso(ts_time),
-        level=None if record.is_timestamp else _pades_level(record, history, ts_time is not None,
+        level=None if record.is_timestamp else _pades_level(record, history, time_proven,
                                                              ctx.dss_updates),
         ok=ok, problems=problems, is_timestamp=record.is_timestamp,
-        certificate_sha256=cert_fp)
+        certificate_sha256=cert_fp, identity=identity)
 
 
 def _revoked(status: Any) -> bool | None:
@@ -204,28 +236,37 @@ def _revoked(status: Any) -> bool | None:
     return None
 
 
-def _dss_material(history: DocumentHistory) -> dict[str, list[Any]]:
-    """Certificates, OCSP responses and CRLs embedded in the document's DSS."""
+def _dss_material(history: DocumentHistory) -> tuple[dict[str, list[Any]], list[str]]:
+    """Certificates, OCSP responses and CRLs embedded in the document's DSS, and what could
+    not be read there (a problem: validation data that is present must be usable)."""
     from asn1crypto import crl as asn1_crl
     from asn1crypto import ocsp as asn1_ocsp
     from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 
+    material: dict[str, list[Any]] = {"other_certs": [], "ocsps": [], "crls": []}
     try:
         store = DocumentSecurityStore.read_dss(history.reader)
     except NoDSSFoundError:
-        return {"other_certs": [], "ocsps": [], "crls": []}
-    except Exception:  # a malformed DSS gives no validation data, not a crash
-        return {"other_certs": [], "ocsps": [], "crls": []}
-    material: dict[str, list[Any]] = {"other_certs": [], "ocsps": [], "crls": []}
-    try:
-        material["other_certs"] = list(store.load_certs())
-        material["ocsps"] = [asn1_ocsp.OCSPResponse.load(r.get_object().data)
-                             for r in store.ocsps]
-        material["crls"] = [asn1_crl.CertificateList.load(c.get_object().data)
-                            for c in store.crls]
-    except Exception:
-        pass
-    return material
+        return material, []
+    except Exception as exc:
+        return material, [_("the validation data (DSS) cannot be read ({reason})").format(
+            reason=failure_reason(exc))]
+    problems = []
+    for key, read in (
+            ("other_certs", lambda: list(store.load_certs())),
+            ("ocsps", lambda: [asn1_ocsp.OCSPResponse.load(r.get_object().data)
+                               for r in store.ocsps]),
+            ("crls", lambda: [asn1_crl.CertificateList.load(c.get_object().data)
+                              for c in store.crls])):
+        try:
+            items = read()
+            for item in items:
+                item.native  # noqa: B018 - parse fully: garbage raises here, not later
+            material[key] = items
+        except Exception as exc:
+            problems.append(_("the validation data (DSS) cannot be read ({reason})").format(
+                reason=failure_reason(exc)))
+    return material, problems
 
 
 def _context_at(ctx: _Context, moment: dt.datetime | None,
@@ -245,25 +286,43 @@ def _context_at(ctx: _Context, moment: dt.datetime | None,
     return context
 
 
-def _signature_status(record: SignatureRecord, ctx: _Context) -> Any:
-    """pyHanko's signature status, with trust and revocation judged at the right time.
+def _judge(record: SignatureRecord, ctx: _Context) -> _Judgement:
+    """pyHanko's signature status, with trust and revocation judged at a proven time.
 
-    Long-term validation (PAdES B-LTA) the way archives rely on it: when an intact chain of
-    document timestamps, valid at the validation time, covers the signature and the
-    validation data, the signature's certificate is judged at the time proven by its
-    signature timestamp, with the embedded revocation data. Otherwise it is judged at the
-    validation time itself (now, or --at).
+    A time counts only when a trusted token proves it. The signature's own timestamp is
+    checked first (intact, valid, its TSA chaining to the trust roots), at the time a
+    trusted document timestamp proves, or now. Then the signer's certificate is judged:
+    when a trusted chain of document timestamps covers the signature, at the time of its
+    trusted signature timestamp, or else at the time the oldest covering document
+    timestamp proves (with the embedded validation data: long-term validation);
+    otherwise at the validation time itself (now, or --at). A claimed signing time is
+    never used.
     """
     from pyhanko.sign.validation import async_validate_pdf_signature
+    from pyhanko.sign.validation.generic_cms import collect_timing_info
 
     if record.is_timestamp:
-        return _timestamp_status(record, ctx)
-    proven = ctx.proven.get(record.revision)
-    signer_moment = proven[0] if proven else ctx.policy.at
-    ts_moment = proven[1] if proven else ctx.policy.at
-    return asyncio.run(async_validate_pdf_signature(
-        record.embedded, signer_validation_context=_context_at(ctx, signer_moment),
+        return _Judgement(_timestamp_status(record, ctx))
+    covered = ctx.proven_existence(record.revision)
+    ts_moment = covered or ctx.policy.at
+    emb = record.embedded
+    timing = asyncio.run(collect_timing_info(
+        emb.signer_info, _context_at(ctx, ts_moment), raw_digest=emb.compute_digest))
+    tsv = timing.get("timestamp_validity")
+    trusted_ts = tsv is not None and bool(tsv.intact and tsv.valid and tsv.trusted)
+    problem = None
+    if tsv is not None and not (tsv.intact and tsv.valid):
+        problem = _("the signature timestamp is not valid")
+    elif tsv is not None and not tsv.trusted:
+        problem = _("the signature timestamp is not from a trusted timestamp authority: its "
+                    "time is not used")
+    signer_moment = ctx.policy.at
+    if covered is not None:
+        signer_moment = min(covered, tsv.timestamp) if trusted_ts else covered
+    status = asyncio.run(async_validate_pdf_signature(
+        emb, signer_validation_context=_context_at(ctx, signer_moment),
         ts_validation_context=_context_at(ctx, ts_moment), skip_diff=True))
+    return _Judgement(status, trusted_ts, problem, signer_moment)
 
 
 def _timestamp_status(record: SignatureRecord, ctx: _Context) -> Any:
@@ -285,48 +344,45 @@ def _timestamp_status(record: SignatureRecord, ctx: _Context) -> Any:
 
 def _prove_times(history: DocumentHistory, ctx: _Context) -> None:
     """Walk the document timestamp chain from the newest back: the newest is judged at the
-    validation time, each older one at the time of the next. A signature followed by a
-    valid chain is then judged at its own signature timestamp's time."""
+    validation time, each older one at the time of the next. The unbroken trusted part of
+    the chain proves when everything before each of its timestamps existed."""
     from .sign import signature_intact
 
     chain = [r for r in history.signatures if r.is_timestamp]
     ctx.newest_timestamp = chain[-1].revision if chain else None
-    ts_moments = ctx.ts_moments
-    proven = ctx.proven
     next_moment: dt.datetime | None = ctx.policy.at
-    valid_from: int | None = None  # lowest revision of an unbroken valid chain
+    proven: list[tuple[int, dt.datetime]] = []
     for record in reversed(chain):
-        ts_moments[record.revision] = next_moment
+        ctx.ts_moments[record.revision] = next_moment
         try:
             status = _timestamp_status(record, ctx)
             ok = bool(status.intact and status.valid and status.trusted) and \
-                signature_intact(record)
-        except Exception:
+                signature_intact(record) and status.timestamp is not None
+        except Exception:  # a broken timestamp ends the chain; its verdict names why
             ok = False
         if not ok:
             break
-        valid_from = record.revision
+        proven.append((record.revision, status.timestamp))
         next_moment = status.timestamp
-    if valid_from is not None:
-        for record in history.signatures:
-            if record.is_timestamp or record.revision >= valid_from:
-                continue
-            when, source = signature_time(record)
-            if source == "timestamp" and when is not None:
-                # the chain's oldest valid timestamp proves the signature timestamp itself
-                proven[record.revision] = (when, next_moment or when)
+    ctx.chain = sorted(proven)
 
 
 def _completeness(history: DocumentHistory, roster: Roster,
-                  verdicts: list[SignatureVerdict]) -> tuple[list[dict[str, str]], list[str]]:
-    """Missing signatures and order problems, judged against the anchors in the signed
-    page content (so that deleting a field cannot make a signature "not required")."""
+                  verdicts: list[SignatureVerdict]
+                  ) -> tuple[list[dict[str, str]], list[str], bool]:
+    """Missing signatures, order problems, and whether who must sign is known at all:
+    judged against the anchors in the page content the first signature covers (so that
+    neither deleting a field nor appending a revision can make a signature "not
+    required")."""
     problems: list[str] = []
     try:
-        with_anchors = {(a.member, a.role) for a in find_anchors_bytes(history)}
-    except Exception:
-        with_anchors = set()
-    required = with_anchors or set(history.our_fields)
+        required = {(a.member, a.role) for a in history.anchors}
+    except InputError as exc:
+        required = set()
+        problems.append(_("the signature anchors cannot be read: {reason}").format(
+            reason=exc.message))
+    if not required and not problems:
+        problems.append(_("the signed content names no signers (no signature anchors)"))
     unknown = sorted({m for m, _r in required if not roster.has_member(m)})
     if unknown:
         problems.append(_("the document names members that are not in the roster: {ids}")
@@ -335,7 +391,8 @@ def _completeness(history: DocumentHistory, roster: Roster,
     order = {m.id: i for i, m in enumerate(roster.members)}
     missing = [{"member": m, "role": r}
                for m, r in sorted(required, key=lambda k: (order.get(k[0], 999),
-                                                            ROLES.index(k[1])))
+                                                            ROLES.index(k[1])
+                                                            if k[1] in ROLES else 9))
                if (m, r) not in good]
     # order rules: a seal after its own head; heads in roster order when required
     revision = {(r.member, r.role): r.revision for r in history.signatures
@@ -351,19 +408,7 @@ def _completeness(history: DocumentHistory, roster: Roster,
         heads.sort()
         if any(a[1] > b[1] for a, b in zip(heads, heads[1:], strict=False)):
             problems.append(_("the heads did not sign in roster order"))
-    return missing, problems
-
-
-def find_anchors_bytes(history: DocumentHistory) -> list[Any]:
-    """Anchors of the original page content (pdfium reads the whole file)."""
-    import tempfile
-
-    from .fields import find_anchors
-
-    with tempfile.NamedTemporaryFile(suffix=".pdf") as tmp:
-        tmp.write(history.data)
-        tmp.flush()
-        return find_anchors(Path(tmp.name))
+    return missing, problems, bool(required)
 
 
 def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None) -> FileVerdict:
@@ -377,23 +422,21 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
     except Exception as exc:
         return FileVerdict(file=str(path), ok=False, complete=None, readable=False,
                            problems=[_("cannot read the signatures: {reason}").format(
-                               reason=f"{type(exc).__name__}: {str(exc)[:160]}")],
+                               reason=failure_reason(exc))],
                            validation_time=_iso(at))
     ctx = _Context(policy=policy, roots=roots if roots is not None else policy.load_roots())
     history.prime_digests()
-    ctx.dss = _dss_material(history)
+    file_problems: list[str] = []
+    ctx.dss, ctx.dss_problems = _dss_material(history)
+    file_problems += ctx.dss_problems
     ctx.dss_updates = _dss_updates(history)
     _prove_times(history, ctx)
-    file_problems: list[str] = []
-    # every revision after a signature must be explained by the workflow (or, for files
-    # without signflow fields, by the first signature's revision onwards)
-    start = history.fields_revision
-    if start is None and history.signatures:
-        start = history.signatures[0].revision
+    # every revision after the first signature must be explained by the workflow, judged
+    # against what that signature covers
     after: dict[int, list[str]] = {}
-    if start is not None:
-        for revision, message in history.workflow_problems(after=start):
-            after.setdefault(revision, []).append(message)
+    for revision, message in history.workflow_problems():
+        after.setdefault(revision, []).append(message)
+    file_problems += history.geometry_problems()
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # our own report says it all
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
     verdicts = [_verify_signature(r, history, ctx, after) for r in history.signatures]
@@ -403,13 +446,18 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
     complete: bool | None = None
     missing: list[dict[str, str]] = []
     if policy.roster is not None:
-        missing, order_problems = _completeness(history, policy.roster, verdicts)
+        if not history.is_signflow:
+            file_problems.append(_("the document has no signflow signature fields in what "
+                                   "its first signature covers"))
+        missing, order_problems, known = _completeness(history, policy.roster, verdicts)
         file_problems += order_problems
-        complete = not missing
+        complete = known and not missing and history.is_signflow
+    by_name = any(v.identity == BY_NAME for v in regular)
     ok = bool(regular) and all(v.ok for v in verdicts) and not file_problems and \
         complete is not False
     return FileVerdict(file=str(path), ok=ok, complete=complete, missing=missing,
-                       problems=file_problems, signatures=verdicts, validation_time=_iso(at))
+                       problems=file_problems, signatures=verdicts, validation_time=_iso(at),
+                       identities_by_name=by_name)
 
 
 def _verify_one(args: tuple[Path, VerifyPolicy]) -> FileVerdict:

@@ -91,6 +91,9 @@ def demo_pki(tmp_path_factory):
                         revoked=True),
             ExtraSigner("expired", "Trần Thị Hết Hạn", "Thanh tra tỉnh Thử Nghiệm",
                         expired=True),
+            # the first member's head and unit names, another organisation (namesakes)
+            ExtraSigner("namesake", "Đinh Văn Hùng", "Thanh tra tỉnh Hòa Bình"),
+            ExtraSigner("sealsake", "Thanh tra tỉnh Ninh Bình", "UBND tỉnh Hòa Bình"),
         ))
 
 

@@ -76,3 +76,59 @@ def test_same_verdicts_as_plain_pyhanko_diffs(name):
 
 def test_same_verdicts_on_the_lta_agreement(lta_agreement):
     assert _reviews(lta_agreement, True) == _reviews(lta_agreement, False)
+
+
+def _circular(signed_agreement: Path, tmp_path: Path, tree: str) -> Path:
+    """The signed agreement with one more revision whose page tree (or structure tree)
+    contains itself."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.generic import pdf_name
+
+    from .conftest import append_change
+
+    pdf = tmp_path / f"circular-{tree}.pdf"
+    pdf.write_bytes(signed_agreement.read_bytes())
+
+    def loop(writer):
+        if tree == "pages":
+            pages = writer.root["/Pages"]
+            pages["/Kids"].append(writer.root.raw_get("/Pages"))
+            writer.update_container(pages)
+        else:
+            node = generic.DictionaryObject({pdf_name("/Type"): pdf_name("/StructTreeRoot")})
+            ref = writer.add_object(node)
+            node[pdf_name("/K")] = generic.ArrayObject([ref])
+            writer.root[pdf_name("/StructTreeRoot")] = ref
+            writer.update_root()
+
+    append_change(pdf, loop)
+    return pdf
+
+
+@pytest.mark.parametrize("tree", ["pages", "structure"])
+def test_a_circular_tree_gives_pyhankos_error_not_a_recursion_error(signed_agreement,
+                                                                   tmp_path, tree):
+    """pyHanko's own tests (0.38.0) expect "Circular reference in page tree" where the
+    faster index once recursed forever; both paths must agree, revision by revision."""
+    pdf = _circular(signed_agreement, tmp_path, tree)
+    fast, plain = _reviews(pdf, True), _reviews(pdf, False)
+    assert fast == plain
+    last = max(fast)
+    assert fast[last][0] == "other", fast[last]
+
+
+def test_the_index_raises_what_pyhanko_raises_on_a_circular_page_tree(signed_agreement,
+                                                                     tmp_path):
+    from pyhanko.pdf_utils.misc import PdfReadError
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from signflow._fastdiff import UsageIndex
+
+    data = _circular(signed_agreement, tmp_path, "pages").read_bytes()
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    last = reader.xrefs.total_revisions - 1
+    with pytest.raises(PdfReadError) as theirs:
+        reader.get_historical_resolver(last)._load_reverse_xref_cache()
+    with pytest.raises(PdfReadError) as ours:
+        UsageIndex(PdfFileReader(io.BytesIO(data), strict=False)).at(last)
+    assert "Circular reference" in str(theirs.value) and "Circular reference" in str(ours.value)

@@ -181,3 +181,64 @@ def test_existing_output_untouched_when_render_fails(cli, tmp_path):
     result = cli("render", tpl, "--data", data, "--out", out)
     assert result.code == 2
     assert out.read_bytes() == b"previous version"
+
+
+# --- templates are untrusted code (they travel between organisations) ------------------
+
+ESCAPES = [
+    "{{ cycler.__init__.__globals__.os.popen('touch MARKER').read() }}",
+    "{{ joiner.__init__.__globals__.os.system('touch MARKER') }}",
+    "{{ namespace.__init__.__globals__.os.system('touch MARKER') }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ title.__class__.__base__.__subclasses__() }}",
+    "{% for c in [].__class__.__base__.__subclasses__() %}{{ c }}{% endfor %}",
+    "{{ self._TemplateReference__context }}",
+    "{{ lipsum.__globals__ }}",
+    "{{ people.append('x') }}",
+    "{{ 'x' * 1000000000 }}",
+    "{{ 9 ** 9 ** 9 }}",
+]
+
+
+@pytest.mark.parametrize("tag", ESCAPES)
+def test_template_cannot_run_code(cli, tmp_path, monkeypatch, tag):
+    """A template that reaches for Python internals is refused with the tag named, exit 2,
+    no output written and no command run."""
+    monkeypatch.chdir(tmp_path)
+    tpl = make_template(tmp_path / "evil.docx", paragraphs=["Kính gửi", tag])
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"title": "x", "people": []}), encoding="utf-8")
+    out = tmp_path / "out.docx"
+    result = cli("render", tpl, "--data", data, "--out", out)
+    assert result.code == 2, result
+    assert not (tmp_path / "MARKER").exists(), "the template ran a command"
+    assert not out.exists()
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.err, result.err
+    assert "evil.docx" in lines[0]
+
+
+def test_unsafe_template_message_names_the_tag(tmp_path):
+    tpl = make_template(tmp_path / "evil.docx",
+                        paragraphs=["{{ cycler.__init__.__globals__.os.popen('id').read() }}"])
+    with pytest.raises(TemplateError) as info:
+        render_bytes(tpl, {})
+    # either refused as an unsafe attribute or because the helper class is not there at all
+    assert "cycler" in info.value.message, info.value.message
+
+
+def test_unsafe_attribute_on_data_is_refused_with_the_tag(tmp_path):
+    tpl = make_template(tmp_path / "evil.docx",
+                        paragraphs=["Số {{ title.__class__.__mro__ }}"])
+    with pytest.raises(TemplateError) as info:
+        render_bytes(tpl, {"title": "x"})
+    assert "title.__class__.__mro__" in info.value.message, info.value.message
+    assert "không an toàn" in info.value.message or "unsafe" in info.value.message
+
+
+def test_sandbox_keeps_what_our_templates_use(tmp_path):
+    tpl = make_template(tmp_path / "ok.docx", paragraphs=[
+        "{% for p in people %}{{ loop.index }}{{ '.' if loop.last else ';' }}{% endfor %}",
+        "{{ 'abc'[1] }} {{ range(3)|list|length }} {{ name|upper|replace(' ', '-') }}"])
+    text = docx_text(render_bytes(tpl, {"people": [1, 2], "name": "hà nam"}))
+    assert "1;2." in text and "b 3 HÀ-NAM" in text

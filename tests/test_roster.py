@@ -118,3 +118,98 @@ def test_cli_reports_roster_problems_in_vietnamese(cli, tmp_path: Path):
     assert "cluster.leader" in result.err
     assert "Traceback" not in result.err
     assert not (tmp_path / "out").exists()
+
+
+# --- signflow roster pin ---------------------------------------------------------------
+
+
+def test_roster_pin_from_a_certificate_a_pkcs12_file_and_a_token(cli, demo_pki, tmp_path):
+    import shutil
+
+    from signflow.pki import activate_softhsm
+
+    roster_path = tmp_path / "roster.toml"
+    shutil.copyfile(ROSTER, roster_path)
+    comments = [line for line in ROSTER.read_text(encoding="utf-8").splitlines()
+                if line.startswith("#")]
+    head = demo_pki.credential("ninh-binh", "head")
+    result = cli("roster", "pin", roster_path, "--member", "ninh-binh", "--cert",
+                 head.cert_pem, "--yes")
+    assert result.code == 0, result.err
+    assert head.sha256 in result.out and "Đinh Văn Hùng" in result.out
+    seal = demo_pki.credential("ha-nam", "seal")
+    result = cli("roster", "pin", roster_path, "--member", "ha-nam", "--role", "seal",
+                 "--pkcs12", seal.p12, "--passphrase-file", seal.passphrase_file, "--yes")
+    assert result.code == 0, result.err
+    assert seal.passphrase() not in result.out + result.err
+    activate_softhsm(demo_pki.softhsm)
+    token = demo_pki.credential("quang-ninh", "head")
+    result = cli("roster", "pin", roster_path, "--member", "quang-ninh",
+                 "--pkcs11-lib", demo_pki.softhsm.module, "--token-label",
+                 demo_pki.softhsm.token_label, "--key-label", "quang-ninh-head",
+                 "--pin-file", demo_pki.softhsm.pin_file, "--yes")
+    assert result.code == 0, result.err
+    roster = load_roster(roster_path)
+    pinned = roster.member("ninh-binh").head.certificate
+    assert pinned is not None and pinned.sha256 == head.sha256 and "Đinh Văn Hùng" in (
+        pinned.subject or "")
+    assert roster.member("ha-nam").seal_certificate.sha256 == seal.sha256
+    assert roster.member("quang-ninh").head.certificate.sha256 == token.sha256
+    assert roster.member("nam-dinh").head.certificate is None  # the others untouched
+    text = roster_path.read_text(encoding="utf-8")
+    assert all(line in text for line in comments), "the roster's comments are kept"
+
+
+def test_a_pinned_roster_refuses_a_namesake_and_the_pin_checks_both(cli, demo_pki,
+                                                                     pki_roster, tmp_path):
+    import shutil
+
+    from signflow.identity import match_certificate
+    from signflow.roster import pin_certificate
+
+    roster_path = tmp_path / "roster.toml"
+    shutil.copyfile(ROSTER, roster_path)
+    head = demo_pki.credential("ninh-binh", "head")
+    namesake = demo_pki.credential("namesake")
+    roster = pin_certificate(roster_path, "ninh-binh", "head", head.sha256, head.subject)
+    member = roster.member("ninh-binh")
+
+    def cert(c):
+        from asn1crypto import pem, x509
+        return x509.Certificate.load(pem.unarmor(c.cert_pem.read_bytes())[2])
+
+    assert match_certificate(cert(head), member, "head").matches
+    assert not match_certificate(cert(namesake), member, "head").matches
+    # a fingerprint with a subject that does not agree: both must hold
+    wrong = pin_certificate(roster_path, "ninh-binh", "head", head.sha256,
+                            "CN=Đinh Văn Hùng, O=Thanh tra tỉnh Hòa Bình")
+    assert not match_certificate(cert(head), wrong.member("ninh-binh"), "head").matches
+
+
+def test_roster_pin_bad_input_is_one_line_and_leaves_the_roster(cli, demo_pki, tmp_path):
+    import shutil
+
+    roster_path = tmp_path / "roster.toml"
+    shutil.copyfile(ROSTER, roster_path)
+    before = roster_path.read_bytes()
+    head = demo_pki.credential("ninh-binh", "head")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate", encoding="utf-8")
+    for args in (
+        ("--member", "ninh-binh", "--cert", head.cert_pem),  # no --yes, no terminal
+        ("--member", "ninh-binh", "--cert", head.cert_pem, "--pkcs12", head.p12, "--yes"),
+        ("--member", "ninh-binh", "--yes"),
+        ("--member", "ha-noi", "--cert", head.cert_pem, "--yes"),
+        ("--member", "ninh-binh", "--cert", junk, "--yes"),
+        ("--member", "ninh-binh", "--cert", tmp_path / "missing.pem", "--yes"),
+    ):
+        result = cli("roster", "pin", roster_path, *args)
+        assert result.code == 2, (args, result)
+        lines = [line for line in result.err.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in result.err, (args, result.err)
+        assert roster_path.read_bytes() == before
+    # a certificate that does not name the member is pinned only with a warning
+    other = demo_pki.credential("nam-dinh", "head")
+    result = cli("roster", "pin", roster_path, "--member", "ninh-binh", "--cert",
+                 other.cert_pem, "--yes")
+    assert result.code == 0 and "Đinh Văn Hùng" in result.err, result.err
