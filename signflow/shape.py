@@ -265,15 +265,21 @@ def compare_shapes(baseline: DocumentShape, later: DocumentShape,
     if later.pages != baseline.pages:
         problems.append(_("the pages changed (a page was added, removed or replaced)"))
         return problems
+    removed, recreated, moved = [], [], []
     for name, fixed in baseline.fields.items():
         now = later.fields.get(name)
         if now is None:
-            problems.append(_("the signature field '{name}' was removed").format(name=name))
+            removed.append(name)
         elif now.ref != fixed.ref:
-            problems.append(_("the field '{name}' was re-created as a new object").format(
-                name=name))
+            recreated.append(name)
         elif not now.same_place(fixed):
-            problems.append(_("the field '{name}' was moved or changed").format(name=name))
+            moved.append(name)
+    problems += _grouped(removed, _("the signature field '{name}' was removed"),
+                         _("{n} signature fields were removed: {names}"))
+    problems += _grouped(recreated, _("the field '{name}' was re-created as a new object"),
+                         _("{n} fields were re-created as new objects: {names}"))
+    problems += _grouped(moved, _("the field '{name}' was moved or changed"),
+                         _("{n} fields were moved or changed: {names}"))
     allowed_widgets: set[Any] = set()
     for name in sorted(set(later.fields) - set(baseline.fields)):
         new = later.fields[name]
@@ -293,6 +299,13 @@ def compare_shapes(baseline: DocumentShape, later: DocumentShape,
         if set(now_annots) - set(fixed_annots) - allowed_widgets:
             problems.append(_("an annotation was added to page {n}").format(n=index + 1))
     return problems
+
+
+def _grouped(names: list[str], one: str, many: str) -> list[str]:
+    """One line per field for a few, one line for many (a forgery may touch them all)."""
+    if len(names) <= 3:
+        return [one.format(name=name) for name in names]
+    return [many.format(n=len(names), names=", ".join(names))]
 
 
 def _zero_area(rect: tuple[float, float, float, float] | None) -> bool:
