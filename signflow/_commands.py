@@ -115,7 +115,8 @@ def generate(roster_path: Path, data_files: tuple[Path, ...], templates_dir: Pat
     with progress_bar(_("Converting to PDF")) as progress:
         entries = generate_pack(roster, data, out_dir, templates_dir, only, members,
                                 pdf=pdf, pdfa=None if pdfa == "none" else pdfa,
-                                workers=jobs, convert_progress=progress, force=force)
+                                workers=jobs, convert_progress=progress, force=force,
+                                on_wait=tell_waiting)
     year_dir = out_dir / str(roster.cluster.year)
     n_docs = sum(1 for e in entries if e.format == "docx")
     n_pdf = sum(1 for e in entries if e.format == "pdf")
@@ -251,6 +252,11 @@ def open_key_source(stack: Any, pkcs12_path: Path | None, passphrase_file: Path 
         key_id=key_id_bytes, pin=pin))
 
 
+def tell_waiting(path: Path) -> None:
+    click.echo(_("{path} is being written by another signflow process: waiting...").format(
+        path=path), err=True)
+
+
 def read_secret(file: Path | None, env_var: str, prompt: str) -> str:
     """A passphrase or PIN from a file, the environment, or a hidden prompt, in that order.
 
@@ -369,7 +375,7 @@ def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: str,
         credential = open_key_source(stack, **key_source)
         ledger = stack.enter_context(Ledger(ledger_path or default_ledger_path(pdfs[0])))
         outcomes = sign_documents(list(pdfs), roster, member_id, role, credential, settings,
-                                  ledger=ledger)
+                                  ledger=ledger, on_wait=tell_waiting)
     for outcome in outcomes:
         click.echo(_("{path}: signed by {signer} ({member}, {role})").format(
             path=outcome.path, signer=outcome.signer, member=outcome.member,
@@ -575,7 +581,8 @@ def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
     roots = load_trust_roots(trust)
     with Ledger(ledger_path or default_ledger_path(pdfs[0])) as ledger:
         for pdf in unique_paths(pdfs):
-            outcome = archive_document(pdf, tsa_url, roots, ledger=ledger)
+            outcome = archive_document(pdf, tsa_url, roots, ledger=ledger,
+                                       on_wait=tell_waiting)
             click.echo(_("{path}: validation data and a document timestamp added ({n} "
                          "signature(s))").format(path=outcome.path, n=outcome.signatures))
     return EXIT_OK

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._files import append_revision, sha256_bytes
+from ._locks import writing
 from .errors import InputError, SigningError, failure_reason
 from .history import read_history
 from .i18n import _
@@ -88,10 +90,18 @@ def _vri_keys(reader: Any) -> set[str]:
 
 
 def archive_document(path: Path, tsa_url: str, trust_roots: list[Any],
-                     ledger: Any = None) -> ArchiveOutcome:
-    """Add validation data and a document timestamp; the file is unchanged on any error."""
+                     ledger: Any = None,
+                     on_wait: Callable[[Path], None] | None = None) -> ArchiveOutcome:
+    """Add validation data and a document timestamp; the file is unchanged on any error.
+    The document's write lock is held throughout (see ``signflow._locks``)."""
     if not trust_roots:
         raise InputError(_("archiving needs the trust roots the signatures chain to: --trust"))
+    with writing([path], on_wait=on_wait):
+        return _archive_locked(path, tsa_url, trust_roots, ledger)
+
+
+def _archive_locked(path: Path, tsa_url: str, trust_roots: list[Any],
+                    ledger: Any) -> ArchiveOutcome:
     history = read_history(path)
     data = history.data
     regular = [s for s in history.signatures if not s.is_timestamp]

@@ -125,9 +125,23 @@ def generate_pack(
     workers: int | None = None,
     convert_progress: ConvertProgress | None = None,
     force: bool = False,
+    on_wait: Callable[[Path], None] | None = None,
 ) -> list[ManifestEntry]:
     """Render the pack (and convert it to PDF when asked), update the manifest, and return
-    the entries written in this run."""
+    the entries written in this run. One run at a time fills an output folder."""
+    from ._locks import writing_folder
+
+    with writing_folder(out_dir, on_wait=on_wait):
+        return _generate_locked(roster, data, out_dir, templates_dir, only, members, today,
+                                progress, pdf, pdfa, workers, convert_progress, force)
+
+
+def _generate_locked(roster: Roster, data: dict[str, Any], out_dir: Path,
+                     templates_dir: Path | None, only: Iterable[str], members: Iterable[str],
+                     today: dt.date | None, progress: ProgressCallback | None, pdf: bool,
+                     pdfa: str | None, workers: int | None,
+                     convert_progress: ConvertProgress | None,
+                     force: bool) -> list[ManifestEntry]:
     templates_dir = templates_dir or default_templates_dir()
     check_data_members(data, roster)
     plan = plan_pack(roster, templates_dir, out_dir, only, members)

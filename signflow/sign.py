@@ -19,7 +19,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 from asn1crypto import x509
 
 from ._files import append_revision, sha256_bytes, unique_paths
+from ._locks import LOCK_TIMEOUT, writing
 from .appearance import appearance
 from .credentials import Credential, load_trust_roots
 from .errors import InputError, SigningError, failure_reason
@@ -46,6 +47,7 @@ class SignSettings:
     tsa_url: str | None = None
     trust_roots: tuple[Path, ...] = ()  # for B-LT/B-LTA: where revocation data must chain to
     tsa_timeout: float = 30.0
+    lock_timeout: float = LOCK_TIMEOUT  # how long to wait for another writer of a file
 
     def check(self) -> None:
         if self.level not in LEVELS:
@@ -312,8 +314,13 @@ def sign_documents(
     settings: SignSettings | None = None,
     ledger: Any = None,
     now: dt.datetime | None = None,
+    on_wait: Callable[[Path], None] | None = None,
 ) -> list[SignOutcome]:
-    """Check every document, then sign each one. All-or-nothing at the check stage."""
+    """Check every document, then sign each one. All-or-nothing at the check stage.
+
+    Each document's write lock is held from reading it to the rename of the signed file and
+    the ledger's record: a second signer of the same file waits (``on_wait`` is told), then
+    signs on top of the new revision, or is refused after ``settings.lock_timeout``."""
     settings = settings or SignSettings()
     settings.check()
     if role not in ("head", "seal"):
@@ -324,11 +331,19 @@ def sign_documents(
                                     roster.cluster.organisation_attribute)
     if problems:
         raise SigningError(_("signing refused"), details=problems)
+    unique = unique_paths(paths)
+    with writing(unique, settings.lock_timeout, on_wait):
+        return _check_and_sign(unique, roster, member, role, credential, settings, ledger,
+                               now)
 
+
+def _check_and_sign(paths: list[Path], roster: Roster, member: Member, role: str,
+                    credential: Credential, settings: SignSettings, ledger: Any,
+                    now: dt.datetime) -> list[SignOutcome]:
     prepared: list[tuple[Path, bytes, str]] = []
     refusals: list[str] = []
     copies: dict[str, Path] = {}
-    for path in unique_paths(paths):
+    for path in paths:
         history = _read(path)
         known_good = 0
         if ledger is not None:
