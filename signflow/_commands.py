@@ -26,6 +26,20 @@ from .roster import load_roster
 _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A number in a range, never NaN or an infinity (``nan`` passes every comparison of
+    click's own range check, and would disable a timeout)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(_("{value} is not a finite number").format(value=value), param, ctx)
+        return number
+
+
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
     """A progress callback drawing a bar on a terminal; None (quiet) otherwise."""
@@ -162,7 +176,7 @@ def templates_check(templates_dir: Path | None, roster_path: Path | None,
               help=_("Output folder."))
 @_pdfa_option
 @_jobs_option
-@click.option("--timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
+@click.option("--timeout", type=FiniteFloatRange(1, 3600), default=60.0, show_default=True,
               help=_("Seconds allowed per document before LibreOffice is stopped."))
 def convert(files: tuple[Path, ...], out_dir: Path, pdfa: str, jobs: int | None,
             timeout: float) -> int:

@@ -118,3 +118,12 @@ def atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> st
     with atomic_output(target, mode) as f:
         f.write(data)
     return sha256_bytes(data)
+
+
+def fault_point(name: str) -> None:
+    """For the crash tests only: ``SIGNFLOW_FAULT=<name>`` kills the process right here
+    (SIGKILL, no clean-up), as a power cut would. Unset in every real use."""
+    if os.environ.get("SIGNFLOW_FAULT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -8,14 +8,54 @@ click evaluates help texts when the commands are defined.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-import traceback
-from collections.abc import Sequence
 
-import click
 
-from .errors import EXIT_FAILED, EXIT_OK, SignflowError, SigningError
-from .i18n import LANGUAGES, _, gettext, set_language
+def _early_stop(signum: int, _frame: object) -> None:
+    """Until ``main`` runs (imports take a moment), an interrupt ends with one line."""
+    os.write(2, "signflow: đã dừng / interrupted\n".encode())
+    os._exit(EXIT_INTERRUPTED)
+
+
+EXIT_INTERRUPTED = 2  # the job was not done (README: exit codes)
+# Only when this is the `signflow` command (not a library or test importing the module).
+if os.path.basename(sys.argv[0] if sys.argv else "") in ("signflow", "__main__.py"):
+    signal.signal(signal.SIGINT, _early_stop)
+    signal.signal(signal.SIGTERM, _early_stop)
+
+import traceback  # noqa: E402 - after the handlers: an interrupt while importing is one line
+from collections.abc import Sequence  # noqa: E402
+
+import click  # noqa: E402
+
+from .errors import (  # noqa: E402
+    EXIT_FAILED,
+    EXIT_OK,
+    SignflowError,
+    SigningError,
+    os_error_message,
+)
+from .i18n import LANGUAGES, _, gettext, set_language  # noqa: E402
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl+C so that every clean-up (finally blocks, LibreOffice
+    processes, temporary folders) runs the same way."""
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise Terminated()
+
+
+def _install_signal_handlers() -> None:
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers (tests call main() from threads)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _global_options(argv: Sequence[str]) -> tuple[str | None, bool, list[str]]:
@@ -100,28 +140,51 @@ def report_error(exc: SignflowError, debug: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    lang, debug, args = _global_options(sys.argv[1:] if argv is None else argv)
-    set_language(lang)
-    _configure_logging(debug)
-    _translate_click()
-    from ._commands import cli
+    if argv is None:  # the command itself, not a call from Python
+        _install_signal_handlers()
+        try:
+            return _main(sys.argv[1:])
+        finally:
+            # The job is done (or reported): an interrupt now would only turn the exit code
+            # into "killed by a signal" while the interpreter shuts down. Hold it back.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    return _main(argv)
 
+
+def _main(argv: Sequence[str]) -> int:
+    lang, debug, args = _global_options(argv)
+    set_language(lang)
     try:
+        _configure_logging(debug)
+        _translate_click()
+        from ._commands import cli
+
         result = cli.main(args=args, prog_name="signflow", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo(_("Interrupted."), err=True)
         return EXIT_FAILED
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except click.ClickException as exc:  # usage errors: one line, with where to look
+        message = exc.format_message()
+        ctx = getattr(exc, "ctx", None)
+        if isinstance(exc, click.UsageError) and ctx is not None:
+            message = _("{message} (see: {command} --help)").format(
+                message=message, command=ctx.command_path)
+        click.echo(_("signflow: error: {message}").format(message=message), err=True)
+        return EXIT_FAILED
     except SignflowError as exc:
         if debug:
             traceback.print_exc()
         report_error(exc, debug)
         return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo(_("Interrupted."), err=True)
+    except OSError as exc:  # disk full, read-only, permissions: the user's to fix
+        if debug:
+            traceback.print_exc()
+        click.echo(_("signflow: error: {message}").format(message=os_error_message(exc)),
+                   err=True)
         return EXIT_FAILED
+    except KeyboardInterrupt:  # Ctrl+C or SIGTERM: everything was cleaned up on the way
+        click.echo(_("signflow: interrupted; nothing was left half-written"), err=True)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so in one line, details under --debug
         if debug:
             traceback.print_exc()

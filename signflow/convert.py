@@ -210,7 +210,9 @@ class _Worker:
 
     def __init__(self, soffice: str, workdir: Path, index: int, pdfa: str | None,
                  document_timeout: float, startup_timeout: float,
-                 on_output: Callable[[], None]) -> None:
+                 on_output: Callable[[], None],
+                 cancelled: threading.Event | None = None) -> None:
+        self.cancelled = cancelled or threading.Event()
         self.soffice = soffice
         self.profile = workdir / f"profile-{index}"
         self.stage = workdir / f"stage-{index}"
@@ -225,7 +227,7 @@ class _Worker:
         done: list[ConvertedDocument] = []
         failed: list[ConversionFailure] = []
         pending = list(jobs)
-        while pending:
+        while pending and not self.cancelled.is_set():
             finished, culprit, reason = self._batch(pending)
             for job, facts_or_error in finished:
                 if isinstance(facts_or_error, PdfFacts):
@@ -281,10 +283,17 @@ class _Worker:
                 for _i in range(count - seen):
                     self.on_output()
                 seen = max(seen, count)
+                if self.cancelled.is_set():  # Ctrl+C or SIGTERM in the main thread
+                    _kill_group(proc)
+                    reason = _("the conversion was interrupted")
+                    break
                 if time.monotonic() > deadline:
                     _kill_group(proc)
-                    reason = _("LibreOffice did not finish within {s:.0f} s and was "
-                               "stopped").format(s=timeout)
+                    reason = _("LibreOffice did not finish {n} document(s) in the {s:.0f} s "
+                               "allowed ({per:.0f} s a document and {start:.0f} s to start) "
+                               "and was stopped").format(
+                        n=len(jobs), s=timeout, per=self.document_timeout,
+                        start=self.startup_timeout)
                     break
         stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
         if proc.stderr:
@@ -364,6 +373,10 @@ def convert_documents(
             startup_timeout = float(os.environ.get("SIGNFLOW_LO_STARTUP_TIMEOUT", STARTUP_TIMEOUT))
         except ValueError:
             startup_timeout = STARTUP_TIMEOUT
+        if not 1 <= startup_timeout <= 3600:  # also NaN and infinities
+            startup_timeout = STARTUP_TIMEOUT
+    if not 1 <= document_timeout <= 3600:
+        raise InputError(_("the conversion timeout must be between 1 and 3600 seconds"))
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(valid) or 1))
     lock = threading.Lock()
     count = [0]
@@ -379,11 +392,18 @@ def convert_documents(
         workdir = Path(tmp)
         # Round-robin keeps the batches balanced when documents come sorted by size.
         batches = [valid[i::n_workers] for i in range(n_workers)]
-        workers_ = [_Worker(soffice, workdir, i, pdfa, document_timeout, startup_timeout, tick)
-                    for i in range(n_workers)]
+        cancelled = threading.Event()
+        workers_ = [_Worker(soffice, workdir, i, pdfa, document_timeout, startup_timeout, tick,
+                            cancelled) for i in range(n_workers)]
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            results = list(pool.map(lambda wb: wb[0].run(wb[1]), zip(workers_, batches,
-                                                                   strict=True)))
+            futures = [pool.submit(w.run, b) for w, b in zip(workers_, batches, strict=True)]
+            try:
+                results = [f.result() for f in futures]
+            except BaseException:
+                # Ctrl+C or SIGTERM: stop every LibreOffice now (not at its timeout); the
+                # pool then ends and the private profiles are removed with the folder
+                cancelled.set()
+                raise
     for done, failed in results:
         converted += done
         failures += failed

@@ -71,3 +71,28 @@ def failure_reason(exc: BaseException) -> str:
     else:
         return detail
     return f"{meaning} ({detail})"
+
+
+def os_error_message(exc: OSError) -> str:
+    """An operating-system error (disk full, read-only, no permission, path too long) as
+    one line in the user's language, naming the file."""
+    import errno
+
+    from .i18n import _
+
+    causes = {
+        errno.ENOSPC: _("the disk is full"),
+        errno.EDQUOT: _("the disk quota is used up"),
+        errno.EROFS: _("the disk or folder is read-only"),
+        errno.EACCES: _("permission denied"),
+        errno.EPERM: _("permission denied"),
+        errno.ENAMETOOLONG: _("the path is too long"),
+        errno.ENOENT: _("not found"),
+        errno.EISDIR: _("is a folder, not a file"),
+        errno.ENOTDIR: _("a part of the path is not a folder"),
+        errno.EMFILE: _("too many open files"),
+        errno.EIO: _("input/output error (a faulty disk or network share?)"),
+    }
+    cause = causes.get(exc.errno or -1) or exc.strerror or type(exc).__name__
+    where = exc.filename if exc.filename is not None else ""
+    return _("{path}: {cause}").format(path=where, cause=cause) if where else cause

@@ -330,6 +330,7 @@ class DocumentHistory:
                     found.append(_("the revision could not be analysed ({reason})").format(
                         reason=failure_reason(exc)))
             problems += [(revision, message) for message in found]
+        problems += self._duplicate_key_problems(max(start + 1, known_good))
         if not self.is_signflow:
             try:
                 problems += [(self.total_revisions - 1, p)
@@ -339,6 +340,19 @@ class DocumentHistory:
                     "the form fields cannot be read ({reason})").format(
                         reason=failure_reason(exc))))
         return problems
+
+    def _duplicate_key_problems(self, first: int) -> list[tuple[int, str]]:
+        from .ledger import revision_ends
+        from .shape import duplicate_key_problems
+
+        if first >= self.total_revisions:
+            return []
+        try:
+            return duplicate_key_problems(self.data, revision_ends(self.data, self.reader),
+                                          first)
+        except Exception as exc:  # unreadable: nothing after the first signature is proven
+            return [(first, _("the revision could not be analysed ({reason})").format(
+                reason=failure_reason(exc)))]
 
     def _generic_problems(self, revision: int, records: list[SignatureRecord]) -> list[str]:
         """pyHanko's difference analysis, read strictly: only signing may change fields."""

@@ -62,6 +62,14 @@ CREATE TABLE IF NOT EXISTS checked (
     revisions INTEGER NOT NULL,         -- how many revisions that prefix holds
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending (  -- a signature about to be written (crash journal)
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    sha256_before TEXT NOT NULL,
+    sha256_after TEXT NOT NULL,
+    details TEXT NOT NULL,              -- JSON of the "signed" event to record
+    at TEXT NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
@@ -171,6 +179,7 @@ class Ledger:
         except sqlite3.DatabaseError as exc:
             raise InputError(_("cannot open the ledger {path}: {reason}").format(
                 path=self.path, reason=exc)) from None
+        self.reconcile()
 
     def close(self) -> None:
         self.db.close()
@@ -265,14 +274,87 @@ class Ledger:
                          "file's history was rewritten").format(path=path, n=number)
         return None
 
-    def record_signature(self, path: Path, data: bytes, outcome: Any, cert_sha256: str) -> None:
+    @staticmethod
+    def _signed_details(outcome: Any, cert_sha256: str) -> dict[str, Any]:
+        return {"field": outcome.field, "member": outcome.member, "role": outcome.role,
+                "signer": outcome.signer, "certificate_sha256": cert_sha256,
+                "sha256_before": outcome.sha256_before, "sha256_after": outcome.sha256_after}
+
+    def intend_signature(self, path: Path, outcome: Any, cert_sha256: str) -> int:
+        """Journal a signature before its file is renamed into place: if the process dies
+        between the rename and ``record_signature``, the next opening of the ledger finds
+        the file signed and records it (or finds it unsigned and drops the intent)."""
+        details = self._signed_details(outcome, cert_sha256)
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._transaction():
+            cur = self.db.execute(
+                "INSERT INTO pending (path, sha256_before, sha256_after, details, at) "
+                "VALUES (?, ?, ?, ?, ?)", (str(Path(path).absolute()), outcome.sha256_before,
+                                           outcome.sha256_after, json.dumps(details), now))
+        return int(cur.lastrowid or 0)
+
+    def record_signature(self, path: Path, data: bytes, outcome: Any, cert_sha256: str,
+                         pending: int | None = None) -> None:
         identity = self.observe(path, data, quiet=True)
         with self._transaction():
-            self._append("signed", identity, path, {
-                "field": outcome.field, "member": outcome.member, "role": outcome.role,
-                "signer": outcome.signer, "certificate_sha256": cert_sha256,
-                "sha256_before": outcome.sha256_before, "sha256_after": outcome.sha256_after,
-            })
+            self._append("signed", identity, path, self._signed_details(outcome, cert_sha256))
+            if pending is not None:
+                self.db.execute("DELETE FROM pending WHERE id = ?", (pending,))
+
+    def reconcile(self) -> list[str]:
+        """Complete or drop the signatures a killed process journalled but did not record.
+
+        Each is looked at under its document's write lock (an intent whose writer is still
+        alive is left alone): the file holds the signed revision (the rename happened) ->
+        the "signed" event is recorded now, marked recovered; it does not -> the intent is
+        dropped, with an event saying so. Returns what was done, for messages."""
+        from filelock import FileLock, Timeout
+
+        from ._locks import lock_path, stale_temporaries
+
+        done: list[str] = []
+        try:
+            rows = self.db.execute("SELECT id, path, sha256_before, sha256_after, details "
+                                   "FROM pending ORDER BY id").fetchall()
+        except sqlite3.DatabaseError:
+            return done
+        for pending_id, path_text, before, after, details_text in rows:
+            path = Path(path_text)
+            lock = FileLock(str(lock_path(path)), is_singleton=False)
+            try:
+                lock.acquire(timeout=0)
+            except (Timeout, OSError):
+                continue  # its writer is alive (or the folder is gone): later
+            try:
+                for leftover in stale_temporaries(path):
+                    leftover.unlink(missing_ok=True)
+                details = json.loads(details_text)
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    data = b""
+                prefixes = {hashlib.sha256(data[:end]).hexdigest()
+                            for end in (revision_ends(data) if data else [])}
+                if after in prefixes:
+                    identity = self.observe(path, data, quiet=True)
+                    with self._transaction():
+                        self._append("signed", identity, path, {**details, "recovered": True})
+                        self.db.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
+                    done.append(_("{path}: a signature written before an interruption was "
+                                  "recorded").format(path=path))
+                else:
+                    with self._transaction():
+                        self._append("signing-interrupted", None, path, {
+                            "member": details.get("member"), "role": details.get("role"),
+                            "sha256_before": before})
+                        self.db.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
+                    done.append(_("{path}: an interrupted signing left no signature").format(
+                        path=path))
+            except (OSError, sqlite3.DatabaseError, SigningError):
+                continue  # read-only media or a conflicting file: reported by other checks
+            finally:
+                lock.release()
+        return done
 
     def record(self, action: str, path: Path | None, details: dict[str, Any],
                document: str | None = None) -> None:

@@ -16,7 +16,10 @@ way, is a problem. Every read that fails is a problem too: nothing here is silen
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -298,6 +301,12 @@ def compare_shapes(baseline: DocumentShape, later: DocumentShape,
             problems.append(_("an annotation was removed from page {n}").format(n=index + 1))
         if set(now_annots) - set(fixed_annots) - allowed_widgets:
             problems.append(_("an annotation was added to page {n}").format(n=index + 1))
+        elif (tuple(now_annots[:len(fixed_annots)]) != tuple(fixed_annots)
+              or len(set(now_annots)) != len(now_annots)):
+            # the order is the drawing order (a seal over its head's signature): the list
+            # may only grow at its end, by document timestamp widgets, each once
+            problems.append(_("the annotations of page {n} were reordered or repeated")
+                            .format(n=index + 1))
     return problems
 
 
@@ -401,7 +410,14 @@ def rewritten_objects_problems(reader: Any, revision: int, baseline: DocumentSha
             rules[fixed.ref] = "signed-field"
     for ref in dss_objects(old):
         rules.setdefault(ref, "dss")
+    earlier = {r.idnum: r.generation for rev in range(revision)
+               for r in xrefs.explicit_refs_in_revision(rev)}
     for ref in xrefs.explicit_refs_in_revision(revision):
+        if ref.idnum in earlier and earlier[ref.idnum] != ref.generation:
+            # "2 1 obj" beside a live "2 0 obj": readers disagree on which one "2 0 R" means
+            problems.append(_("object {ref} reuses the number of a live object of the "
+                              "signed document").format(ref=f"{ref.idnum} {ref.generation}"))
+            continue
         if xrefs.get_introducing_revision(ref) >= revision:
             continue  # a new object: judged by where it is used (shape, keys below)
         rule = rules.get(ref)
@@ -625,4 +641,77 @@ def _field_geometry(fixed: FieldShape, anchor: Any, shape: DocumentShape,
     else:
         problems.append(_("the seal field '{name}' is not beside its head's signature")
                         .format(name=name))
+    return problems
+
+
+_DUPLICATE_KEY = re.compile(r"Multiple definitions in dictionary at byte (0x[0-9a-fA-F]+) "
+                            r"for key (\S+)")
+
+
+class _DuplicateKeys(logging.Handler):
+    """Collects pyHanko's warnings about a key defined twice in one dictionary."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.found: list[tuple[int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = _DUPLICATE_KEY.search(record.getMessage())
+        if match:
+            self.found.append((int(match.group(1), 16), match.group(2)))
+
+
+@contextlib.contextmanager
+def _duplicate_keys() -> Iterator[_DuplicateKeys]:
+    logger = logging.getLogger("pyhanko.pdf_utils.generic")
+    handler = _DuplicateKeys()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def duplicate_key_problems(data: bytes, ends: list[int], first: int) -> list[tuple[int, str]]:
+    """Dictionaries written in revision ``first`` or later that define a key twice, as
+    (revision, message). pyHanko (read leniently) keeps a key's first value, most viewers
+    its last: an appended object with a second /Contents, /Pages or /Root would show one
+    document and be judged as another. ``ends``: where each revision ends in ``data``."""
+    import bisect
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    problems: list[tuple[int, str]] = []
+
+    def revision_at(offset: int) -> int:
+        return bisect.bisect_left(ends, offset)
+
+    with _duplicate_keys() as seen:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)  # reads every trailer
+    for offset, key in seen.found:
+        if revision_at(offset) >= first:
+            problems.append((revision_at(offset), _(
+                "the trailer defines {key} twice (viewers would read another document)")
+                .format(key=key)))
+    for revision in range(first, reader.xrefs.total_revisions):
+        resolver = reader.get_historical_resolver(revision)
+        for ref in reader.xrefs.explicit_refs_in_revision(revision):
+            with _duplicate_keys() as seen:
+                try:
+                    resolver(ref)
+                except Exception as exc:  # unreadable: an unexplained object
+                    problems.append((revision, _("object {ref} cannot be read ({reason})")
+                                     .format(ref=f"{ref.idnum} {ref.generation}",
+                                             reason=_reason(exc))))
+                    continue
+            for _offset, key in seen.found:
+                problems.append((revision, _(
+                    "object {ref} defines {key} twice (viewers would show something else)")
+                    .format(ref=f"{ref.idnum} {ref.generation}", key=key)))
     return problems

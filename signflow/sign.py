@@ -27,7 +27,7 @@ from typing import Any
 
 from asn1crypto import x509
 
-from ._files import append_revision, sha256_bytes, unique_paths
+from ._files import append_revision, fault_point, sha256_bytes, unique_paths
 from ._locks import LOCK_TIMEOUT, writing
 from .appearance import appearance
 from .credentials import Credential, load_trust_roots
@@ -459,13 +459,19 @@ async def _sign_prepared(prepared: list[tuple[Path, bytes, str]], member: Member
             except Exception as exc:  # TSA down or garbage, token errors, pyHanko errors
                 raise SigningError(_("{path}: signing failed, the file is unchanged: {reason}")
                                    .format(path=path, reason=failure_reason(exc))) from None
-            after = append_revision(path, data, signed)
             outcome = SignOutcome(path, field, member.id, role, _cert_name(credential.cert),
-                                  sha256_bytes(data), after)
+                                  sha256_bytes(data), sha256_bytes(signed))
+            pending = None
+            if ledger is not None:  # journalled first: a kill after the rename is recovered
+                pending = ledger.intend_signature(path, outcome, cert_sha256(credential.cert))
+            fault_point("before-rename")
+            append_revision(path, data, signed)
+            fault_point("after-rename")
             if ledger is not None:
                 if settings.level in ("B-B", "B-T"):  # one revision (LT adds a DSS one)
                     remember_appended(data, signed)
-                ledger.record_signature(path, signed, outcome, cert_sha256(credential.cert))
+                ledger.record_signature(path, signed, outcome, cert_sha256(credential.cert),
+                                        pending)
                 # every revision was checked above, and the new ones are our own signature
                 ledger.mark_checked(signed)
             outcomes.append(outcome)

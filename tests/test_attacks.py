@@ -490,3 +490,152 @@ def test_case_9_circular_page_tree(cli, signed_agreement, demo_pki, tmp_path):
     assert "RecursionError" not in result.err + result.out
     assert result.code == 1, result
     assert json.loads(result.out)["ok"] is False
+
+
+# --- found by an attacker's review: what pyHanko and viewers read differently ---------------
+
+
+class _Raw:
+    """An object written as the given bytes (what pyHanko itself would never write)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def write_to_stream(self, stream, handler=None, container_ref=None) -> None:
+        stream.write(self.raw)
+
+
+def _with_duplicate(obj, extra: bytes) -> _Raw:
+    """``obj`` serialised with ``extra`` entries before its closing ``>>``: a key given
+    twice is read by pyHanko as its first value and by pdfium, poppler and qpdf as its
+    last."""
+    out = io.BytesIO()
+    obj.write_to_stream(out, None)
+    data = out.getvalue()
+    assert data.endswith(b">>")
+    return _Raw(data[:-2] + b" " + extra + b" >>")
+
+
+def _add_validation_data(writer, demo_pki) -> None:
+    """The carrier anyone may add: a DSS with one genuine certificate."""
+    from asn1crypto import pem, x509
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    der = pem.unarmor(demo_pki.root_pem.read_bytes())[2]
+    DocumentSecurityStore.supply_dss_in_writer(writer, None,
+                                               certs=[x509.Certificate.load(der)])
+
+
+def _red_page(writer):
+    from pyhanko.pdf_utils import generic
+
+    return writer.add_object(generic.StreamObject(stream_data=b"q 1 0 0 rg 0 0 595 842 re f Q"))
+
+
+def _first_page(writer):
+    kids = writer.prev.root["/Pages"]["/Kids"]
+    ref = kids.raw_get(0).reference
+    return ref, writer.prev.get_object(ref)
+
+
+def test_duplicate_contents_key_in_a_page_carried_by_validation_data(cli, signed_agreement,
+                                                                   demo_pki, tmp_path):
+    pdf = copy(signed_agreement, tmp_path / "t.pdf")
+
+    def attack(writer):
+        ref, page = _first_page(writer)
+        new = _red_page(writer)
+        writer.objects[(ref.generation, ref.idnum)] = _with_duplicate(
+            page, b"/Contents %d 0 R" % new.idnum)
+        _add_validation_data(writer, demo_pki)
+
+    append_change(pdf, attack)
+    report = flagged(cli, pdf, demo_pki)
+    assert any("/Contents" in p and "hai lần" in p for p in all_problems(report)), report
+
+
+def test_duplicate_root_in_the_trailer(cli, signed_agreement, demo_pki, tmp_path):
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.generic import pdf_name
+
+    pdf = copy(signed_agreement, tmp_path / "t.pdf")
+    holder: dict = {}
+
+    def attack(writer):
+        _add_validation_data(writer, demo_pki)
+        catalogue = generic.DictionaryObject({k: writer.root.raw_get(k) for k in writer.root})
+        catalogue[pdf_name("/OpenAction")] = generic.DictionaryObject({
+            pdf_name("/S"): pdf_name("/JavaScript"),
+            pdf_name("/JS"): generic.TextStringObject("app.alert('x')")})
+        holder["root"] = writer.add_object(catalogue)
+
+    append_change(pdf, attack)
+    data = pdf.read_bytes()
+    trailer = data.rindex(b"trailer")
+    end = data.index(b">>", data.index(b"/Root", trailer))
+    pdf.write_bytes(data[:end] + b" /Root %d 0 R" % holder["root"].idnum + data[end:])
+    report = flagged(cli, pdf, demo_pki)
+    assert any("/Root" in p for p in all_problems(report)), report
+
+
+def test_duplicate_key_hand_over_is_refused_by_the_next_signer(cli, signed_agreement,
+                                                               demo_pki, tmp_path):
+    def attack(writer):
+        ref, page = _first_page(writer)
+        new = _red_page(writer)
+        writer.objects[(ref.generation, ref.idnum)] = _with_duplicate(
+            page, b"/Contents %d 0 R" % new.idnum)
+        _add_validation_data(writer, demo_pki)
+
+    refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, attack)
+
+
+def test_object_number_reused_with_another_generation(cli, signed_agreement, demo_pki,
+                                                      tmp_path):
+    """``2 1 obj`` next to the live ``2 0 obj`` (no free entry): pdfium renders the new one,
+    pyHanko resolves ``2 0 R`` to the old one."""
+    from pyhanko.pdf_utils import generic
+
+    pdf = copy(signed_agreement, tmp_path / "t.pdf")
+
+    def attack(writer):
+        _ref, page = _first_page(writer)
+        contents = page.raw_get("/Contents")
+        target = contents[0] if isinstance(contents, generic.ArrayObject) else contents
+        writer.objects[(target.generation + 1, target.idnum)] = generic.StreamObject(
+            stream_data=b"q 1 0 0 rg 0 0 595 842 re f Q")
+        _add_validation_data(writer, demo_pki)
+
+    append_change(pdf, attack)
+    report = flagged(cli, pdf, demo_pki)
+    assert any("số hiệu" in p for p in all_problems(report)), all_problems(report)
+
+
+def test_annotations_reordered_under_a_document_timestamp(cli, signed_agreement, demo_pki,
+                                                          tmp_path):
+    """The drawing order of a page's widgets (a seal over its head) is part of the shape:
+    a timestamp revision that reverses and repeats them is caught."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.generic import pdf_name
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
+    from signflow.pki import serve_pki
+
+    pdf = copy(signed_agreement, tmp_path / "t.pdf")
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()))
+    kids = writer.root["/Pages"]["/Kids"]
+    index = max(i for i in range(len(kids)) if "/Annots" in kids[i])
+    page_ref, _res = writer.find_page_for_modification(index)
+    page = page_ref.get_object()
+    items = list(page.raw_get("/Annots"))
+    page[pdf_name("/Annots")] = generic.ArrayObject([*reversed(items), *items[:3]])
+    writer.update_container(page)
+    out = io.BytesIO()
+    with serve_pki(demo_pki):
+        signers.PdfTimeStamper(HTTPTimeStamper(demo_pki.tsa_url)).timestamp_pdf(
+            writer, "sha256", output=out)
+    pdf.write_bytes(out.getvalue())
+    report = flagged(cli, pdf, demo_pki)
+    assert any("thứ tự" in p or "lặp" in p for p in all_problems(report)), all_problems(report)
