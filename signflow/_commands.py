@@ -444,7 +444,7 @@ def log_command(ledger_path: Path | None, verify: bool, as_json: bool) -> int:
     path = ledger_path or Path(LEDGER_NAME)
     if not path.is_file():
         raise InputError(_("ledger not found: {path}").format(path=path))
-    with Ledger(path) as ledger:
+    with Ledger(path, read_only=True) as ledger:
         events = ledger.events()
         problems = ledger.verify_chain() if verify else []
     if as_json:

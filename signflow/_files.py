@@ -90,7 +90,11 @@ def atomic_output(target: Path, mode: int | None = None) -> Iterator[BinaryIO]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                        dir=target.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     tmp = Path(tmp_name)
     try:
         if mode is not None:
@@ -107,9 +111,12 @@ def atomic_output(target: Path, mode: int | None = None) -> Iterator[BinaryIO]:
             os.fsync(f.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # a write to the temporary file: name the file the user asked for
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
         raise
 
 

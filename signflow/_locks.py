@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from .errors import SigningError
+from .errors import SigningError, os_error_message
 from .i18n import _
 
 LOCK_TIMEOUT = 120.0  # seconds a second writer waits before it is refused
@@ -60,7 +60,7 @@ def writing_folder(folder: Path, timeout: float = LOCK_TIMEOUT,
         folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SigningError(_("{path}: cannot create the folder: {reason}").format(
-            path=folder.parent, reason=exc.strerror or exc)) from None
+            path=folder.parent, reason=os_error_message(exc, with_path=False))) from None
     with contextlib.ExitStack() as stack:
         _acquire(stack, lock_path(folder), folder, timeout, on_wait)
         yield
@@ -85,5 +85,5 @@ def _acquire(stack: contextlib.ExitStack, lock_file: Path, what: Path, timeout: 
             path=what, seconds=timeout)) from None
     except OSError as exc:
         raise SigningError(_("{path}: cannot lock the file for writing: {reason}").format(
-            path=what, reason=exc.strerror or exc)) from None
+            path=what, reason=os_error_message(exc, with_path=False))) from None
     stack.callback(lock.release)

@@ -73,7 +73,7 @@ def failure_reason(exc: BaseException) -> str:
     return f"{meaning} ({detail})"
 
 
-def os_error_message(exc: OSError) -> str:
+def os_error_message(exc: OSError, with_path: bool = True) -> str:
     """An operating-system error (disk full, read-only, no permission, path too long) as
     one line in the user's language, naming the file."""
     import errno
@@ -94,5 +94,7 @@ def os_error_message(exc: OSError) -> str:
         errno.EIO: _("input/output error (a faulty disk or network share?)"),
     }
     cause = causes.get(exc.errno or -1) or exc.strerror or type(exc).__name__
+    if not with_path:
+        return cause
     where = exc.filename if exc.filename is not None else ""
     return _("{path}: {cause}").format(path=where, cause=cause) if where else cause

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -155,23 +158,47 @@ def _generate_locked(roster: Roster, data: dict[str, Any], out_dir: Path,
                                "overwritten (use --force to regenerate them anyway)"),
                              details=signed)
     year_dir = out_dir / str(roster.cluster.year)
-    entries: list[ManifestEntry] = []
-    for i, (doc, ctx) in enumerate(zip(plan, contexts, strict=True)):
-        if progress:
-            progress(i, len(plan), doc)
-        sha = _render_checked(roster, doc, ctx)
-        entries.append(ManifestEntry(
-            doc.kind, doc.member, doc.out.relative_to(year_dir).as_posix(), sha, "docx"))
-    if pdf:
-        try:
-            entries += convert_entries(year_dir, entries, pdfa, workers, convert_progress,
-                                       roster)
-        finally:
-            # The .docx files are written either way; the manifest must list them.
-            update_manifest(year_dir, roster, entries)
-    else:
+    # Everything is made in a staging folder beside the output (same disk), then moved into
+    # place file by file: a run that fails (a bad template, LibreOffice, a full disk) leaves
+    # the output folder as it was.
+    out_dir = Path(out_dir).absolute()
+    for stale in out_dir.parent.glob(f".{out_dir.name}.generating-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # a killed run's (we hold the lock)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.generating-", dir=out_dir.parent))
+    try:
+        staged_year = staging / str(roster.cluster.year)
+        entries: list[ManifestEntry] = []
+        for i, (doc, ctx) in enumerate(zip(plan, contexts, strict=True)):
+            if progress:
+                progress(i, len(plan), doc)
+            staged = replace(doc, out=staging / doc.out.absolute().relative_to(out_dir))
+            sha = _render_checked(roster, staged, ctx)
+            entries.append(ManifestEntry(
+                doc.kind, doc.member, staged.out.relative_to(staged_year).as_posix(), sha,
+                "docx"))
+        if pdf:
+            entries += convert_entries(staged_year, entries, pdfa, workers, convert_progress,
+                                       roster, register=False)
+        for entry in entries:
+            target = year_dir / entry.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged_year / entry.path, target)
         update_manifest(year_dir, roster, entries)
+        if pdf:
+            register_pdfs(year_dir, [e for e in entries if e.format == "pdf"])
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return entries
+
+
+def register_pdfs(year_dir: Path, entries: list[ManifestEntry]) -> None:
+    """Each new PDF of the pack in the pack's ledger."""
+    from .ledger import LEDGER_NAME, Ledger
+
+    with Ledger(year_dir / LEDGER_NAME) as ledger:
+        for entry in entries:
+            path = year_dir / entry.path
+            ledger.observe(path, path.read_bytes())
 
 
 def convert_entries(
@@ -181,9 +208,11 @@ def convert_entries(
     workers: int | None,
     progress: ConvertProgress | None,
     roster: Roster | None = None,
+    register: bool = True,
 ) -> list[ManifestEntry]:
     """Convert the pack's .docx files to PDF beside them, create the signature fields (when
-    a roster is given) and register each PDF in the pack's ledger; raise if any failed."""
+    a roster is given) and register each PDF in the pack's ledger (unless ``register`` is
+    false: a staging folder's PDFs are registered where they land); raise if any failed."""
     from .convert import ConversionJob, convert_documents, raise_for_failures
     from .fields import prepare
     from .ledger import LEDGER_NAME, Ledger
@@ -194,13 +223,14 @@ def convert_entries(
     report = convert_documents(jobs, pdfa=pdfa, workers=workers, progress=progress)
     by_source = {c.source: c for c in report.converted}
     pdf_entries = []
-    ledger = Ledger(year_dir / LEDGER_NAME) if roster is not None else None
+    ledger = Ledger(year_dir / LEDGER_NAME) if roster is not None and register else None
     try:
         for entry, job in zip(docx_entries, jobs, strict=True):
             if by_source.get(job.source) is None:
                 continue
-            if roster is not None and ledger is not None:
+            if roster is not None:
                 prepare(job.target, roster)
+            if ledger is not None:
                 ledger.observe(job.target, job.target.read_bytes())
             pdf_entries.append(ManifestEntry(
                 entry.kind, entry.member, job.target.relative_to(year_dir).as_posix(),

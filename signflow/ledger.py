@@ -168,8 +168,13 @@ def default_ledger_path(pdf: Path) -> Path:
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """Open (or create) the ledger. ``read_only``: for auditing, also on read-only
+        media (nothing is created, reconciled or written)."""
         self.path = Path(path)
+        if read_only:
+            self.db = self._open_read_only()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
@@ -180,6 +185,25 @@ class Ledger:
             raise InputError(_("cannot open the ledger {path}: {reason}").format(
                 path=self.path, reason=exc)) from None
         self.reconcile()
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        from urllib.parse import quote
+
+        if not self.path.is_file():
+            raise InputError(_("ledger not found: {path}").format(path=self.path))
+        uri = f"file:{quote(str(self.path.absolute()))}"
+        last: Exception | None = None
+        # mode=ro still needs the WAL's shared-memory file; on read-only media only
+        # immutable=1 opens a WAL database (nobody can be writing there anyway)
+        for options in ("?mode=ro", "?mode=ro&immutable=1"):
+            try:
+                db = sqlite3.connect(uri + options, uri=True, isolation_level=None)
+                db.execute("SELECT COUNT(*) FROM events").fetchone()
+                return db
+            except sqlite3.DatabaseError as exc:
+                last = exc
+        raise InputError(_("cannot open the ledger {path}: {reason}").format(
+            path=self.path, reason=last))
 
     def close(self) -> None:
         self.db.close()

@@ -538,10 +538,8 @@ def _first_page(writer):
     return ref, writer.prev.get_object(ref)
 
 
-def test_duplicate_contents_key_in_a_page_carried_by_validation_data(cli, signed_agreement,
-                                                                   demo_pki, tmp_path):
-    pdf = copy(signed_agreement, tmp_path / "t.pdf")
-
+def _duplicate_contents(demo_pki):
+    """Page 1 rewritten with a second /Contents (a red page), carried by validation data."""
     def attack(writer):
         ref, page = _first_page(writer)
         new = _red_page(writer)
@@ -549,7 +547,13 @@ def test_duplicate_contents_key_in_a_page_carried_by_validation_data(cli, signed
             page, b"/Contents %d 0 R" % new.idnum)
         _add_validation_data(writer, demo_pki)
 
-    append_change(pdf, attack)
+    return attack
+
+
+def test_duplicate_contents_key_in_a_page_carried_by_validation_data(cli, signed_agreement,
+                                                                   demo_pki, tmp_path):
+    pdf = copy(signed_agreement, tmp_path / "t.pdf")
+    append_change(pdf, _duplicate_contents(demo_pki))
     report = flagged(cli, pdf, demo_pki)
     assert any("/Contents" in p and "hai lần" in p for p in all_problems(report)), report
 
@@ -580,14 +584,7 @@ def test_duplicate_root_in_the_trailer(cli, signed_agreement, demo_pki, tmp_path
 
 def test_duplicate_key_hand_over_is_refused_by_the_next_signer(cli, signed_agreement,
                                                                demo_pki, tmp_path):
-    def attack(writer):
-        ref, page = _first_page(writer)
-        new = _red_page(writer)
-        writer.objects[(ref.generation, ref.idnum)] = _with_duplicate(
-            page, b"/Contents %d 0 R" % new.idnum)
-        _add_validation_data(writer, demo_pki)
-
-    refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, attack)
+    refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, _duplicate_contents(demo_pki))
 
 
 def test_object_number_reused_with_another_generation(cli, signed_agreement, demo_pki,
