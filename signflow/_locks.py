@@ -44,10 +44,34 @@ def writing(paths: Sequence[Path], timeout: float = LOCK_TIMEOUT,
     with contextlib.ExitStack() as stack:
         for path in targets:
             _acquire(stack, lock_path(path), path, timeout, on_wait)
-            for leftover in stale_temporaries(path):
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
+            remove_stale_temporaries(path)
         yield
+
+
+@contextlib.contextmanager
+def try_writing(path: Path) -> Iterator[bool]:
+    """The document's write lock if nobody holds it (True), without waiting; False when
+    its writer is alive or the lock cannot be made. Stale temporaries go when it is got."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_path(Path(path))), is_singleton=False)
+    try:
+        lock.acquire(timeout=0)
+    except (Timeout, OSError):
+        yield False
+        return
+    try:
+        remove_stale_temporaries(Path(path))
+        yield True
+    finally:
+        lock.release()
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Only under the document's lock: then no live writer is half-way through."""
+    for leftover in stale_temporaries(path):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
 
 
 @contextlib.contextmanager

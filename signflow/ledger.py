@@ -332,9 +332,7 @@ class Ledger:
         alive is left alone): the file holds the signed revision (the rename happened) ->
         the "signed" event is recorded now, marked recovered; it does not -> the intent is
         dropped, with an event saying so. Returns what was done, for messages."""
-        from filelock import FileLock, Timeout
-
-        from ._locks import lock_path, stale_temporaries
+        from ._locks import try_writing
 
         done: list[str] = []
         try:
@@ -344,41 +342,37 @@ class Ledger:
             return done
         for pending_id, path_text, before, after, details_text in rows:
             path = Path(path_text)
-            lock = FileLock(str(lock_path(path)), is_singleton=False)
-            try:
-                lock.acquire(timeout=0)
-            except (Timeout, OSError):
-                continue  # its writer is alive (or the folder is gone): later
-            try:
-                for leftover in stale_temporaries(path):
-                    leftover.unlink(missing_ok=True)
-                details = json.loads(details_text)
+            with try_writing(path) as locked:
+                if not locked:
+                    continue  # its writer is alive (or the folder is gone): later
                 try:
-                    data = path.read_bytes()
-                except OSError:
-                    data = b""
-                prefixes = {hashlib.sha256(data[:end]).hexdigest()
-                            for end in (revision_ends(data) if data else [])}
-                if after in prefixes:
-                    identity = self.observe(path, data, quiet=True)
-                    with self._transaction():
-                        self._append("signed", identity, path, {**details, "recovered": True})
-                        self.db.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
-                    done.append(_("{path}: a signature written before an interruption was "
-                                  "recorded").format(path=path))
-                else:
-                    with self._transaction():
-                        self._append("signing-interrupted", None, path, {
-                            "member": details.get("member"), "role": details.get("role"),
-                            "sha256_before": before})
-                        self.db.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
-                    done.append(_("{path}: an interrupted signing left no signature").format(
-                        path=path))
-            except (OSError, sqlite3.DatabaseError, SigningError):
-                continue  # read-only media or a conflicting file: reported by other checks
-            finally:
-                lock.release()
+                    done.append(self._reconcile_one(pending_id, path, before, after,
+                                                    json.loads(details_text)))
+                except (OSError, sqlite3.DatabaseError, SigningError):
+                    continue  # read-only media or a conflicting file: other checks say so
         return done
+
+    def _reconcile_one(self, pending_id: int, path: Path, before: str, after: str,
+                       details: dict[str, Any]) -> str:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = b""
+        prefixes = {hashlib.sha256(data[:end]).hexdigest()
+                    for end in (revision_ends(data) if data else [])}
+        if after in prefixes:
+            identity = self.observe(path, data, quiet=True)
+            with self._transaction():
+                self._append("signed", identity, path, {**details, "recovered": True})
+                self.db.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
+            return _("{path}: a signature written before an interruption was recorded"
+                     ).format(path=path)
+        with self._transaction():
+            self._append("signing-interrupted", None, path, {
+                "member": details.get("member"), "role": details.get("role"),
+                "sha256_before": before})
+            self.db.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
+        return _("{path}: an interrupted signing left no signature").format(path=path)
 
     def record(self, action: str, path: Path | None, details: dict[str, Any],
                document: str | None = None) -> None:

@@ -132,9 +132,7 @@ def _pages(resolver: Any) -> Iterator[tuple[Any, Any, tuple[float, float, float,
             ref = _ref(kid)
             if ref is None:
                 raise ShapeError("a page is not an indirect object")
-            if ref in seen or len(seen) > MAX_NODES:
-                raise ShapeError("circular reference in the page tree")
-            seen.add(ref)
+            _visit(seen, ref, "page")
             obj = kid.get_object()
             if not isinstance(obj, generic.DictionaryObject):
                 raise ShapeError("a page is not a dictionary")
@@ -190,6 +188,14 @@ def read_shape(resolver: Any, revision: int) -> DocumentShape:
     return shape
 
 
+def _visit(seen: set[Any], ref: Any, tree: str) -> None:
+    """Each node of a page or field tree once, and not too many: a tree that contains
+    itself (or is absurdly large) is refused, never walked forever."""
+    if ref in seen or len(seen) > MAX_NODES:
+        raise ShapeError(f"circular reference in the {tree} tree")
+    seen.add(ref)
+
+
 def _raw_items(array: Any) -> list[Any]:
     """The entries of an array without dereferencing them."""
     return [array.raw_get(i) for i in range(len(array))]
@@ -214,9 +220,7 @@ def _read_fields(resolver: Any, shape: DocumentShape, page_of: dict[Any, int]) -
         for item in _raw_items(items):
             ref = _ref(item)
             if ref is not None:
-                if ref in seen or len(seen) > MAX_NODES:
-                    raise ShapeError("circular reference in the field tree")
-                seen.add(ref)
+                _visit(seen, ref, "field")
             obj = item.get_object()
             if not isinstance(obj, generic.DictionaryObject):
                 raise ShapeError("a form field is not a dictionary")

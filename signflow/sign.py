@@ -74,16 +74,11 @@ class SignOutcome:
 # --- who may sign ------------------------------------------------------------------------
 
 
-def certificate_matches(cert: x509.Certificate, member: Member, role: str,
-                        organisation_attribute: str = "O") -> bool:
-    return match_certificate(cert, member, role, organisation_attribute).matches
-
-
 def certificate_problems(cert: x509.Certificate, member: Member, role: str,
                          now: dt.datetime, organisation_attribute: str = "O") -> list[str]:
     problems = []
     name = _cert_name(cert)
-    if not certificate_matches(cert, member, role, organisation_attribute):
+    if not match_certificate(cert, member, role, organisation_attribute).matches:
         who = member.head.name if role == "head" else member.unit
         problems.append(_("the certificate of {signer} is not the one the roster expects for "
                           "{who} ({member}, {role})").format(

@@ -195,3 +195,20 @@ def add_annotation(writer, subtype: str, rect: tuple[float, ...], contents: str,
     }
     entries.update({pdf_name(f"/{k}"): generic.TextStringObject(v) for k, v in extra.items()})
     writer.register_annotation(page_ref, writer.add_object(generic.DictionaryObject(entries)))
+
+
+def sign_args(pdf: Path, pki, member: str, ledger: Path) -> list[str]:
+    """`signflow sign` arguments for a member's head with its PKCS#12 file."""
+    cred = pki.credential(member, "head")
+    return ["sign", str(pdf), "--roster", str(pki.roster_path), "--member", member,
+            "--pkcs12", str(cred.p12), "--passphrase-file", str(cred.passphrase_file),
+            "--ledger", str(ledger)]
+
+
+def fresh_agreement_folder(source: Path, folder: Path) -> tuple[Path, Path]:
+    """A new folder with a writable copy of ``source`` and where its ledger goes."""
+    folder.mkdir()
+    pdf = folder / "giao-uoc.pdf"
+    shutil.copyfile(source, pdf)
+    pdf.chmod(0o644)
+    return pdf, folder / "ledger.sqlite"

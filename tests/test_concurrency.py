@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import shutil
 import time
-from pathlib import Path
 
-from .conftest import DATA
+from .conftest import DATA, fresh_agreement_folder, sign_args
 
 ROUNDS = 50
 GENERATE_ROUNDS = 10
@@ -50,13 +48,6 @@ def _run_pair(commands: list[list[str]], rng: random.Random) -> list[tuple[str, 
     return results
 
 
-def _sign_args(pdf: Path, demo_pki, member: str, ledger: Path) -> list[str]:
-    cred = demo_pki.credential(member, "head")
-    return ["sign", str(pdf), "--roster", str(demo_pki.roster_path), "--member", member,
-            "--pkcs12", str(cred.p12), "--passphrase-file", str(cred.passphrase_file),
-            "--ledger", str(ledger)]
-
-
 def test_two_signers_at_once_never_lose_a_signature(pdf_pack, demo_pki, tmp_path,
                                                     monkeypatch):
     from signflow.history import read_history
@@ -68,13 +59,9 @@ def test_two_signers_at_once_never_lose_a_signature(pdf_pack, demo_pki, tmp_path
     waited = 0
     for round_no in range(ROUNDS):
         folder = tmp_path / f"r{round_no:02d}"
-        folder.mkdir()
-        pdf = folder / "giao-uoc.pdf"
-        shutil.copyfile(source, pdf)
-        pdf.chmod(0o644)
-        ledger_path = folder / "ledger.sqlite"
+        pdf, ledger_path = fresh_agreement_folder(source, folder)
         first, second = PAIRS[round_no % len(PAIRS)]
-        results = _run_pair([_sign_args(pdf, demo_pki, m, ledger_path)
+        results = _run_pair([sign_args(pdf, demo_pki, m, ledger_path)
                              for m in (first, second)], rng)
         history = read_history(pdf)
         with Ledger(ledger_path) as ledger:

@@ -8,23 +8,19 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import signal
 import subprocess
 import time
 from contextlib import suppress
 from pathlib import Path
 
-from .conftest import ROOT
+from .conftest import ROOT, fresh_agreement_folder, sign_args
 
 KILLS = 30
 
 
 def _sign_cmd(pdf: Path, demo_pki, member: str, ledger: Path) -> list[str]:
-    cred = demo_pki.credential(member, "head")
-    return [str(ROOT / ".venv" / "bin" / "signflow"), "sign", str(pdf), "--roster",
-            str(demo_pki.roster_path), "--member", member, "--pkcs12", str(cred.p12),
-            "--passphrase-file", str(cred.passphrase_file), "--ledger", str(ledger)]
+    return [str(ROOT / ".venv" / "bin" / "signflow"), *sign_args(pdf, demo_pki, member, ledger)]
 
 
 def test_killed_signer_is_reconciled_on_the_next_run(pdf_pack, demo_pki, tmp_path):
@@ -40,11 +36,7 @@ def test_killed_signer_is_reconciled_on_the_next_run(pdf_pack, demo_pki, tmp_pat
     seen: dict[str, int] = {}
     for i, (kind, when) in enumerate(moments):
         folder = tmp_path / f"k{i:02d}"
-        folder.mkdir()
-        pdf = folder / "giao-uoc.pdf"
-        shutil.copyfile(source, pdf)
-        pdf.chmod(0o644)
-        ledger_path = folder / "ledger.sqlite"
+        pdf, ledger_path = fresh_agreement_folder(source, folder)
         env = dict(os.environ, SIGNFLOW_LANG="vi")
         if kind == "fault":
             env["SIGNFLOW_FAULT"] = str(when)
