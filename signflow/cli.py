@@ -154,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str]) -> int:
     lang, debug, args = _global_options(argv)
     set_language(lang)
+    if any("\x00" in arg for arg in args):  # (the OS cannot pass one; a caller in Python can)
+        click.echo(_("signflow: error: {message}").format(
+            message=_("an argument contains a NUL character")), err=True)
+        return EXIT_FAILED
     try:
         _configure_logging(debug)
         _translate_click()

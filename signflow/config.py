@@ -17,11 +17,11 @@ line override them. Relative paths are relative to the `signflow.toml` file.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._structured import parse_text
 from .errors import InputError
 from .i18n import _
 
@@ -52,13 +52,11 @@ def find_config(start: Path | None = None) -> Path | None:
 
 def load_workspace(path: Path) -> Workspace:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(_("cannot read the settings {path}: {reason}").format(
             path=path, reason=exc)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(_("{path}: not valid TOML: {reason}").format(
-            path=path, reason=exc)) from None
+    raw = parse_text(text, path)
     section = raw.get("workspace", {})
     if not isinstance(section, dict):
         raise InputError(_("{path}: [workspace] must be a table").format(path=path))

@@ -84,8 +84,9 @@ def member_context(member: Member, roster: Roster) -> dict[str, Any]:
 
 
 def _data_date(value: Any, where: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
+    if isinstance(value, dt.datetime | dt.time):
+        raise InputError(_("data: {key}: a date without a time belongs here (YYYY-MM-DD): "
+                           "{value}").format(key=where, value=value.isoformat()))
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
@@ -126,14 +127,46 @@ def kind_content(data: dict[str, Any], kind: str, member_id: str | None) -> dict
     return section
 
 
-def check_data_members(data: dict[str, Any], roster: Roster) -> None:
-    """Per-member overrides must name members of the roster (a typo would be ignored)."""
+# Top-level names of a data file besides the kinds: a section a template may read as
+# `data.shared`, the per-member overrides, and the signature grid's width.
+DATA_NAMES = ("shared", "members", "signature_columns")
+
+
+def check_data(data: dict[str, Any], roster: Roster) -> None:
+    """Every name in the data means something: a misspelt section or member id would
+    otherwise be ignored, and a document generated without the content meant for it."""
+    for name in data:
+        if name not in KINDS and name not in DATA_NAMES:
+            raise InputError(_unknown(_("data: unknown section [{name}]").format(name=name),
+                                      name, [*KINDS, *DATA_NAMES]))
     overrides = data.get("members", {})
-    if isinstance(overrides, dict):
-        unknown = [k for k in overrides if not roster.has_member(k)]
-        if unknown:
-            raise InputError(_("data: [members] names unknown member id(s): {ids}").format(
-                ids=", ".join(unknown)))
+    if not isinstance(overrides, dict):
+        raise InputError(_("data: [members] must be a table"))
+    unknown = [k for k in overrides if not roster.has_member(k)]
+    if unknown:
+        message = _("data: [members] names unknown member id(s): {ids}").format(
+            ids=", ".join(unknown))
+        raise InputError(_unknown(message, unknown[0], roster.member_ids))
+    for member_id, sections in overrides.items():
+        if not isinstance(sections, dict):
+            raise InputError(_("data: [members.{id}] must be a table").format(id=member_id))
+        for name in sections:
+            if KINDS.get(name) is None or KINDS[name].scope != "member":
+                member_kinds = [k for k, v in KINDS.items() if v.scope == "member"]
+                raise InputError(_unknown(
+                    _("data: [members.{id}.{name}] is not a member's kind of document "
+                      "(known: {kinds})").format(id=member_id, name=name,
+                                                 kinds=", ".join(member_kinds)),
+                    name, member_kinds))
+
+
+def _unknown(message: str, name: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if not close:
+        return message
+    return _("{message}; did you mean {name}?").format(message=message, name=close[0])
 
 
 def signature_rows(members: list[dict[str, Any]], columns: int) -> list[list[Any]]:

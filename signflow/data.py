@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ._structured import parse_text
 from .errors import InputError
 from .i18n import _
 
@@ -23,20 +22,7 @@ def load_data_file(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(_("cannot read the data file {path}: {reason}").format(
             path=path, reason=exc)) from None
-    if path.suffix.lower() == ".json":
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(_("{path}: not valid JSON: {reason}").format(
-                path=path, reason=exc)) from None
-        if not isinstance(value, dict):
-            raise InputError(_("{path}: the top level must be an object").format(path=path))
-        return value
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(_("{path}: not valid TOML: {reason}").format(
-            path=path, reason=exc)) from None
+    return parse_text(text, path, "json" if path.suffix.lower() == ".json" else "toml")
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from .context import (
     KINDS,
     MEMBER_KINDS,
     anchor,
-    check_data_members,
+    check_data,
     document_context,
     required_signatures,
 )
@@ -146,7 +146,7 @@ def _generate_locked(roster: Roster, data: dict[str, Any], out_dir: Path,
                      convert_progress: ConvertProgress | None,
                      force: bool) -> list[ManifestEntry]:
     templates_dir = templates_dir or default_templates_dir()
-    check_data_members(data, roster)
+    check_data(data, roster)
     plan = plan_pack(roster, templates_dir, out_dir, only, members)
     # Build every context first: a data error stops the run before any file is written.
     contexts = [document_context(roster, data, d.kind, d.member, today) for d in plan]

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._structured import parse_text
 from .errors import InputError
 from .i18n import _
-from .identity import ORGANISATION_ATTRIBUTES
+from .identity import ORGANISATION_ATTRIBUTES, expected_pairs
 
 ROLES = ("head", "seal")
 SIGNING_ORDERS = ("any", "roster")
@@ -152,8 +152,10 @@ class _Checker:
         if value is None:
             self.problem(where, _("missing"))
             return None
-        if isinstance(value, dt.datetime):
-            return value.date()
+        if isinstance(value, dt.datetime | dt.time):
+            self.problem(where, _("a date without a time belongs here (YYYY-MM-DD): {value}"
+                                  ).format(value=value.isoformat()))
+            return None
         if isinstance(value, dt.date):
             return value
         if isinstance(value, str):
@@ -174,6 +176,10 @@ class _Checker:
             path = self.path.parent / path
         if not path.is_file():
             self.problem(where, _("file not found: {path}").format(path=path))
+            return None
+        problem = png_problem(path)
+        if problem is not None:
+            self.problem(where, problem)
             return None
         return path
 
@@ -198,6 +204,17 @@ class _Checker:
         if subject is not None and (not isinstance(subject, str) or not subject.strip()):
             self.problem(f"{where}.subject", _("must be non-empty text"))
             return None
+        if subject is not None:
+            try:
+                pairs = expected_pairs(subject)
+            except InputError as exc:
+                self.problem(f"{where}.subject", exc.message)
+                return None
+            if not any(key == "CN" for key, _value in pairs):
+                # an empty or CN-less subject would match far too many certificates
+                self.problem(f"{where}.subject", _(
+                    "must name the holder: CN=..., optionally O=..., OU=..."))
+                return None
         return CertificateExpectation(sha256=sha, subject=subject.strip() if subject else None)
 
 
@@ -212,20 +229,54 @@ _MEMBER_KEYS = {
 _HEAD_KEYS = {"name", "title", "certificate"}
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def png_problem(path: Path) -> str | None:
+    """Why ``path`` cannot serve as a signature or seal image (None: a readable PNG).
+
+    Checked when the roster loads, so that a wrong file is said before anything is signed
+    (not as a failure in the middle of a signing)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(len(PNG_SIGNATURE))
+    except OSError as exc:
+        return _("cannot read {path}: {reason}").format(path=path, reason=exc.strerror or exc)
+    if head != PNG_SIGNATURE:
+        return _("{path} is not a PNG image").format(path=path)
+    if size > MAX_IMAGE_BYTES:
+        return _("{path}: the image is too large (at most {n} MiB)").format(
+            path=path, n=MAX_IMAGE_BYTES // (1024 * 1024))
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                return _("{path}: the image has too many pixels ({w}x{h})").format(
+                    path=path, w=image.width, h=image.height)
+            image.load()  # decodes it: a truncated or corrupt PNG fails here, not at signing
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError,
+            Image.DecompressionBombError) as exc:
+        return _("{path} is not a readable PNG image ({reason})").format(path=path, reason=exc)
+    return None
+
+
 def load_roster(path: str | Path) -> Roster:
     """Load and validate a roster; raise RosterError listing every problem found."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(_("roster not found: {path}").format(path=path)) from None
+    except IsADirectoryError:
+        raise InputError(_("{path} is a folder, not a roster").format(path=path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(_("cannot read the roster {path}: {reason}").format(
             path=path, reason=exc)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(_("{path}: not valid TOML: {reason}").format(
-            path=path, reason=exc)) from None
-    return parse_roster(raw, path)
+    return parse_roster(parse_text(text, path), path)
 
 
 def parse_roster(raw: dict[str, Any], path: Path) -> Roster:
@@ -296,6 +347,7 @@ def parse_roster(raw: dict[str, Any], path: Path) -> Roster:
     place = c.text(cluster_raw, "place", "cluster.place")
     parent = c.text(cluster_raw, "parent", "cluster.parent", required=False)
 
+    _check_pins(c, members, seen)
     if c.problems:
         raise RosterError(
             _("the roster {path} has {n} problem(s)").format(path=path, n=len(c.problems)),
@@ -308,6 +360,26 @@ def parse_roster(raw: dict[str, Any], path: Path) -> Roster:
         organisation_attribute=organisation_attribute,
     )
     return Roster(path=path, cluster=cluster, members=tuple(members))
+
+
+def _check_pins(c: _Checker, members: list[Member], index: dict[str, int]) -> None:
+    """One certificate belongs to one signer: the same fingerprint pinned for two members,
+    or for a head and a seal, contradicts itself (one of them would sign as the other)."""
+    pinned: dict[str, str] = {}
+    for member in members:
+        i = index.get(member.id, 0)
+        for role, expectation in (("head", member.head.certificate),
+                                  ("seal", member.seal_certificate)):
+            if expectation is None or expectation.sha256 is None:
+                continue
+            where = f"{member.id} ({role})"
+            if expectation.sha256 in pinned:
+                key = "head.certificate" if role == "head" else "seal_certificate"
+                c.problem(f"members[{i}].{key}.sha256", _(
+                    "the same certificate is already pinned for {other}").format(
+                        other=pinned[expectation.sha256]))
+            else:
+                pinned[expectation.sha256] = where
 
 
 def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
@@ -387,7 +459,7 @@ def pin_certificate(path: str | Path, member_id: str, role: str, sha256: str,
     else:
         entry["seal_certificate"] = pin
     text = tomlkit.dumps(doc)
-    check = parse_roster(tomllib.loads(text), path)
+    check = parse_roster(parse_text(text, path), path)
     with atomic_output(path) as f:
         f.write(text.encode("utf-8"))
     return check

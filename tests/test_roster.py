@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from signflow.errors import InputError
 from signflow.roster import RosterError, load_roster
@@ -92,7 +93,7 @@ def test_duplicate_ids(tmp_path: Path):
 
 def test_relative_image_paths_resolve_next_to_roster(tmp_path: Path):
     (tmp_path / "img").mkdir()
-    (tmp_path / "img" / "sig.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    Image.new("RGBA", (40, 20)).save(tmp_path / "img" / "sig.png")
     text = ROSTER.read_text(encoding="utf-8").replace(
         'head.name = "Bùi Thị Yến"', 'head.name = "Bùi Thị Yến"\nsignature_image = "img/sig.png"'
     )
