@@ -83,8 +83,73 @@ def cli(ctx: click.Context, lang: str | None, debug: bool, config_path: Path | N
     from .config import default_map, find_config, load_workspace
 
     path = config_path or find_config()
+    ctx.obj = {"config": path}
     if path is not None:
         ctx.default_map = default_map(load_workspace(path))
+
+
+def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -> Any:
+    """The ledger, checked against what the workspace remembers of it: one the workspace
+    used before may not be missing, empty or replaced (the history would restart).
+    ``missing_ok``: None for a ledger that does not exist and never did."""
+    import datetime as dt
+
+    from .config import known_ledger, remember_ledger
+    from .errors import InputError
+    from .ledger import Ledger
+
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    config = obj.get("config") if isinstance(obj, dict) else None
+    known = known_ledger(config, path) if config is not None else None
+    if known is not None and not path.is_file():
+        raise InputError(_("the ledger {path} is missing: the workspace has used it since "
+                           "{date}; restore it from a backup (a new one would restart the "
+                           "history)").format(path=path, date=known.get("created", "?")))
+    if missing_ok and not path.is_file():
+        return None
+    ledger = Ledger(path, read_only=read_only)
+    try:
+        events = ledger.events()
+        if known is not None and (not events or events[0].hash != known.get("first_event")):
+            raise InputError(_("the ledger {path} is not the one the workspace has used since "
+                               "{date} (its history was emptied or replaced); restore it "
+                               "from a backup").format(path=path,
+                                                       date=known.get("created", "?")))
+        if known is None and config is not None and events and not read_only:
+            remember_ledger(config, path, events[0].hash,
+                            dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger
+
+
+def anchor_ledger(ledger: Any, tsa_url: str | None, quiet: bool = False) -> None:
+    """Timestamp the chain head after a signing or archive; a failure is said (the audit
+    will report the uncovered events) but does not undo the signatures made. ``quiet``:
+    after a failed command, whose own error is the message that matters."""
+    from .errors import SignflowError, failure_reason
+    from .sign import tsa_stamp
+
+    if quiet:
+        try:
+            if tsa_url:
+                ledger.anchor(tsa_url, tsa_stamp(tsa_url))
+        except Exception:  # noqa: BLE001, S110 - the command's own error is reported
+            pass
+        return
+    if not tsa_url:
+        click.echo(_("note: the ledger was not timestamped (no --tsa): signflow log --verify "
+                     "will report these signings until signflow log --anchor is run"),
+                   err=True)
+        return
+    try:
+        ledger.anchor(tsa_url, tsa_stamp(tsa_url))
+    except Exception as exc:  # reported, not lost: the audit names the uncovered events
+        message = exc.message if isinstance(exc, SignflowError) else failure_reason(exc)
+        click.echo(_("warning: the ledger could not be timestamped: {reason}").format(
+            reason=message), err=True)
 
 
 @cli.command(help=_("Render one template with TOML or JSON data (later files override "
@@ -377,7 +442,7 @@ def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: str,
          **key_source: Any) -> int:
     import contextlib
 
-    from .ledger import Ledger, default_ledger_path
+    from .ledger import default_ledger_path
     from .sign import SignSettings, sign_documents
 
     check_key_source(**key_source)
@@ -387,9 +452,14 @@ def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: str,
     settings.check()
     with contextlib.ExitStack() as stack:
         credential = open_key_source(stack, **key_source)
-        ledger = stack.enter_context(Ledger(ledger_path or default_ledger_path(pdfs[0])))
-        outcomes = sign_documents(list(pdfs), roster, member_id, role, credential, settings,
-                                  ledger=ledger, on_wait=tell_waiting)
+        ledger = stack.enter_context(open_ledger(ledger_path or default_ledger_path(pdfs[0])))
+        try:
+            outcomes = sign_documents(list(pdfs), roster, member_id, role, credential,
+                                      settings, ledger=ledger, on_wait=tell_waiting)
+        except Exception:  # what was signed before the failure is covered too
+            anchor_ledger(ledger, tsa_url, quiet=True)
+            raise
+        anchor_ledger(ledger, tsa_url)
     for outcome in outcomes:
         click.echo(_("{path}: signed by {signer} ({member}, {role})").format(
             path=outcome.path, signer=outcome.signer, member=outcome.member,
@@ -401,22 +471,34 @@ def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: str,
 @click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--roster", "roster_path", type=click.Path(path_type=Path),
               help=_("Roster of the cluster (TOML)."))
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger to compare the files with (default: the one next to "
+                     "the documents, if there is one)."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
-def status(pdfs: tuple[Path, ...], roster_path: Path | None, as_json: bool) -> int:
+def status(pdfs: tuple[Path, ...], roster_path: Path | None, ledger_path: Path | None,
+           as_json: bool) -> int:
+    import contextlib
     import json
 
     from .errors import SignflowError
+    from .ledger import default_ledger_path
     from .status import DocumentStatus, document_status
 
     roster = load_roster(roster_path) if roster_path else None
     results: list[DocumentStatus] = []
     failed = False
-    for pdf in pdfs:
-        try:
-            results.append(document_status(pdf, roster))
-        except SignflowError as exc:
-            failed = True
-            results.append(DocumentStatus(file=str(pdf), error=exc.message))
+    with contextlib.ExitStack() as stack:
+        ledgers: dict[Path, Any] = {}
+        for pdf in pdfs:
+            try:
+                where = ledger_path or default_ledger_path(pdf)
+                if where not in ledgers:
+                    found = open_ledger(where, read_only=True, missing_ok=True)
+                    ledgers[where] = stack.enter_context(found) if found else None
+                results.append(document_status(pdf, roster, ledger=ledgers[where]))
+            except SignflowError as exc:
+                failed = True
+                results.append(DocumentStatus(file=str(pdf), error=exc.message))
     if as_json:
         click.echo(json.dumps({"documents": [r.as_json() for r in results]},
                               ensure_ascii=False, indent=2))
@@ -424,41 +506,89 @@ def status(pdfs: tuple[Path, ...], roster_path: Path | None, as_json: bool) -> i
         from ._tables import status_table
 
         click.echo(status_table(results, roster))
+        for r in results:
+            if r.ledger is not None and not r.ledger["agrees"]:
+                click.echo(_("{path}: the file and the ledger {ledger} disagree: {problem}"
+                             ).format(path=r.file, ledger=r.ledger["path"],
+                                      problem=r.ledger["problem"]))
     from .errors import EXIT_FAILED
 
-    return EXIT_FAILED if failed else EXIT_OK
+    if failed:
+        return EXIT_FAILED
+    return EXIT_PROBLEMS if any(r.ledger and not r.ledger["agrees"] for r in results) \
+        else EXIT_OK
 
 
-@cli.command("log", help=_("Print the audit trail of the signing ledger."))
+@cli.command("log", help=_("Print the audit trail of the signing ledger; check it (--verify) "
+                            "against its timestamps and the PDFs, or timestamp it (--anchor)."))
+@click.argument("pdfs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               help=_("Signing ledger (default: signflow-ledger.sqlite in this folder)."))
-@click.option("--verify", is_flag=True, help=_("Check the hash chain of the audit trail."))
+@click.option("--verify", is_flag=True,
+              help=_("Check the audit trail: its hash chain, its timestamps and the PDFs "
+                     "(those named, else each where the ledger last saw it)."))
+@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER) of the timestamp authority; may be repeated."))
+@click.option("--anchor", is_flag=True,
+              help=_("Have the audit trail's latest state timestamped now (needs --tsa)."))
+@click.option("--tsa", "tsa_url", help=_("URL of the timestamp authority (RFC 3161)."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
-def log_command(ledger_path: Path | None, verify: bool, as_json: bool) -> int:
+def log_command(pdfs: tuple[Path, ...], ledger_path: Path | None, verify: bool,
+                trust: tuple[Path, ...], anchor: bool, tsa_url: str | None,
+                as_json: bool) -> int:
     import json
     from dataclasses import asdict
 
     from .errors import InputError
-    from .ledger import LEDGER_NAME, Ledger
+    from .ledger import LEDGER_NAME
 
     path = ledger_path or Path(LEDGER_NAME)
-    if not path.is_file():
-        raise InputError(_("ledger not found: {path}").format(path=path))
-    with Ledger(path, read_only=True) as ledger:
+    if pdfs and not verify:
+        raise InputError(_("PDFs are compared with the ledger by --verify"))
+    if anchor:
+        if not tsa_url:
+            raise InputError(_("--anchor needs the timestamp authority: --tsa"))
+        if not path.is_file():
+            raise InputError(_("ledger not found: {path}").format(path=path))
+        from .sign import tsa_stamp
+
+        with open_ledger(path) as ledger:
+            made = ledger.anchor(tsa_url, tsa_stamp(tsa_url))
+        click.echo(_("The audit trail was timestamped up to event {n} ({at}).").format(
+            n=made.seq, at=made.at) if made else _("The audit trail's latest state was "
+                                                  "already timestamped."))
+        if not verify:
+            return EXIT_OK
+    audit = None
+    with open_ledger(path, read_only=True) as ledger:
         events = ledger.events()
-        problems = ledger.verify_chain() if verify else []
+        if verify:
+            from .credentials import load_trust_roots
+            from .ledger_audit import audit_ledger
+
+            audit = audit_ledger(ledger, load_trust_roots(trust),
+                                 list(pdfs) if pdfs else None)
+    problems = audit.problems if audit else []
     if as_json:
-        click.echo(json.dumps({"events": [asdict(e) for e in events], "problems": problems},
-                              ensure_ascii=False, indent=2))
+        payload: dict[str, Any] = {"events": [asdict(e) for e in events], "problems": problems}
+        if audit is not None:
+            payload.update(notes=audit.notes, anchors=audit.anchors,
+                           documents_compared=audit.documents_compared)
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
         for e in events:
-            detail = ", ".join(f"{k}={v}" for k, v in e.details.items())
+            detail = ", ".join(f"{k}={v}" for k, v in e.details.items()
+                               if k != "revisions_sha256")
             click.echo(f"{e.seq:>4}  {e.at}  {e.action:<17} {e.path or ''}  {detail}")
-        if verify:
+        if audit is not None:
+            for note in audit.notes:
+                click.echo(_("note: {note}").format(note=note))
             for problem in problems:
                 click.echo(_("PROBLEM: {problem}").format(problem=problem), err=True)
             if not problems:
-                click.echo(_("The audit trail is intact ({n} events).").format(n=len(events)))
+                click.echo(_("The audit trail is intact ({n} events, {a} timestamp(s), {d} "
+                             "document(s) compared with their files).").format(
+                                 n=len(events), a=audit.anchors, d=audit.documents_compared))
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
@@ -590,15 +720,20 @@ def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
     from ._files import unique_paths
     from .archive import archive_document
     from .credentials import load_trust_roots
-    from .ledger import Ledger, default_ledger_path
+    from .ledger import default_ledger_path
 
     roots = load_trust_roots(trust)
-    with Ledger(ledger_path or default_ledger_path(pdfs[0])) as ledger:
-        for pdf in unique_paths(pdfs):
-            outcome = archive_document(pdf, tsa_url, roots, ledger=ledger,
-                                       on_wait=tell_waiting)
-            click.echo(_("{path}: validation data and a document timestamp added ({n} "
-                         "signature(s))").format(path=outcome.path, n=outcome.signatures))
+    with open_ledger(ledger_path or default_ledger_path(pdfs[0])) as ledger:
+        try:
+            for pdf in unique_paths(pdfs):
+                outcome = archive_document(pdf, tsa_url, roots, ledger=ledger,
+                                           on_wait=tell_waiting)
+                click.echo(_("{path}: validation data and a document timestamp added ({n} "
+                             "signature(s))").format(path=outcome.path, n=outcome.signatures))
+        except Exception:  # what was archived before the failure is covered too
+            anchor_ledger(ledger, tsa_url, quiet=True)
+            raise
+        anchor_ledger(ledger, tsa_url)
     return EXIT_OK
 
 
@@ -628,10 +763,15 @@ def demo(out_dir: Path) -> int:
         n=len(people), verdict=_("verified and complete") if agreement.ok
         else _("PROBLEMS FOUND")))
     click.echo(_("Documents verified: {ok}/{n}").format(ok=ok, n=len(result.verdicts)))
+    audit = result.ledger_audit
+    click.echo(_("Ledger: {verdict} ({a} timestamp(s), {d} document(s) compared with their "
+                 "files)").format(verdict=_("intact") if not audit.problems else
+                                  "; ".join(audit.problems), a=audit.anchors,
+                                  d=audit.documents_compared))
     click.echo(_("Files: {path}").format(path=result.out))
     click.echo(_("Report: {path}").format(path=result.report))
     click.echo(_("Done in {s:.0f} s.").format(s=result.seconds))
-    return EXIT_OK if ok == len(result.verdicts) else EXIT_FAILED
+    return EXIT_OK if ok == len(result.verdicts) and not audit.problems else EXIT_FAILED
 
 
 @cli.command(help=_("Create a workspace for real use: settings, a roster and the year's data "

@@ -117,7 +117,6 @@ def _archive_locked(path: Path, tsa_url: str, trust_roots: list[Any],
                            .format(path=path, reason=failure_reason(exc))) from None
     after = append_revision(path, data, archived)
     if ledger is not None:
-        identity = ledger.observe(path, archived, quiet=True)
-        ledger.record("archived", path, {"signatures": len(regular), "tsa": tsa_url,
-                                         "sha256_after": after}, document=identity)
+        ledger.record_archive(path, archived, {"signatures": len(regular), "tsa": tsa_url,
+                                               "sha256_after": after})
     return ArchiveOutcome(path, len(regular), sha256_bytes(data), after)

@@ -105,10 +105,54 @@ def default_map(ws: Workspace) -> dict[str, Any]:
         "prepare": drop_none(roster),
         "sign": drop_none({**roster, "tsa_url": ws.tsa, "trust": ws.trust,
                            "ledger_path": ws.ledger, "level": ws.level}),
-        "status": drop_none(roster),
+        "status": drop_none({**roster, "ledger_path": ws.ledger}),
         "verify": drop_none({**roster, "trust": ws.trust}),
         "archive": drop_none({"tsa_url": ws.tsa, "trust": ws.trust, "ledger_path": ws.ledger}),
-        "log": drop_none({"ledger_path": ws.ledger}),
+        "log": drop_none({"ledger_path": ws.ledger, "trust": ws.trust, "tsa_url": ws.tsa}),
         "templates": {"check": drop_none({"roster_path": ws.roster, "data_files": ws.data})},
         "keys": {"demo": drop_none(roster)},
     }
+
+
+# --- what the workspace remembers ------------------------------------------------------
+# The ledgers it has used, each with its first event's hash: a ledger that later is
+# missing, empty or another one is then an error, not a fresh start of the history.
+STATE_NAME = ".signflow-state.json"
+
+
+def _state_path(config: Path) -> Path:
+    return config.parent / STATE_NAME
+
+
+def _read_state(config: Path) -> dict[str, Any]:
+    import json
+
+    path = _state_path(config)
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise InputError(_("cannot read the workspace's record {path}: {reason}").format(
+            path=path, reason=exc)) from None
+    if not isinstance(state, dict) or not isinstance(state.get("ledgers", {}), dict):
+        raise InputError(_("cannot read the workspace's record {path}: {reason}").format(
+            path=path, reason="ledgers"))
+    return state
+
+
+def known_ledger(config: Path, ledger: Path) -> dict[str, Any] | None:
+    """What the workspace recorded about this ledger (None: never used from here)."""
+    entry = _read_state(config).get("ledgers", {}).get(str(ledger.resolve()))
+    return entry if isinstance(entry, dict) else None
+
+
+def remember_ledger(config: Path, ledger: Path, first_event: str, created: str) -> None:
+    import json
+
+    from ._files import atomic_write_bytes
+
+    state = _read_state(config)
+    state.setdefault("ledgers", {})[str(ledger.resolve())] = {
+        "first_event": first_event, "created": created}
+    atomic_write_bytes(_state_path(config), json.dumps(state, indent=2).encode("utf-8"))

@@ -33,6 +33,7 @@ class DemoResult:
     roster: Any
     seconds: float
     token_members: list[str] = field(default_factory=list)
+    ledger_audit: Any = None  # signflow.ledger_audit.LedgerAudit of the pack's ledger
 
 
 def example_dir() -> Path:
@@ -111,12 +112,14 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
 
         archive_document(agreement, pki.tsa_url,
                          _Policy(trust_roots=(pki.root_pem,)).load_roots(), ledger=ledger)
+        ledger.anchor(pki.tsa_url, signing.tsa_stamp(pki.tsa_url))
         step(_("Each member signs its own three documents (one login per member)"))
         for m in roster.members:
             for role in ("head", "seal"):
                 with credential(m.id, role) as cred:
                     signing.sign_documents(member_docs[m.id], roster, m.id, role, cred,
                                            settings, ledger=ledger)
+        ledger.anchor(pki.tsa_url, signing.tsa_stamp(pki.tsa_url))  # as `signflow sign` does
 
     step(_("Verifying every document against the roster, offline"))
     all_docs = [agreement] + [p for m in roster.members for p in member_docs[m.id]]
@@ -127,8 +130,13 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
     atomic_write_bytes(report, render_html(
         verdicts, title=roster.cluster.full_name, roster_name=roster.cluster.full_name,
         trust_roots=[str(pki.root_pem)]).encode("utf-8"))
-    statuses = [document_status(p, roster) for p in all_docs]
+    from .ledger_audit import audit_ledger
+
+    with Ledger(year_dir / LEDGER_NAME, read_only=True) as ledger:
+        statuses = [document_status(p, roster, ledger=ledger) for p in all_docs]
+        ledger_audit = audit_ledger(ledger, _Policy(trust_roots=(pki.root_pem,)).load_roots())
     return DemoResult(out=out, agreement=agreement,
                       member_documents=[p for m in roster.members for p in member_docs[m.id]],
                       verdicts=verdicts, report=report, statuses=statuses, roster=roster,
-                      seconds=time.monotonic() - started, token_members=token_members)
+                      seconds=time.monotonic() - started, token_members=token_members,
+                      ledger_audit=ledger_audit)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,17 @@ CREATE TABLE IF NOT EXISTS pending (  -- a signature about to be written (crash 
     details TEXT NOT NULL,              -- JSON of the "signed" event to record
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS anchors (  -- the chain head timestamped by a TSA (RFC 3161)
+    seq INTEGER PRIMARY KEY,            -- the event whose hash was the head then
+    head TEXT NOT NULL,                 -- that hash
+    tsa TEXT NOT NULL,                  -- the authority's URL
+    token BLOB NOT NULL,                -- the TimeStampToken (CMS ContentInfo, DER)
+    at TEXT NOT NULL                    -- its time (genTime), ISO 8601
+);
+CREATE TRIGGER IF NOT EXISTS anchors_no_update BEFORE UPDATE ON anchors
+BEGIN SELECT RAISE(ABORT, 'anchors are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS anchors_no_delete BEFORE DELETE ON anchors
+BEGIN SELECT RAISE(ABORT, 'anchors are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
@@ -91,6 +103,24 @@ class Event:
     details: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True)
+class Anchor:
+    seq: int
+    head: str
+    tsa: str
+    token: bytes
+    at: str
+
+
+# What a TSA is asked to timestamp: the chain head, domain-separated (a token over these
+# bytes cannot be one issued for a document or for another purpose).
+ANCHOR_LABEL = b"signflow ledger chain head "
+
+
+def anchor_digest(head: str) -> bytes:
+    return hashlib.sha256(ANCHOR_LABEL + head.encode("ascii")).digest()
 
 
 _LOCATIONS: dict[str, list[int]] = {}
@@ -157,6 +187,23 @@ def _event_hash(prev_hash: str, seq: int, at: str, action: str, document: str | 
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def token_time(token: bytes) -> dt.datetime:
+    """The genTime of an RFC 3161 token (ContentInfo DER); InputError if it is none."""
+    from asn1crypto import cms, tsp
+
+    try:
+        info = cms.ContentInfo.load(token)
+        tst = info["content"]["encap_content_info"]["content"].parsed
+        if not isinstance(tst, tsp.TSTInfo):
+            raise ValueError("not a TSTInfo")
+        moment = tst["gen_time"].native
+        if not isinstance(moment, dt.datetime):
+            raise ValueError("no time")
+        return moment
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(_("not a timestamp token: {reason}").format(reason=exc)) from None
+
+
 def default_ledger_path(pdf: Path) -> Path:
     """The ledger next to the documents: the nearest existing one in the PDF's folder or up
     to three levels above it (the pack's year folder), else a new one in the PDF's folder."""
@@ -172,6 +219,11 @@ class Ledger:
         """Open (or create) the ledger. ``read_only``: for auditing, also on read-only
         media (nothing is created, reconciled or written)."""
         self.path = Path(path)
+        self.created = False
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            # SQLite would take an empty file for a new database: the history would restart
+            raise InputError(_("the ledger {path} is empty (0 bytes): its history was lost; "
+                               "restore it from a backup").format(path=self.path))
         if read_only:
             self.db = self._open_read_only()
             return
@@ -181,10 +233,25 @@ class Ledger:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.executescript(_SCHEMA)
+            with self._transaction():  # (two processes creating it at once: one event)
+                self.created = self._start()
         except sqlite3.DatabaseError as exc:
             raise InputError(_("cannot open the ledger {path}: {reason}").format(
                 path=self.path, reason=exc)) from None
         self.reconcile()
+
+    def _start(self) -> bool:
+        """A new ledger's first event says it was created (so that an existing ledger
+        without events is never a normal state). True when this opening created it."""
+        if self.db.execute("SELECT 1 FROM events LIMIT 1").fetchone():
+            return False
+        if self.db.execute("SELECT 1 FROM documents LIMIT 1").fetchone():
+            return False  # documents without events: left for `log --verify` to report
+        # the nonce makes every ledger's first event its own (two ledgers created at the
+        # same second in the same place are still told apart, see signflow log --verify)
+        self._append("created", None, None, {"ledger": str(self.path.absolute()),
+                                             "nonce": secrets.token_hex(16)})
+        return True
 
     def _open_read_only(self) -> sqlite3.Connection:
         from urllib.parse import quote
@@ -248,6 +315,13 @@ class Ledger:
         Returns the document identity. ``quiet`` leaves new revisions out of the log, for
         a caller that logs them itself (a signature made here); ``reader``: one already
         open on ``data`` (not parsed again)."""
+        return self._observe(path, data, quiet, reader)[0]
+
+    def _observe(self, path: Path, data: bytes, quiet: bool = False,
+                 reader: Any = None) -> tuple[str, list[str]]:
+        """``observe``, also returning the hashes of the revisions it recorded now: every
+        revision row is named by an event of the hash chain (a caller with ``quiet`` names
+        them in its own event), so that an edited row is told from a rewritten file."""
         ends = revision_ends(data, reader)
         hashes = [hashlib.sha256(data[:end]).hexdigest() for end in ends]
         identity = hashes[0]
@@ -258,14 +332,16 @@ class Ledger:
             if row is None:
                 cur = self.db.execute(
                     "INSERT INTO documents (identity, path, first_seen) VALUES (?, ?, ?)",
-                    (identity, str(path), now))
+                    (identity, str(Path(path).absolute()), now))
                 doc_id = cur.lastrowid
                 known: list[tuple[int, int, str]] = []
                 self._append("registered", identity, path,
-                             {"revisions": len(ends), "sha256": hashes[-1]})
+                             {"revisions": len(ends), "sha256": hashes[-1],
+                              "revisions_sha256": hashes})
             else:
                 doc_id = row[0]
-                self.db.execute("UPDATE documents SET path = ? WHERE id = ?", (str(path), doc_id))
+                self.db.execute("UPDATE documents SET path = ? WHERE id = ?",
+                                (str(Path(path).absolute()), doc_id))
                 known = self.db.execute(
                     "SELECT number, size, sha256 FROM revisions WHERE document_id = ? "
                     "ORDER BY number", (doc_id,)).fetchall()
@@ -281,10 +357,11 @@ class Ledger:
                     (doc_id, number, ends[number - 1], hashes[number - 1], now))
             if known and new and not quiet:
                 self._append("revisions-added", identity, path,
-                             {"from": new[0], "to": new[-1], "sha256": hashes[-1]})
+                             {"from": new[0], "to": new[-1], "sha256": hashes[-1],
+                              "revisions_sha256": [hashes[n - 1] for n in new]})
         if conflict is not None:
-            raise SigningError(conflict)
-        return identity
+            raise SigningError(self._explain_conflict(identity, known, hashes) or conflict)
+        return identity, ([hashes[n - 1] for n in new] if known else [])
 
     @staticmethod
     def _conflict(path: Path, identity: str, known: list[tuple[int, int, str]],
@@ -319,11 +396,45 @@ class Ledger:
 
     def record_signature(self, path: Path, data: bytes, outcome: Any, cert_sha256: str,
                          pending: int | None = None) -> None:
-        identity = self.observe(path, data, quiet=True)
+        identity, new = self._observe(path, data, quiet=True)
         with self._transaction():
-            self._append("signed", identity, path, self._signed_details(outcome, cert_sha256))
+            self._append("signed", identity, path, {
+                **self._signed_details(outcome, cert_sha256), "revisions_sha256": new})
             if pending is not None:
                 self.db.execute("DELETE FROM pending WHERE id = ?", (pending,))
+
+    def record_archive(self, path: Path, data: bytes, details: dict[str, Any]) -> None:
+        identity, new = self._observe(path, data, quiet=True)
+        self.record("archived", path, {**details, "revisions_sha256": new}, document=identity)
+
+    def _explain_conflict(self, identity: str, known: list[tuple[int, int, str]],
+                          hashes: list[str]) -> str | None:
+        """When the file agrees with what the hash chain vouches for and only the ledger's
+        revision rows disagree, the ledger was altered: say so instead of blaming the file."""
+        chained = self.chained_revisions().get(identity, set())
+        altered = [number for number, _size, sha in known
+                   if number <= len(hashes) and hashes[number - 1] != sha
+                   and hashes[number - 1] in chained and sha not in chained]
+        if not altered:
+            return None
+        return _("the ledger {path} was altered (its record of a revision is not the one its "
+                 "audit log vouches for); check it with signflow log --verify").format(
+                     path=self.path)
+
+    def chained_revisions(self) -> dict[str, set[str]]:
+        """Per document, the revision hashes named by events of the hash chain."""
+        named: dict[str, set[str]] = {}
+        for event in self.events():
+            if event.document is None:
+                continue
+            hashes = named.setdefault(event.document, set())
+            for key in ("sha256", "sha256_after"):
+                if isinstance(event.details.get(key), str):
+                    hashes.add(event.details[key])
+            listed = event.details.get("revisions_sha256")
+            if isinstance(listed, list):
+                hashes.update(h for h in listed if isinstance(h, str))
+        return named
 
     def reconcile(self) -> list[str]:
         """Complete or drop the signatures a killed process journalled but did not record.
@@ -361,9 +472,10 @@ class Ledger:
         prefixes = {hashlib.sha256(data[:end]).hexdigest()
                     for end in (revision_ends(data) if data else [])}
         if after in prefixes:
-            identity = self.observe(path, data, quiet=True)
+            identity, new = self._observe(path, data, quiet=True)
             with self._transaction():
-                self._append("signed", identity, path, {**details, "recovered": True})
+                self._append("signed", identity, path, {**details, "recovered": True,
+                                                        "revisions_sha256": new})
                 self.db.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
             return _("{path}: a signature written before an interruption was recorded"
                      ).format(path=path)
@@ -378,6 +490,68 @@ class Ledger:
                document: str | None = None) -> None:
         with self._transaction():
             self._append(action, document, path, details)
+
+    # --- anchoring the chain outside the ledger -----------------------------------------
+
+    def head(self) -> tuple[int, str] | None:
+        row = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def anchor(self, tsa: str, stamp: Callable[[bytes], bytes]) -> Anchor | None:
+        """Have the chain head timestamped (``stamp``: digest -> RFC 3161 token, DER) and
+        store the token. A rewrite of any event up to the head then no longer matches a
+        token the ledger's holder cannot forge. None when the head is anchored already."""
+        head = self.head()
+        if head is None:
+            return None
+        seq, digest = head
+        if self.db.execute("SELECT 1 FROM anchors WHERE seq = ?", (seq,)).fetchone():
+            return None
+        token = stamp(anchor_digest(digest))  # outside the transaction: a network call
+        at = token_time(token).isoformat(timespec="seconds")
+        with self._transaction():
+            self.db.execute("INSERT OR IGNORE INTO anchors (seq, head, tsa, token, at) "
+                            "VALUES (?, ?, ?, ?, ?)", (seq, digest, tsa, token, at))
+        return Anchor(seq, digest, tsa, token, at)
+
+    def anchors(self) -> list[Anchor]:
+        try:
+            rows = self.db.execute(
+                "SELECT seq, head, tsa, token, at FROM anchors ORDER BY seq").fetchall()
+        except sqlite3.OperationalError:  # a ledger from before anchors existed
+            return []
+        return [Anchor(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), str(r[4])) for r in rows]
+
+    def documents(self) -> list[tuple[str, str, list[tuple[int, int, str]]]]:
+        """(identity, path last seen, [(number, size, sha256)]) of every document."""
+        result = []
+        for doc_id, identity, path in self.db.execute(
+                "SELECT id, identity, path FROM documents ORDER BY id").fetchall():
+            rows = self.db.execute("SELECT number, size, sha256 FROM revisions WHERE "
+                                   "document_id = ? ORDER BY number", (doc_id,)).fetchall()
+            result.append((identity, path, [(int(n), int(z), str(h)) for n, z, h in rows]))
+        return result
+
+    def disagreement(self, data: bytes) -> str | None:
+        """How this file and the ledger's record of it disagree (None: they agree)."""
+        ends = revision_ends(data)
+        hashes = [hashlib.sha256(data[:end]).hexdigest() for end in ends]
+        row = self.db.execute("SELECT id FROM documents WHERE identity = ?",
+                              (hashes[0],)).fetchone()
+        if row is None:
+            return _("the ledger has no record of this document")
+        rows = self.db.execute("SELECT number, sha256 FROM revisions WHERE document_id = ? "
+                               "ORDER BY number", (row[0],)).fetchall()
+        for number, sha in rows:
+            if number <= len(hashes) and hashes[number - 1] != sha:
+                return _("revision {n} differs from the ledger's record").format(n=number)
+        if len(hashes) > len(rows):
+            return _("revisions {first}-{last} of the file are not in the ledger").format(
+                first=len(rows) + 1, last=len(hashes))
+        if len(rows) > len(hashes):
+            return _("revisions {first}-{last} the ledger recorded are missing from the "
+                     "file").format(first=len(hashes) + 1, last=len(rows))
+        return None
 
     # --- what was already checked ------------------------------------------------------
 
@@ -428,7 +602,11 @@ class Ledger:
             expected_seq = seq + 1
         triggers = {r[0] for r in self.db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-        for name in ("events_no_update", "events_no_delete"):
+        guards = ["events_no_update", "events_no_delete", "revisions_no_update",
+                  "revisions_no_delete"]
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'anchors'").fetchone():
+            guards += ["anchors_no_update", "anchors_no_delete"]
+        for name in guards:
             if name not in triggers:
                 problems.append(_("the append-only guard {name} was removed").format(name=name))
         return problems

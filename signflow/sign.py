@@ -253,6 +253,18 @@ def http_timestamper(url: str, timeout: int = 30, session: Any = None) -> Any:
     return _checked_timestamper_class()(url, timeout=timeout, session=session)
 
 
+def tsa_stamp(url: str, timeout: int = 30) -> Callable[[bytes], bytes]:
+    """digest (SHA-256) -> the RFC 3161 token the TSA at ``url`` returns for it (DER)."""
+    import asyncio
+
+    def stamp(digest: bytes) -> bytes:
+        token = asyncio.run(http_timestamper(url, timeout=timeout).async_timestamp(
+            digest, "sha256"))
+        return bytes(token.dump())
+
+    return stamp
+
+
 @cache
 def _checked_timestamper_class() -> type:
     from pyhanko.sign.timestamps import HTTPTimeStamper, TimestampRequestError

@@ -29,6 +29,8 @@ class DocumentStatus:
     fields: list[FieldStatus] = field(default_factory=list)
     next: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
+    # the signing ledger's view: {"path", "agrees", "problem"}; None without a ledger
+    ledger: dict[str, Any] | None = None
 
     @property
     def signed(self) -> int:
@@ -75,7 +77,10 @@ def next_steps(statuses: list[FieldStatus], roster: Roster | None) -> list[dict[
 
 
 def document_status(path: Path, roster: Roster | None = None,
-                    history: DocumentHistory | None = None) -> DocumentStatus:
+                    history: DocumentHistory | None = None,
+                    ledger: Any = None) -> DocumentStatus:
+    """Who has signed and what comes next; ``ledger``: an open ledger to compare the file
+    with (its disagreement is reported, the file stays the source of truth)."""
     history = history or read_history(path)
     members = roster.member_ids if roster else None
     keys = sorted(history.our_fields, key=lambda k: (
@@ -89,4 +94,9 @@ def document_status(path: Path, roster: Roster | None = None,
             member=member, role=role, field=name, signed=history.fields.get(name, False),
             signer=record.signer_name if record else None,
             time=vn.iso_vn(when) if when else None, time_source=source))
-    return DocumentStatus(file=str(path), fields=statuses, next=next_steps(statuses, roster))
+    seen = None
+    if ledger is not None:
+        problem = ledger.disagreement(history.data)
+        seen = {"path": str(ledger.path), "agrees": problem is None, "problem": problem}
+    return DocumentStatus(file=str(path), fields=statuses, next=next_steps(statuses, roster),
+                          ledger=seen)

@@ -31,6 +31,13 @@ def test_demo_runs_the_whole_flow(cli, tmp_path):
                 out / "pki" / "trust" / "root.pem", "--json")
     assert check.code == 0
     assert json.loads(check.out)["complete"] is True
+    # the pack's ledger: anchored twice, every document compared with its file
+    audit = cli("log", "--verify", "--ledger", out / "2019" / "signflow-ledger.sqlite",
+                "--trust", out / "pki" / "trust" / "root.pem", "--json")
+    assert audit.code == 0, audit.out[-3000:]
+    payload = json.loads(audit.out)
+    assert payload["anchors"] == 2 and payload["documents_compared"] == 28, payload["notes"]
+    assert "Sổ ghi: nguyên vẹn (2 dấu thời gian, 28 văn bản" in result.out, result.out
     # a second run (a new process, as `make demo` would start) replaces its own output
     again = subprocess.run([str(ROOT / ".venv" / "bin" / "signflow"), "demo", "--out", str(out)],
                            capture_output=True, text=True, timeout=300)

@@ -14,6 +14,7 @@ import pytest
 
 from signflow.errors import SigningError
 from signflow.fields import find_anchors, signature_fields
+from signflow.pki import serve_pki
 from signflow.sign import sign_documents
 
 from .conftest import (
@@ -308,7 +309,12 @@ def test_status_and_log(cli, pdf_pack, demo_pki, pki_roster, tmp_path):
     assert ("ha-nam", "seal") not in nxt  # a seal waits for its head
     result = cli("status", pdf, "--roster", demo_pki.roster_path)
     assert "2/18" in result.out and "ninh-binh" in result.out
-    result = cli("log", "--ledger", ledger, "--verify")
+    result = cli("log", "--ledger", ledger, "--verify", "--trust", demo_pki.root_pem)
+    assert result.code == 1, "signings no timestamp covers must be reported"
+    assert "--anchor" in result.err
+    with serve_pki(demo_pki):
+        assert cli("log", "--ledger", ledger, "--anchor", "--tsa", demo_pki.tsa_url).code == 0
+    result = cli("log", "--ledger", ledger, "--verify", "--trust", demo_pki.root_pem)
     assert result.code == 0, result.err
     assert result.out.count(" signed ") == 2
     # tampering with the audit trail is detected

@@ -1,0 +1,294 @@
+"""A ledger anchored outside itself (issue 12.5): each rewrite an attacker holding the
+ledger file can make is detected by `signflow log --verify` (exit 1), which says what
+changed; a ledger the workspace used may not vanish or restart; `status` says when the
+ledger and the file disagree. Real TSA (certomancer on 127.0.0.1), real SQLite."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from signflow.ledger import _event_hash
+from signflow.pki import serve_pki
+
+from .conftest import fresh_agreement_folder, sign_args
+
+SIGNERS = ("ninh-binh", "nam-dinh", "ha-nam")
+
+
+@pytest.fixture(scope="module")
+def anchored(pdf_pack, demo_pki, tmp_path_factory):
+    """The agreement signed by three heads, three `signflow sign --tsa` calls: a ledger
+    with three anchors. Tests work on copies (see ``copy``)."""
+    from signflow.cli import main
+
+    folder = tmp_path_factory.mktemp("anchored") / "docs"
+    pdf, ledger = fresh_agreement_folder(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf",
+                                         folder)
+    with serve_pki(demo_pki):
+        for member in SIGNERS:
+            code = main([*sign_args(pdf, demo_pki, member, ledger), "--tsa",
+                         demo_pki.tsa_url])
+            assert code == 0, member
+    return folder
+
+
+def copy(anchored: Path, tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "docs"
+    shutil.copytree(anchored, folder)
+    return folder / "giao-uoc.pdf", folder / "ledger.sqlite"
+
+
+def audit(cli, ledger: Path, pki, *pdfs: Path, json_out: bool = True):
+    args = ["log", "--verify", "--ledger", ledger, "--trust", pki.root_pem, *pdfs]
+    result = cli(*args, "--json") if json_out else cli(*args)
+    payload = json.loads(result.out) if json_out and result.out.startswith("{") else None
+    return result, payload
+
+
+def rewrite(ledger: Path, sql: str, params: tuple = (), rechain_from: int | None = None):
+    """What an attacker with the file does: drop the guards, change rows, recompute the
+    chain so that it is consistent again."""
+    db = sqlite3.connect(ledger)
+    for name in [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE "
+                                          "type = 'trigger'")]:
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute(sql, params)
+    if rechain_from is not None:
+        rows = db.execute("SELECT seq, at, action, document, path, details, prev_hash FROM "
+                          "events ORDER BY seq").fetchall()
+        prev = None
+        for seq, at, action, document, path, details, _prev_hash in rows:
+            if seq < rechain_from:
+                prev = db.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+                continue
+            digest = _event_hash(prev, seq, at, action, document, path, details)
+            db.execute("UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?",
+                       (prev, digest, seq))
+            prev = digest
+    # the guards put back, so that the file looks untouched
+    from signflow.ledger import _SCHEMA
+
+    db.executescript(_SCHEMA)
+    db.commit()
+    db.close()
+
+
+def test_an_untouched_ledger_is_intact_with_its_anchors_and_file(cli, anchored, demo_pki,
+                                                                   tmp_path):
+    pdf, ledger = copy(anchored, tmp_path)
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 0, result.err
+    assert payload["problems"] == []
+    assert payload["anchors"] == 3 and payload["documents_compared"] == 1
+    result, _ = audit(cli, ledger, demo_pki, json_out=False)
+    assert "3 dấu thời gian" in result.out and "1 văn bản" in result.out, result.out
+
+
+def test_an_edited_event_with_a_recomputed_chain_is_detected(cli, anchored, demo_pki, tmp_path):
+    _pdf, ledger = copy(anchored, tmp_path)
+    db = sqlite3.connect(ledger)
+    seq, details = db.execute("SELECT seq, details FROM events WHERE action = 'signed' "
+                              "ORDER BY seq LIMIT 1").fetchone()
+    db.close()
+    forged = json.loads(details)
+    forged["member"] = "quang-ninh"  # the signing is now ascribed to someone else
+    rewrite(ledger, "UPDATE events SET details = ? WHERE seq = ?",
+            (json.dumps(forged, ensure_ascii=False, sort_keys=True), seq), rechain_from=seq)
+    db = sqlite3.connect(ledger)
+    assert db.execute("SELECT COUNT(*) FROM events WHERE action = 'signed'").fetchone()[0] == 3
+    db.close()
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1, result.out
+    assert any("không phải bản đã được gắn dấu thời gian" in p for p in payload["problems"]), \
+        payload["problems"]
+    # the hash chain alone says nothing: the attacker recomputed it
+    assert not any("bị sửa" in p and "sự kiện" in p and "chuỗi" in p
+                   for p in payload["problems"])
+
+
+def test_deleting_the_last_event_is_detected(cli, anchored, demo_pki, tmp_path):
+    _pdf, ledger = copy(anchored, tmp_path)
+    rewrite(ledger, "DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events)")
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any("nhưng không còn trong nhật ký" in p for p in payload["problems"]), payload
+
+
+def test_deleting_the_last_event_its_anchor_and_its_revision_is_seen_in_the_file(
+        cli, anchored, demo_pki, tmp_path):
+    """The whole last signing cut off the ledger: consistent in itself, but the PDF holds
+    a revision the ledger does not."""
+    pdf, ledger = copy(anchored, tmp_path)
+    db = sqlite3.connect(ledger)
+    last = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+    revisions = db.execute("SELECT MAX(number) FROM revisions").fetchone()[0]
+    db.close()
+    rewrite(ledger, f"DELETE FROM events WHERE seq = {last}")
+    rewrite(ledger, f"DELETE FROM anchors WHERE seq = {last}")
+    rewrite(ledger, f"DELETE FROM revisions WHERE number = {revisions}")
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any(f"lần cập nhật {revisions}-{revisions} của tệp không có trong sổ" in p
+               for p in payload["problems"]), payload["problems"]
+    # the same with the PDF named on the command line
+    result, payload = audit(cli, ledger, demo_pki, pdf)
+    assert result.code == 1 and payload["documents_compared"] == 1
+
+
+def test_deleting_a_revision_row_is_detected(cli, anchored, demo_pki, tmp_path):
+    _pdf, ledger = copy(anchored, tmp_path)
+    rewrite(ledger, "DELETE FROM revisions WHERE number = (SELECT MAX(number) FROM revisions)")
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any("không có bản ghi" in p for p in payload["problems"]), payload["problems"]
+
+
+def test_an_edited_revision_hash_blames_the_ledger_not_the_pdf(cli, anchored, demo_pki,
+                                                                tmp_path):
+    pdf, ledger = copy(anchored, tmp_path)
+    rewrite(ledger, "UPDATE revisions SET sha256 = ? WHERE number = 2", ("0" * 64,))
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any("lần cập nhật 2" in p and "đã bị sửa" in p for p in payload["problems"]), \
+        payload["problems"]
+    with serve_pki(demo_pki):
+        result = cli(*sign_args(pdf, demo_pki, "thai-binh", ledger), "--tsa", demo_pki.tsa_url)
+    assert result.code == 2
+    assert "sổ ghi" in result.err and "đã bị sửa" in result.err, result.err
+    assert "lịch sử của tệp đã bị viết lại" not in result.err, result.err
+
+
+def test_a_swapped_token_and_an_edited_token_time_are_detected(cli, anchored, demo_pki,
+                                                                tmp_path):
+    _pdf, ledger = copy(anchored, tmp_path)
+    db = sqlite3.connect(ledger)
+    (first, token1), (second, _token2) = db.execute(
+        "SELECT seq, token FROM anchors ORDER BY seq LIMIT 2").fetchall()
+    db.close()
+    rewrite(ledger, "UPDATE anchors SET token = ? WHERE seq = ?", (token1, second))
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any(f"sự kiện {second}" in p for p in payload["problems"]), payload["problems"]
+    _pdf, ledger = copy(anchored, tmp_path / "b")
+    rewrite(ledger, "UPDATE anchors SET at = '2019-01-01T00:00:00+00:00' WHERE seq = ?",
+            (first,))
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any(f"sự kiện {first}" in p for p in payload["problems"]), payload["problems"]
+
+
+def test_garbage_in_a_token_is_a_problem_not_a_crash(cli, anchored, demo_pki, tmp_path):
+    _pdf, ledger = copy(anchored, tmp_path)
+    rewrite(ledger, "UPDATE anchors SET token = X'3003020100'")
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert len([p for p in payload["problems"] if "dấu thời gian của sự kiện" in p]) == 3
+
+
+def test_the_tsa_must_chain_to_the_trust_roots(cli, anchored, demo_pki, tmp_path):
+    _pdf, ledger = copy(anchored, tmp_path)
+    result = cli("log", "--verify", "--ledger", ledger, "--json")
+    assert result.code == 1
+    assert any("--trust" in p for p in json.loads(result.out)["problems"])
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Kẻ giả mạo")])
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    other = tmp_path / "other-root.pem"
+    other.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    result = cli("log", "--verify", "--ledger", ledger, "--trust", other, "--json")
+    assert result.code == 1
+    assert any("không dẫn về" in p for p in json.loads(result.out)["problems"])
+
+
+def test_signing_without_a_tsa_is_reported_until_anchored(cli, pdf_pack, demo_pki, tmp_path):
+    pdf, ledger = fresh_agreement_folder(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf",
+                                         tmp_path / "docs")
+    result = cli(*sign_args(pdf, demo_pki, "ninh-binh", ledger))
+    assert result.code == 0 and "--anchor" in result.err, result.err
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any("chưa được gắn dấu thời gian" in p for p in payload["problems"]), payload
+    result = cli("log", "--anchor", "--ledger", ledger)
+    assert result.code == 2 and "--tsa" in result.err
+    with serve_pki(demo_pki):
+        result = cli("log", "--anchor", "--ledger", ledger, "--tsa", demo_pki.tsa_url)
+    assert result.code == 0, result.err
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 0, payload["problems"]
+
+
+def test_a_zero_byte_ledger_is_not_a_fresh_start(cli, anchored, demo_pki, tmp_path):
+    pdf, ledger = copy(anchored, tmp_path)
+    ledger.write_bytes(b"")
+    for suffix in ("-wal", "-shm"):
+        Path(str(ledger) + suffix).unlink(missing_ok=True)
+    result = cli(*sign_args(pdf, demo_pki, "thai-binh", ledger))
+    assert result.code == 2 and "0 byte" in result.err, result.err
+    result = cli("log", "--verify", "--ledger", ledger)
+    assert result.code == 2 and "0 byte" in result.err, result.err
+    assert ledger.stat().st_size == 0
+
+
+def test_a_ledger_the_workspace_used_may_not_vanish_or_be_replaced(cli, pdf_pack, demo_pki,
+                                                                   tmp_path):
+    pdf, ledger = fresh_agreement_folder(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf",
+                                         tmp_path / "ws")
+    config = tmp_path / "ws" / "signflow.toml"
+    config.write_text('[workspace]\nledger = "ledger.sqlite"\n', encoding="utf-8")
+    args = sign_args(pdf, demo_pki, "ninh-binh", ledger)
+    args.remove("--ledger")
+    args.remove(str(ledger))
+    with serve_pki(demo_pki):
+        result = cli("--config", config, *args, "--tsa", demo_pki.tsa_url)
+        assert result.code == 0, result.err
+        assert ledger.is_file()
+        saved = ledger.read_bytes()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(ledger) + suffix).unlink(missing_ok=True)
+        args = sign_args(pdf, demo_pki, "nam-dinh", ledger)[:-2]
+        result = cli("--config", config, *args, "--tsa", demo_pki.tsa_url)
+        assert result.code == 2 and "không còn" in result.err, result.err
+        assert not ledger.exists(), "a new ledger was created in place of the lost one"
+        result = cli("--config", config, "log", "--verify")
+        assert result.code == 2 and "không còn" in result.err, result.err
+        # another ledger put in its place (a fresh one, made elsewhere)
+        from signflow.ledger import Ledger
+
+        Ledger(ledger).close()
+        result = cli("--config", config, *args, "--tsa", demo_pki.tsa_url)
+        assert result.code == 2 and "không phải sổ ghi" in result.err, result.err
+        del saved
+
+
+def test_status_says_when_the_ledger_and_the_file_disagree(cli, anchored, demo_pki, tmp_path):
+    pdf, ledger = copy(anchored, tmp_path)
+    result = cli("status", pdf, "--roster", demo_pki.roster_path, "--ledger", ledger, "--json")
+    doc = json.loads(result.out)["documents"][0]
+    assert doc["ledger"] == {"path": str(ledger), "agrees": True, "problem": None}, doc
+    # the file cut back to its state before the last signature
+    data = pdf.read_bytes()
+    cut = data[: data.rstrip().rfind(b"%%EOF", 0, len(data.rstrip()) - 5) + 5] + b"\n"
+    pdf.write_bytes(cut)
+    result = cli("status", pdf, "--roster", demo_pki.roster_path, "--ledger", ledger, "--json")
+    doc = json.loads(result.out)["documents"][0]
+    assert doc["ledger"]["agrees"] is False, doc
+    assert "thiếu" in doc["ledger"]["problem"], doc["ledger"]
+    result = cli("status", pdf, "--roster", demo_pki.roster_path, "--ledger", ledger)
+    assert result.code == 1 and "không khớp" in result.out, result.out
