@@ -602,7 +602,8 @@ def log_command(pdfs: tuple[Path, ...], ledger_path: Path | None, verify: bool,
 @click.option("--at", "at_text", help=_("Validate as of this time (ISO 8601), e.g. years "
                                          "after the certificates expired."))
 @click.option("--online", is_flag=True,
-              help=_("Fetch missing revocation data online (default: offline)."))
+              help=_("Check revocation online: a status that cannot be established is a "
+                     "problem (default: offline, with the embedded data)."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help=_("Also write an HTML report to this file."))

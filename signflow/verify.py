@@ -2,11 +2,12 @@
 person, and did nothing change after signing?
 
 Per signature: integrity (the signed bytes), the signature value, the certificate path to a
-given trust root, revocation (embedded validation data first; online only when allowed),
-signing and timestamp time, PAdES level, coverage, and what changed after it. A signature
-covered by a valid chain of document timestamps is judged at the time its own timestamp
-proves, with the embedded validation data, so that it still validates after its
-certificate has expired (`--at`).
+given trust root, revocation (offline from the embedded validation data; with --online the
+status must be established, fetched or embedded, or that is a problem), signing and
+timestamp time, PAdES level, coverage, and what changed after it. A signature covered by a
+valid chain of document timestamps is judged at the time its own timestamp proves, with
+the embedded validation data, so that it still validates after its certificate has
+expired (`--at`).
 
 Changes after signing are judged by signflow's strict workflow policy (history.py), not by
 generic "form filling is fine" rules: only later signatures in our own fields, validation
@@ -30,6 +31,27 @@ from .i18n import _
 from .identity import BY_NAME, cert_sha256, match_certificate
 from .roster import ROLES, Roster
 from .verdicts import FileVerdict, SignatureVerdict, modification_label
+
+# seconds each OCSP, CRL or certificate request may take online before it counts as failed
+FETCH_TIMEOUT = 10
+
+# The validation contexts' revocation modes: certvalidator's revocation mode, and whether
+# revocation data may be fetched. Offline, revocation is checked with the embedded data
+# when the certificate says where (CRL/OCSP) and some applies, else left unknown
+# ("soft-fail" without fetching); "none" judges a chain without revocation at all. Online
+# ("hard-fail" with fetching) the status of every certificate that names a CRL or an OCSP
+# responder must be established: a responder or CRL that cannot be reached or answers
+# garbage fails the check instead of being skipped. "embedded" is the same requirement met
+# by the embedded data alone (when it already proves the status, fetching is not needed),
+# and "lenient" the online check tolerating failed fetches: it only tells a revocation
+# status that could not be established apart from other failures, and collects why.
+REVOCATION_MODES = {
+    "offline": ("soft-fail", False),
+    "none": ("none", False),
+    "online": ("hard-fail", True),
+    "embedded": ("hard-fail", False),
+    "lenient": ("soft-fail", True),
+}
 
 MODIFICATION_ORDER = ("none", "lta_updates", "form_filling", "annotations", "other")
 COVERAGE_NAMES = {"ENTIRE_FILE": "entire_file", "ENTIRE_REVISION": "entire_revision",
@@ -66,10 +88,18 @@ class _Context:
     chain: list[tuple[int, dt.datetime]] = field(default_factory=list)
     newest_timestamp: int | None = None
     revocation_unknown: set[int] = field(default_factory=set)
+    # online: the revisions whose certificate's revocation status could not be established,
+    # with the problem that says why
+    revocation_unchecked: dict[int, str] = field(default_factory=dict)
     # one validation context per (moment, revocation mode), shared by the signatures judged
     # at that moment, as pyHanko's own CLI shares one per file: the CA certificates' paths
     # and revocation checks are then worked out once, not once per signature
     contexts: dict[tuple[dt.datetime | None, str], Any] = field(default_factory=dict)
+    # online: one HTTP fetcher backend per file, and one set of fetchers shared by all its
+    # validation contexts (each OCSP response or CRL is fetched once per file, and a fetch
+    # that failed stays failed)
+    backend: Any = None
+    fetchers: Any = None
 
     def proven_existence(self, revision: int) -> dt.datetime | None:
         """The time at which a trusted document timestamp proves that the signature of
@@ -78,6 +108,22 @@ class _Context:
             if stamp_revision > revision:
                 return moment
         return None
+
+
+def _run(ctx: _Context, operation: Any) -> Any:
+    """Run one top-level pyHanko operation in an event loop of its own. The HTTP session
+    that fetching opened is closed within that loop, as certvalidator asks of every
+    top-level operation (``ValidationContext.aclose``): a session left open is bound to a
+    closed loop, and the next operation's fetches would fail on it."""
+
+    async def run() -> Any:
+        try:
+            return await operation
+        finally:
+            if ctx.backend is not None:
+                await ctx.backend.close()
+
+    return asyncio.run(run())
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -177,6 +223,8 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         if not trusted and revoked is not True:
             problems.append(_("the certificate does not chain to a trusted root at the "
                               "validation time"))
+        if record.revision in ctx.revocation_unchecked:
+            problems.append(ctx.revocation_unchecked[record.revision])
     except Exception as exc:  # hostile or malformed signatures: report, don't crash
         intact = signature_intact(record)
         valid = False
@@ -269,21 +317,181 @@ def _dss_material(history: DocumentHistory) -> tuple[dict[str, list[Any]], list[
     return material, problems
 
 
-def _context_at(ctx: _Context, moment: dt.datetime | None,
-                revocation: str = "soft-fail") -> Any:
+def _context_at(ctx: _Context, moment: dt.datetime | None, mode: str | None = None) -> Any:
+    """The shared validation context for ``moment`` in one of REVOCATION_MODES; by default
+    "online" or "offline" as the policy says. Revocation data issued after the signing time
+    counts (retroactive): that is how archived validation data works."""
     from pyhanko_certvalidator import ValidationContext
 
-    shared = ctx.contexts.get((moment, revocation))
+    mode = mode or ("online" if ctx.policy.online else "offline")
+    shared = ctx.contexts.get((moment, mode))
     if shared is not None:
         return shared
-    # Revocation is checked whenever the certificate says where (CRL/OCSP): from the
-    # embedded data, or online when allowed. Without any data the status stays unknown
-    # (soft-fail) rather than failing the signature. Revocation data issued after the
-    # signing time counts (retroactive): that is how archived validation data works.
-    context = ctx.contexts[(moment, revocation)] = ValidationContext(
-        trust_roots=ctx.roots, moment=moment, allow_fetching=ctx.policy.online,
-        revocation_mode=revocation, retroactive_revinfo=True, **ctx.dss)
+    revocation, fetch = REVOCATION_MODES[mode]
+    if fetch and ctx.fetchers is None:
+        ctx.backend, ctx.fetchers = _fetchers()
+    context = ctx.contexts[(moment, mode)] = ValidationContext(
+        trust_roots=ctx.roots, moment=moment, allow_fetching=fetch,
+        fetchers=ctx.fetchers if fetch else None, revocation_mode=revocation,
+        retroactive_revinfo=True, **ctx.dss)
     return context
+
+
+def _fetchers() -> tuple[Any, Any]:
+    """An HTTP fetcher backend and fetchers that keep certvalidator's fetcher contract: a
+    response, CRL or certificate that cannot be obtained raises the fetch error of its kind
+    (OCSPFetchError, CRLFetchError, CertificateFetchError). The aiohttp fetchers let some
+    failures through as they are (a timeout as TimeoutError, an answer that parses into
+    nonsense as TypeError); here they become the failed fetch they are, which the online
+    check then reports as such."""
+    from pyhanko_certvalidator import errors
+    from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+    from pyhanko_certvalidator.fetchers.api import (
+        CertificateFetcher,
+        CRLFetcher,
+        Fetchers,
+        OCSPFetcher,
+    )
+
+    def failed(kind: type[Exception], what: str, urls: Sequence[str]) -> Exception:
+        where = f" from {', '.join(urls)}" if urls else ""
+        return kind(f"Failed to fetch {what}{where}")
+
+    def ocsp_urls(cert: Any) -> list[str]:
+        return list(getattr(cert, "ocsp_urls", None) or [])
+
+    def crl_urls(cert: Any) -> list[str]:
+        points = getattr(cert, "crl_distribution_points", None) or []
+        return [p.url for p in points if getattr(p, "url", None)]
+
+    class Ocsp(OCSPFetcher):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def fetch(self, cert: Any, authority: Any) -> Any:
+            try:
+                return await self.inner.fetch(cert, authority)
+            except errors.OCSPFetchError:
+                raise
+            except Exception as exc:
+                raise failed(errors.OCSPFetchError, "OCSP response",
+                             ocsp_urls(cert)) from exc
+
+        def fetched_responses(self) -> Any:
+            return self.inner.fetched_responses()
+
+        def fetched_responses_for_cert(self, cert: Any) -> Any:
+            return self.inner.fetched_responses_for_cert(cert)
+
+    class Crl(CRLFetcher):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def fetch(self, cert: Any, *, use_deltas: Any = None) -> Any:
+            try:
+                return await self.inner.fetch(cert, use_deltas=use_deltas)
+            except errors.CRLFetchError:
+                raise
+            except Exception as exc:
+                raise failed(errors.CRLFetchError, "CRL", crl_urls(cert)) from exc
+
+        def fetched_crls(self) -> Any:
+            return self.inner.fetched_crls()
+
+        def fetched_crls_for_cert(self, cert: Any) -> Any:
+            return self.inner.fetched_crls_for_cert(cert)
+
+    class Certs(CertificateFetcher):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def _issuers(self, fetch: Any, of: Any) -> Any:
+            try:
+                async for cert in fetch(of):
+                    yield cert
+            except errors.CertificateFetchError:
+                raise
+            except Exception as exc:
+                raise failed(errors.CertificateFetchError, "issuer certificates",
+                             []) from exc
+
+        def fetch_cert_issuers(self, cert: Any) -> Any:
+            return self._issuers(self.inner.fetch_cert_issuers, cert)
+
+        def fetch_crl_issuers(self, certificate_list: Any) -> Any:
+            return self._issuers(self.inner.fetch_crl_issuers, certificate_list)
+
+        def fetched_certs(self) -> Any:
+            return self.inner.fetched_certs()
+
+    backend = AIOHttpFetcherBackend(per_request_timeout=FETCH_TIMEOUT)
+    inner = backend.get_fetchers()
+    return backend, Fetchers(ocsp_fetcher=Ocsp(inner.ocsp_fetcher),
+                             crl_fetcher=Crl(inner.crl_fetcher),
+                             cert_fetcher=Certs(inner.cert_fetcher))
+
+
+def _fetch_failure(exc: BaseException) -> str:
+    """One line on a failed OCSP/CRL fetch: what it says (it names the URL), then what
+    caused it (connection refused, an HTTP status, a timeout, an unparsable answer)."""
+
+    def first_line(e: BaseException) -> str:
+        lines = str(e).strip().splitlines()
+        text = lines[0] if lines else ""
+        return text if len(text) <= 160 else text[:159] + "…"
+
+    text = first_line(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is None:
+        return text
+    detail = first_line(cause)
+    return f"{text} ({type(cause).__name__}{': ' + detail if detail else ''})"
+
+
+def _settle(ctx: _Context, moment: dt.datetime | None, validate: Any,
+            settled: Any) -> tuple[Any, str | None, str]:
+    """Validate at ``moment``; online, establish the revocation status or say why not.
+
+    ``validate(context)`` returns pyHanko's status; ``settled(status)`` says that another
+    revocation mode would not change it (trusted, revoked, or broken for another reason).
+    Returns the status, the problem when the revocation status could not be established
+    online (None otherwise), and the mode of the context that gave the status.
+
+    Offline, one validation with the embedded data, as always. Online, first with every
+    declared revocation source checked (fetching); when that does not settle it, with the
+    embedded data alone (which may prove the status where a fetch failed); when that does
+    not either, with failed fetches tolerated: if the chain is then trusted, only the
+    revocation status is missing, and that is the problem, with the failed fetches as its
+    reason. Anything that raises propagates: the caller reports "not ok, because ...".
+    """
+    if not ctx.policy.online:
+        return validate(_context_at(ctx, moment)), None, "offline"
+    status = validate(_context_at(ctx, moment, "online"))
+    if settled(status):
+        return status, None, "online"
+    embedded = validate(_context_at(ctx, moment, "embedded"))
+    if settled(embedded):
+        return embedded, None, "embedded"
+    lenient_context = _context_at(ctx, moment, "lenient")
+    seen = len(lenient_context.soft_fail_exceptions)
+    lenient = validate(lenient_context)
+    if not settled(lenient):  # not trusted for another reason: that reason is named
+        return lenient, None, "lenient"
+    failures = list(dict.fromkeys(_fetch_failure(e)
+                                  for e in lenient_context.soft_fail_exceptions[seen:]))
+    reason = "; ".join(failures) if failures else _(
+        "no revocation data (OCSP/CRL) could be obtained for a certificate of the chain: is "
+        "the CA's OCSP/CRL service reachable?")
+    return lenient, _("the revocation status could not be checked online ({reason})").format(
+        reason=reason), "lenient"
+
+
+def _status_settled(status: Any) -> bool:
+    return bool(status.trusted) or getattr(status, "revocation_details", None) is not None
+
+
+def _timing_settled(tsv: Any) -> bool:
+    return tsv is None or not (tsv.intact and tsv.valid) or bool(tsv.trusted)
 
 
 def _judge(record: SignatureRecord, ctx: _Context) -> _Judgement:
@@ -306,38 +514,64 @@ def _judge(record: SignatureRecord, ctx: _Context) -> _Judgement:
     covered = ctx.proven_existence(record.revision)
     ts_moment = covered or ctx.policy.at
     emb = record.embedded
-    timing = asyncio.run(collect_timing_info(
-        emb.signer_info, _context_at(ctx, ts_moment), raw_digest=emb.compute_digest))
-    tsv = timing.get("timestamp_validity")
-    trusted_ts = tsv is not None and bool(tsv.intact and tsv.valid and tsv.trusted)
+
+    def timing(context: Any) -> Any:
+        return _run(ctx, collect_timing_info(
+            emb.signer_info, context, raw_digest=emb.compute_digest)).get("timestamp_validity")
+
+    # the signature timestamp's TSA certificate: revocation as for the signer's (online, a
+    # status that cannot be established means its time is not used)
+    tsv, ts_unchecked, ts_mode = _settle(ctx, ts_moment, timing, _timing_settled)
+    trusted_ts = tsv is not None and bool(tsv.intact and tsv.valid and tsv.trusted) and \
+        ts_unchecked is None
     problem = None
     if tsv is not None and not (tsv.intact and tsv.valid):
         problem = _("the signature timestamp is not valid")
+    elif ts_unchecked is not None:
+        problem = _("the signature timestamp is not used: {problem}").format(
+            problem=ts_unchecked)
+        ts_mode = "online"  # its status is not established: pyHanko must not trust it either
     elif tsv is not None and not tsv.trusted:
         problem = _("the signature timestamp is not from a trusted timestamp authority: its "
                     "time is not used")
     signer_moment = ctx.policy.at
     if covered is not None:
         signer_moment = min(covered, tsv.timestamp) if trusted_ts else covered
-    status = asyncio.run(async_validate_pdf_signature(
-        emb, signer_validation_context=_context_at(ctx, signer_moment),
-        ts_validation_context=_context_at(ctx, ts_moment), skip_diff=True))
+    ts_context = _context_at(ctx, ts_moment, ts_mode)
+
+    def signer(context: Any) -> Any:
+        return _run(ctx, async_validate_pdf_signature(
+            emb, signer_validation_context=context, ts_validation_context=ts_context,
+            skip_diff=True))
+
+    status, unchecked, _mode = _settle(ctx, signer_moment, signer, _status_settled)
+    _note_unchecked(ctx, record, unchecked)
     return _Judgement(status, trusted_ts, problem, signer_moment)
+
+
+def _note_unchecked(ctx: _Context, record: SignatureRecord, problem: str | None) -> None:
+    if problem is not None:
+        ctx.revocation_unchecked[record.revision] = problem
+        ctx.revocation_unknown.add(record.revision)
 
 
 def _timestamp_status(record: SignatureRecord, ctx: _Context) -> Any:
     from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_timestamp
 
     moment = ctx.ts_moments.get(record.revision, ctx.policy.at)
-    status = asyncio.run(async_validate_pdf_timestamp(
-        record.embedded, validation_context=_context_at(ctx, moment)))
+
+    def validate(context: Any) -> Any:
+        return _run(ctx, async_validate_pdf_timestamp(record.embedded,
+                                                      validation_context=context))
+
+    status, unchecked, _mode = _settle(ctx, moment, validate, _status_settled)
+    _note_unchecked(ctx, record, unchecked)
     newest = record.revision == ctx.newest_timestamp
     if newest and not status.trusted and not ctx.policy.online:
         # Offline, years later, nobody has fresh revocation data for the newest document
         # timestamp (the embedded data has long passed its next update): its chain is then
         # judged without revocation, and the revocation status reported as unknown.
-        status = asyncio.run(async_validate_pdf_timestamp(
-            record.embedded, validation_context=_context_at(ctx, moment, "none")))
+        status = validate(_context_at(ctx, moment, "none"))
         ctx.revocation_unknown.add(record.revision)
     return status
 
@@ -356,8 +590,11 @@ def _prove_times(history: DocumentHistory, ctx: _Context) -> None:
         ctx.ts_moments[record.revision] = next_moment
         try:
             status = _timestamp_status(record, ctx)
+            # online, a timestamp whose TSA certificate's revocation status could not be
+            # established proves nothing
             ok = bool(status.intact and status.valid and status.trusted) and \
-                signature_intact(record) and status.timestamp is not None
+                signature_intact(record) and status.timestamp is not None and \
+                record.revision not in ctx.revocation_unchecked
         except Exception:  # a broken timestamp ends the chain; its verdict names why
             ok = False
         if not ok:
