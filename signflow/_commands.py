@@ -93,14 +93,16 @@ def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -
     used before may not be missing, empty or replaced (the history would restart).
     ``missing_ok``: None for a ledger that does not exist and never did."""
     import datetime as dt
+    import hashlib
 
     from .config import known_ledger, remember_ledger
     from .errors import InputError
     from .ledger import Ledger
 
-    ctx = click.get_current_context(silent=True)
-    obj = ctx.find_root().obj if ctx is not None else None
-    config = obj.get("config") if isinstance(obj, dict) else None
+    if path.is_symlink():
+        raise InputError(_("the ledger {path} is a symbolic link: name the ledger itself"
+                           ).format(path=path))
+    config = _workspace_config()
     known = known_ledger(config, path) if config is not None else None
     if known is not None and not path.is_file():
         raise InputError(_("the ledger {path} is missing: the workspace has used it since "
@@ -116,6 +118,16 @@ def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -
                                "{date} (its history was emptied or replaced); restore it "
                                "from a backup").format(path=path,
                                                        date=known.get("created", "?")))
+        if known is not None:
+            present = {str(a.seq): hashlib.sha256(a.token).hexdigest() for a in ledger.anchors()}
+            recorded = known.get("anchors", {})
+            gone = sorted(int(seq) for seq, digest in recorded.items()
+                          if present.get(seq) != digest) if isinstance(recorded, dict) else [0]
+            if gone:
+                raise InputError(_(
+                    "the ledger {path} lost timestamps the workspace saw in it (of events "
+                    "{events}): they were removed or replaced; restore it from a backup"
+                ).format(path=path, events=", ".join(map(str, gone))))
         if known is None and config is not None and events and not read_only:
             remember_ledger(config, path, events[0].hash,
                             dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
@@ -125,17 +137,41 @@ def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -
     return ledger
 
 
+def _workspace_config() -> Path | None:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    config = obj.get("config") if isinstance(obj, dict) else None
+    return config if isinstance(config, Path) else None
+
+
+def _anchor(ledger: Any, tsa_url: str) -> Any:
+    """Timestamp the chain head, and let the workspace remember the token."""
+    import datetime as dt
+    import hashlib
+
+    from .config import remember_ledger
+    from .sign import tsa_stamp
+
+    made = ledger.anchor(tsa_url, tsa_stamp(tsa_url))
+    config = _workspace_config()
+    events = ledger.events()
+    if made is not None and config is not None and events:
+        remember_ledger(config, ledger.path, events[0].hash,
+                        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                        anchors={str(made.seq): hashlib.sha256(made.token).hexdigest()})
+    return made
+
+
 def anchor_ledger(ledger: Any, tsa_url: str | None, quiet: bool = False) -> None:
     """Timestamp the chain head after a signing or archive; a failure is said (the audit
     will report the uncovered events) but does not undo the signatures made. ``quiet``:
     after a failed command, whose own error is the message that matters."""
     from .errors import SignflowError, failure_reason
-    from .sign import tsa_stamp
 
     if quiet:
         try:
             if tsa_url:
-                ledger.anchor(tsa_url, tsa_stamp(tsa_url))
+                _anchor(ledger, tsa_url)
         except Exception:  # noqa: BLE001, S110 - the command's own error is reported
             pass
         return
@@ -145,7 +181,7 @@ def anchor_ledger(ledger: Any, tsa_url: str | None, quiet: bool = False) -> None
                    err=True)
         return
     try:
-        ledger.anchor(tsa_url, tsa_stamp(tsa_url))
+        _anchor(ledger, tsa_url)
     except Exception as exc:  # reported, not lost: the audit names the uncovered events
         message = exc.message if isinstance(exc, SignflowError) else failure_reason(exc)
         click.echo(_("warning: the ledger could not be timestamped: {reason}").format(
@@ -550,10 +586,8 @@ def log_command(pdfs: tuple[Path, ...], ledger_path: Path | None, verify: bool,
             raise InputError(_("--anchor needs the timestamp authority: --tsa"))
         if not path.is_file():
             raise InputError(_("ledger not found: {path}").format(path=path))
-        from .sign import tsa_stamp
-
         with open_ledger(path) as ledger:
-            made = ledger.anchor(tsa_url, tsa_stamp(tsa_url))
+            made = _anchor(ledger, tsa_url)
         click.echo(_("The audit trail was timestamped up to event {n} ({at}).").format(
             n=made.seq, at=made.at) if made else _("The audit trail's latest state was "
                                                   "already timestamped."))

@@ -143,16 +143,25 @@ def _read_state(config: Path) -> dict[str, Any]:
 
 def known_ledger(config: Path, ledger: Path) -> dict[str, Any] | None:
     """What the workspace recorded about this ledger (None: never used from here)."""
-    entry = _read_state(config).get("ledgers", {}).get(str(ledger.resolve()))
+    # keyed by the path as configured (absolute, symlinks not followed: a link put in the
+    # ledger's place must not make it look like a ledger never used)
+    entry = _read_state(config).get("ledgers", {}).get(str(ledger.absolute()))
     return entry if isinstance(entry, dict) else None
 
 
-def remember_ledger(config: Path, ledger: Path, first_event: str, created: str) -> None:
+def remember_ledger(config: Path, ledger: Path, first_event: str, created: str,
+                    anchors: dict[str, str] | None = None) -> None:
+    """Record the ledger (its first event's hash) and the timestamps seen in it
+    (seq -> SHA-256 of the token): one removed or replaced later is then an error."""
     import json
 
     from ._files import atomic_write_bytes
 
     state = _read_state(config)
-    state.setdefault("ledgers", {})[str(ledger.resolve())] = {
-        "first_event": first_event, "created": created}
+    entries = state.setdefault("ledgers", {})
+    key = str(ledger.absolute())
+    entry = entries.get(key) if isinstance(entries.get(key), dict) else None
+    entry = entry or {"first_event": first_event, "created": created}
+    entry["anchors"] = {**entry.get("anchors", {}), **(anchors or {})}
+    entries[key] = entry
     atomic_write_bytes(_state_path(config), json.dumps(state, indent=2).encode("utf-8"))

@@ -187,6 +187,16 @@ def _event_hash(prev_hash: str, seq: int, at: str, action: str, document: str | 
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _details(text: Any) -> dict[str, Any]:
+    """An event's details; a damaged row (not JSON, not an object) reads as such rather than
+    stopping every command (the hash chain then says the event was altered)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {"unreadable": str(text)[:200]}
+    return value if isinstance(value, dict) else {"unreadable": str(text)[:200]}
+
+
 def token_time(token: bytes) -> dt.datetime:
     """The genTime of an RFC 3161 token (ContentInfo DER); InputError if it is none."""
     from asn1crypto import cms, tsp
@@ -299,7 +309,8 @@ class Ledger:
         seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
         at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         text = json.dumps(details, ensure_ascii=False, sort_keys=True)
-        path_text = str(path) if path is not None else None
+        # absolute: the audit finds a document where its last event saw it
+        path_text = str(Path(path).absolute()) if path is not None else None
         digest = _event_hash(prev, seq, at, action, document, path_text, text)
         self.db.execute(
             "INSERT INTO events (seq, at, action, document, path, details, prev_hash, hash) "
@@ -360,7 +371,8 @@ class Ledger:
                              {"from": new[0], "to": new[-1], "sha256": hashes[-1],
                               "revisions_sha256": [hashes[n - 1] for n in new]})
         if conflict is not None:
-            raise SigningError(self._explain_conflict(identity, known, hashes) or conflict)
+            raise SigningError(self._explain_conflict(identity, known, ends, hashes)
+                               or conflict)
         return identity, ([hashes[n - 1] for n in new] if known else [])
 
     @staticmethod
@@ -408,13 +420,18 @@ class Ledger:
         self.record("archived", path, {**details, "revisions_sha256": new}, document=identity)
 
     def _explain_conflict(self, identity: str, known: list[tuple[int, int, str]],
-                          hashes: list[str]) -> str | None:
+                          ends: list[int], hashes: list[str]) -> str | None:
         """When the file agrees with what the hash chain vouches for and only the ledger's
         revision rows disagree, the ledger was altered: say so instead of blaming the file."""
         chained = self.chained_revisions().get(identity, set())
         altered = [number for number, _size, sha in known
                    if number <= len(hashes) and hashes[number - 1] != sha
                    and hashes[number - 1] in chained and sha not in chained]
+        # the file's bytes up to that revision hash to what the chain names, but the
+        # recorded size differs: the size was edited
+        altered += [number for number, size, sha in known
+                    if number <= len(hashes) and hashes[number - 1] == sha and sha in chained
+                    and ends[number - 1] != size]
         if not altered:
             return None
         return _("the ledger {path} was altered (its record of a revision is not the one its "
@@ -431,7 +448,7 @@ class Ledger:
             for key in ("sha256", "sha256_after"):
                 if isinstance(event.details.get(key), str):
                     hashes.add(event.details[key])
-            listed = event.details.get("revisions_sha256")
+            listed = event.details.get("revisions_sha256")  # (details is always a dict)
             if isinstance(listed, list):
                 hashes.update(h for h in listed if isinstance(h, str))
         return named
@@ -515,12 +532,19 @@ class Ledger:
         return Anchor(seq, digest, tsa, token, at)
 
     def anchors(self) -> list[Anchor]:
+        """The stored anchors; a damaged row raises InputError (the audit reports it)."""
         try:
             rows = self.db.execute(
                 "SELECT seq, head, tsa, token, at FROM anchors ORDER BY seq").fetchall()
         except sqlite3.OperationalError:  # a ledger from before anchors existed
             return []
-        return [Anchor(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), str(r[4])) for r in rows]
+        anchors = []
+        for r in rows:
+            if not (isinstance(r[0], int) and isinstance(r[3], bytes)
+                    and all(isinstance(v, str) for v in (r[1], r[2], r[4]))):
+                raise InputError(_("a timestamp row of the ledger is damaged"))
+            anchors.append(Anchor(r[0], r[1], r[2], r[3], r[4]))
+        return anchors
 
     def documents(self) -> list[tuple[str, str, list[tuple[int, int, str]]]]:
         """(identity, path last seen, [(number, size, sha256)]) of every document."""
@@ -540,10 +564,16 @@ class Ledger:
                               (hashes[0],)).fetchone()
         if row is None:
             return _("the ledger has no record of this document")
-        rows = self.db.execute("SELECT number, sha256 FROM revisions WHERE document_id = ? "
-                               "ORDER BY number", (row[0],)).fetchall()
-        for number, sha in rows:
-            if number <= len(hashes) and hashes[number - 1] != sha:
+        # a row the hash chain does not name is not the ledger's record (an inserted row
+        # would otherwise make a changed file look recorded)
+        chained = self.chained_revisions().get(hashes[0], set())
+        rows = [(number, size, sha) for number, size, sha in self.db.execute(
+            "SELECT number, size, sha256 FROM revisions WHERE document_id = ? ORDER BY number",
+            (row[0],)).fetchall() if sha in chained]
+        for index, (number, size, sha) in enumerate(rows):
+            if number != index + 1:
+                return _("the ledger's record of revision {n} is missing").format(n=index + 1)
+            if number <= len(hashes) and (hashes[number - 1] != sha or ends[number - 1] != size):
                 return _("revision {n} differs from the ledger's record").format(n=number)
         if len(hashes) > len(rows):
             return _("revisions {first}-{last} of the file are not in the ledger").format(
@@ -581,7 +611,16 @@ class Ledger:
         rows = self.db.execute(
             "SELECT seq, at, action, document, path, details, prev_hash, hash FROM events "
             "ORDER BY seq").fetchall()
-        return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+        return [Event(r[0], r[1], r[2], r[3], r[4], _details(r[5]), r[6], r[7]) for r in rows]
+
+    def document_paths(self) -> dict[str, str]:
+        """Per document, where its latest event saw it (events are in the hash chain; the
+        documents table's path is not)."""
+        paths: dict[str, str] = {}
+        for event in self.events():
+            if event.document is not None and isinstance(event.path, str):
+                paths[event.document] = event.path
+        return paths
 
     def verify_chain(self) -> list[str]:
         """Problems with the hash chain (empty: intact)."""

@@ -24,7 +24,7 @@ from typing import Any
 
 from .errors import failure_reason
 from .i18n import _
-from .ledger import Anchor, Ledger, anchor_digest
+from .ledger import Anchor, Ledger, anchor_digest, revision_ends
 
 __all__ = ["LedgerAudit", "audit_ledger"]
 
@@ -32,6 +32,9 @@ __all__ = ["LedgerAudit", "audit_ledger"]
 _ANCHORED_ACTIONS = ("signed", "archived")
 # A TSA's clock and ours may differ a little; more than this is a rewritten time.
 _CLOCK_SKEW = dt.timedelta(minutes=10)
+# How long after a signing or archive its timestamp may come (one `sign` call of many
+# documents, a slow TSA); later, the event is not proven to have been as recorded.
+_TIMELY = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -46,13 +49,19 @@ def audit_ledger(ledger: Ledger, trust_roots: list[Any], files: list[Path] | Non
                  ) -> LedgerAudit:
     """Every check of the ledger; ``files``: the PDFs to compare with it (default: each
     document where the ledger last saw it, when it is still there)."""
-    audit = LedgerAudit(problems=ledger.verify_chain())
-    events = ledger.events()
-    anchors = ledger.anchors()
-    audit.anchors = len(anchors)
-    _check_anchors(audit, events, anchors, trust_roots)
-    _check_revision_rows(audit, ledger)
-    _compare_files(audit, ledger, files)
+    audit = LedgerAudit()
+    try:
+        audit.problems += ledger.verify_chain()
+        events = ledger.events()
+        anchors = ledger.anchors()
+        audit.anchors = len(anchors)
+        _check_anchors(audit, events, anchors, trust_roots)
+        _check_revision_rows(audit, ledger)
+        _compare_files(audit, ledger, files)
+    except Exception as exc:  # a damaged ledger is a finding, not a crash
+        message = getattr(exc, "message", None) or failure_reason(exc)
+        audit.problems.append(_("the ledger is damaged and cannot be fully checked: {reason}"
+                                ).format(reason=message))
     return audit
 
 
@@ -61,15 +70,17 @@ def audit_ledger(ledger: Ledger, trust_roots: list[Any], files: list[Path] | Non
 def _check_anchors(audit: LedgerAudit, events: list[Any], anchors: list[Anchor],
                    trust_roots: list[Any]) -> None:
     by_seq = {e.seq: e for e in events}
-    changing = [e.seq for e in events if e.action in _ANCHORED_ACTIONS]
     last_anchor = anchors[-1].seq if anchors else 0
-    uncovered = [seq for seq in changing if seq > last_anchor]
+    # every event that records revisions of a document (a signing, an archive, a file
+    # registered or seen with new revisions) must be covered: demoting a signing to "seen"
+    # would otherwise pass
+    uncovered = [e.seq for e in events if e.seq > last_anchor and _names_revisions(e)]
     if uncovered:
         audit.problems.append(_(
-            "events {first}-{last} (signings or archives) are not covered by a timestamp of "
-            "the audit trail: they could have been rewritten unseen (the TSA was not given "
-            "or not reachable, or the timestamp was removed); run signflow log --anchor"
-        ).format(first=uncovered[0], last=uncovered[-1]))
+            "events {first}-{last} (signings, archives or revisions recorded) are not covered "
+            "by a timestamp of the audit trail: they could have been rewritten unseen (the "
+            "TSA was not given or not reachable, or the timestamp was removed); run signflow "
+            "log --anchor").format(first=uncovered[0], last=uncovered[-1]))
     elif events and events[-1].seq > last_anchor:
         audit.notes.append(_("events {first}-{last} are not covered by a timestamp yet"
                              ).format(first=last_anchor + 1, last=events[-1].seq))
@@ -78,6 +89,7 @@ def _check_anchors(audit: LedgerAudit, events: list[Any], anchors: list[Anchor],
                                 "trust roots of the timestamp authority (--trust)"))
         return
     previous: dt.datetime | None = None
+    proven: dict[int, dt.datetime] = {}
     for anchor in anchors:
         event = by_seq.get(anchor.seq)
         if event is None:
@@ -94,6 +106,7 @@ def _check_anchors(audit: LedgerAudit, events: list[Any], anchors: list[Anchor],
                 n=anchor.seq, problem=problem))
             continue
         assert moment is not None
+        proven[anchor.seq] = moment
         if previous is not None and moment < previous:
             audit.problems.append(_("timestamp of event {n} is older than the one before it"
                                     ).format(n=anchor.seq))
@@ -103,6 +116,30 @@ def _check_anchors(audit: LedgerAudit, events: list[Any], anchors: list[Anchor],
             audit.problems.append(_(
                 "event {n} says it happened at {at}, after its timestamp ({stamped})").format(
                     n=anchor.seq, at=event.at, stamped=moment.isoformat(timespec="seconds")))
+    # A token proves the head existed at its time, not earlier: a history rewritten today
+    # and timestamped today would cover signings it dates years back. Each signing and
+    # archive must be timestamped soon after it says it happened.
+    anchor_seqs = [a.seq for a in anchors]
+    for event in events:
+        if event.action not in _ANCHORED_ACTIONS or event.seq > last_anchor:
+            continue
+        covering = next(seq for seq in anchor_seqs if seq >= event.seq)
+        moment = proven.get(covering)
+        recorded = _event_time(event.at)
+        if moment is None or recorded is None:
+            continue  # the covering token's own problem is reported above
+        if moment - recorded > _TIMELY:
+            audit.problems.append(_(
+                "event {n} ({action}, {at}) was first timestamped {hours} hours later: what "
+                "happened before that timestamp is not proven (the history may have been "
+                "rewritten and timestamped again)").format(
+                    n=event.seq, action=event.action, at=event.at,
+                    hours=int((moment - recorded).total_seconds() // 3600)))
+
+
+def _names_revisions(event: Any) -> bool:
+    return event.document is not None and any(
+        key in event.details for key in ("revisions_sha256", "sha256", "sha256_after"))
 
 
 def _event_time(text: str) -> dt.datetime | None:
@@ -177,38 +214,73 @@ def _check_revision_rows(audit: LedgerAudit, ledger: Ledger) -> None:
 # --- the files -------------------------------------------------------------------------
 
 def _compare_files(audit: LedgerAudit, ledger: Ledger, files: list[Path] | None) -> None:
+    """Each document against its file: by default every document where its last event (in
+    the hash chain) saw it, a file not found there being a problem; or the files named,
+    each of which must be a document of the ledger."""
+    documents = {identity: rows for identity, _path, rows in ledger.documents()}
     if files is None:
-        targets: list[tuple[Path, bool]] = []
-        for _identity, path_text, _rows in ledger.documents():
-            found = _locate(Path(path_text), ledger.path)
+        located = ledger.document_paths()
+        origin = _origin(ledger)
+        targets: list[tuple[Path, str | None]] = []
+        for identity in documents:
+            recorded = located.get(identity)
+            found = _locate(Path(recorded), ledger.path, origin) if recorded else None
             if found is None:
-                audit.notes.append(_("{path}: not found, not compared with the ledger").format(
-                    path=path_text))
+                audit.problems.append(_(
+                    "{path}: not found where the ledger last saw it, so not compared (name "
+                    "the files: signflow log --verify FILE...)").format(
+                        path=recorded or identity[:16]))
             else:
-                targets.append((found, False))
+                targets.append((found, identity))
     else:
-        targets = [(f, True) for f in files]
-    for path, named in targets:
+        targets = [(f, None) for f in files]
+    compared: set[str] = set()
+    for path, identity in targets:
         try:
             data = path.read_bytes()
+            first = hashlib.sha256(data[:revision_ends(data)[0]]).hexdigest()
             problem = ledger.disagreement(data)
         except Exception as exc:  # unreadable file: say so, do not skip it silently
             audit.problems.append(_("{path}: cannot be compared with the ledger: {reason}"
                                     ).format(path=path, reason=failure_reason(exc)))
             continue
-        unknown = problem == _("the ledger has no record of this document")
-        if unknown and not named:
-            problem = _("the file there is not the document the ledger recorded")
-        if not unknown:
+        if identity is not None and first != identity:
+            audit.problems.append(_("{path}: the file there is not the document the ledger "
+                                    "recorded").format(path=path))
+            continue
+        if first in documents and first not in compared:
+            compared.add(first)
             audit.documents_compared += 1
         if problem is not None:
             audit.problems.append(_("{path}: {problem}").format(path=path, problem=problem))
+    if files is not None and len(compared) < len(documents):
+        audit.notes.append(_("{n} of the ledger's {m} documents were compared with a file"
+                             ).format(n=len(compared), m=len(documents)))
 
 
-def _locate(path: Path, ledger_path: Path) -> Path | None:
-    """Where a recorded path is now: as written (absolute, or relative to here), else
-    relative to the ledger's folder."""
-    for candidate in (path, ledger_path.parent / path):
+def _origin(ledger: Ledger) -> Path | None:
+    """Where the ledger was created (its first event says so), to find its documents when
+    the whole folder was moved or copied (an archive, a backup)."""
+    events = ledger.events()[:1]
+    if events and events[0].action == "created":
+        where = events[0].details.get("ledger")
+        if isinstance(where, str):
+            return Path(where)
+    return None
+
+
+def _locate(path: Path, ledger_path: Path, origin: Path | None) -> Path | None:
+    """Where a recorded document is now: beside this ledger as it was beside the original
+    when the ledger moved, else where it was recorded."""
+    candidates = [path]
+    if origin is not None and origin.absolute() != ledger_path.absolute():
+        try:
+            moved = ledger_path.absolute().parent / path.relative_to(origin.parent)
+        except ValueError:
+            moved = None
+        if moved is not None:
+            candidates = [moved]  # a moved ledger is checked against its own folder's files
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
     return None

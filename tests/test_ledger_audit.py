@@ -61,7 +61,7 @@ def rewrite(ledger: Path, sql: str, params: tuple = (), rechain_from: int | None
     if rechain_from is not None:
         rows = db.execute("SELECT seq, at, action, document, path, details, prev_hash FROM "
                           "events ORDER BY seq").fetchall()
-        prev = None
+        prev = "0" * 64
         for seq, at, action, document, path, details, _prev_hash in rows:
             if seq < rechain_from:
                 prev = db.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()[0]
@@ -292,3 +292,152 @@ def test_status_says_when_the_ledger_and_the_file_disagree(cli, anchored, demo_p
     assert "thiếu" in doc["ledger"]["problem"], doc["ledger"]
     result = cli("status", pdf, "--roster", demo_pki.roster_path, "--ledger", ledger)
     assert result.code == 1 and "không khớp" in result.out, result.out
+
+
+# --- the attacker review's findings (each was a pass before its fix) ---------------------
+
+def test_a_history_rewritten_and_timestamped_again_today_is_detected(cli, anchored, demo_pki,
+                                                                     tmp_path):
+    """Rewrite a signing, recompute the chain, drop every anchor and have the real TSA
+    timestamp the forged head now: a token proves the head existed now, not back then."""
+    from signflow.ledger import Ledger
+    from signflow.sign import tsa_stamp
+
+    _pdf, ledger = copy(anchored, tmp_path)
+    db = sqlite3.connect(ledger)
+    seq, details = db.execute("SELECT seq, details FROM events WHERE action = 'signed' "
+                              "ORDER BY seq LIMIT 1").fetchone()
+    db.close()
+    forged = json.loads(details)
+    forged["member"] = "quang-ninh"
+    rewrite(ledger, "UPDATE events SET details = ? WHERE seq = ?",
+            (json.dumps(forged, ensure_ascii=False, sort_keys=True), seq))
+    # the events claim to be two hours old, as a real history would be
+    rewrite(ledger, "UPDATE events SET at = datetime(at, '-2 hours') || '+00:00'",
+            rechain_from=1)
+    rewrite(ledger, "DELETE FROM anchors")
+    with serve_pki(demo_pki), Ledger(ledger) as opened:
+        assert opened.anchor(demo_pki.tsa_url, tsa_stamp(demo_pki.tsa_url)) is not None
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any("giờ sau" in p for p in payload["problems"]), payload["problems"]
+
+
+def test_signings_demoted_to_seen_revisions_after_dropping_the_anchor(cli, anchored, demo_pki,
+                                                                      tmp_path):
+    _pdf, ledger = copy(anchored, tmp_path)
+    rewrite(ledger, "DELETE FROM anchors WHERE seq = (SELECT MAX(seq) FROM anchors)")
+    rewrite(ledger, "UPDATE events SET action = 'revisions-added' WHERE action = 'signed' AND "
+                    "seq > (SELECT MAX(seq) FROM anchors)", rechain_from=1)
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any("chưa được gắn dấu thời gian" in p for p in payload["problems"]), payload
+
+
+def test_a_cut_tail_is_not_hidden_by_redirecting_the_documents_path(cli, anchored, demo_pki,
+                                                                    tmp_path):
+    """The documents table's path is not in the chain: the audit finds files where the
+    chained events saw them, and checks that each file is the document."""
+    _pdf, ledger = copy(anchored, tmp_path)
+    db = sqlite3.connect(ledger)
+    last = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+    revisions = db.execute("SELECT MAX(number) FROM revisions").fetchone()[0]
+    db.close()
+    rewrite(ledger, f"DELETE FROM events WHERE seq = {last}")
+    rewrite(ledger, f"DELETE FROM anchors WHERE seq = {last}")
+    rewrite(ledger, f"DELETE FROM revisions WHERE number = {revisions}")
+    for where in ("path || '.moved'", "'/tmp'"):
+        rewrite(ledger, f"UPDATE documents SET path = {where}")
+        result, payload = audit(cli, ledger, demo_pki)
+        assert result.code == 1
+        assert any("của tệp không có trong sổ ghi" in p for p in payload["problems"]), payload
+
+
+def test_a_missing_file_is_a_problem(cli, anchored, demo_pki, tmp_path):
+    pdf, ledger = copy(anchored, tmp_path)
+    pdf.rename(pdf.with_suffix(".moved"))
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any("không tìm thấy" in p for p in payload["problems"]), payload["problems"]
+    result, payload = audit(cli, ledger, demo_pki, pdf.with_suffix(".moved"))
+    assert result.code == 0, payload["problems"]
+
+
+def test_status_does_not_trust_a_revision_row_the_chain_does_not_name(cli, anchored, demo_pki,
+                                                                       tmp_path):
+    import hashlib
+
+    from .conftest import append_change
+
+    pdf, ledger = copy(anchored, tmp_path)
+
+    def change(writer):
+        from pyhanko.pdf_utils import generic
+
+        writer.root["/Evil"] = generic.NameObject("/Yes")
+        writer.update_root()
+
+    append_change(pdf, change)
+    data = pdf.read_bytes()
+    db = sqlite3.connect(ledger)
+    doc_id, number = db.execute("SELECT document_id, MAX(number) FROM revisions").fetchone()
+    db.close()
+    rewrite(ledger, "INSERT INTO revisions VALUES (?, ?, ?, ?, '2019-03-15T00:00:00+00:00')",
+            (doc_id, number + 1, len(data), hashlib.sha256(data).hexdigest()))
+    result = cli("status", pdf, "--roster", demo_pki.roster_path, "--ledger", ledger)
+    assert result.code == 1 and "không khớp" in result.out, result.out
+
+
+def test_an_edited_revision_size_blames_the_ledger(cli, anchored, demo_pki, tmp_path):
+    pdf, ledger = copy(anchored, tmp_path)
+    rewrite(ledger, "UPDATE revisions SET size = size + 1 WHERE number = 2")
+    result, payload = audit(cli, ledger, demo_pki)
+    assert result.code == 1
+    assert any("lần cập nhật 2" in p for p in payload["problems"]), payload["problems"]
+    result = cli(*sign_args(pdf, demo_pki, "thai-binh", ledger))
+    assert result.code == 2 and "đã bị sửa" in result.err, result.err
+    result = cli("status", pdf, "--roster", demo_pki.roster_path, "--ledger", ledger)
+    assert result.code == 1, result.out
+
+
+def test_damaged_rows_are_problems_not_crashes(cli, anchored, demo_pki, tmp_path):
+    for n, sql in enumerate([
+        "INSERT INTO events VALUES (9999, 'x', 'signed', NULL, NULL, '[1, 2]', 'a', 'b')",
+        "INSERT INTO events VALUES (9999, 'x', 'signed', NULL, NULL, '{not json', 'a', 'b')",
+        "UPDATE anchors SET token = 'text, not bytes'",
+        "UPDATE revisions SET number = 'x' WHERE number = 1",
+    ]):
+        _pdf, ledger = copy(anchored, tmp_path / str(n))
+        rewrite(ledger, sql)
+        result, payload = audit(cli, ledger, demo_pki)
+        assert result.code == 1, (sql, result.err)
+        assert payload["problems"], sql
+
+
+def test_a_symlink_in_the_ledgers_place_is_refused(cli, anchored, demo_pki, tmp_path):
+    _pdf, ledger = copy(anchored, tmp_path)
+    other = tmp_path / "fresh.sqlite"
+    from signflow.ledger import Ledger
+
+    Ledger(other).close()
+    ledger.unlink()
+    ledger.symlink_to(other)
+    result = cli("log", "--verify", "--ledger", ledger, "--trust", demo_pki.root_pem)
+    assert result.code == 2 and "liên kết" in result.err, result.err
+
+
+def test_the_workspace_remembers_the_ledgers_timestamps(cli, pdf_pack, demo_pki, tmp_path):
+    pdf, ledger = fresh_agreement_folder(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf",
+                                         tmp_path / "ws")
+    config = tmp_path / "ws" / "signflow.toml"
+    config.write_text('[workspace]\nledger = "ledger.sqlite"\n', encoding="utf-8")
+    with serve_pki(demo_pki):
+        for member in ("ninh-binh", "nam-dinh"):
+            args = sign_args(pdf, demo_pki, member, ledger)[:-2]
+            result = cli("--config", config, *args, "--tsa", demo_pki.tsa_url)
+            assert result.code == 0, result.err
+    state = json.loads((tmp_path / "ws" / ".signflow-state.json").read_text())
+    assert len(next(iter(state["ledgers"].values()))["anchors"]) == 2, state
+    rewrite(ledger, "DELETE FROM anchors WHERE seq = (SELECT MAX(seq) FROM anchors)")
+    result = cli("--config", config, "log", "--verify", "--trust", demo_pki.root_pem)
+    assert result.code == 2 and "dấu thời gian" in result.err, result.err
