@@ -87,8 +87,12 @@ def test_read_only_disk(cli, pdf_pack, demo_pki, tmp_path):
     with small_disk(tmp_path / "disk", "8m") as disk:
         pdf = disk / "giao-uoc.pdf"
         shutil.copyfile(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf", pdf)
-        with Ledger(disk / "signflow-ledger.sqlite") as ledger:
+        from signflow.pki import serve_pki
+        from signflow.sign import tsa_stamp
+
+        with serve_pki(demo_pki), Ledger(disk / "signflow-ledger.sqlite") as ledger:
             ledger.observe(pdf, pdf.read_bytes())
+            ledger.anchor(demo_pki.tsa_url, tsa_stamp(demo_pki.tsa_url))
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         cred = demo_pki.credential("ninh-binh", "head")
         result = cli("sign", pdf, "--roster", demo_pki.roster_path, "--member", "ninh-binh",
@@ -101,7 +105,8 @@ def test_read_only_disk(cli, pdf_pack, demo_pki, tmp_path):
         assert result.code == 2, result
         assert "chỉ cho phép đọc" in _one_line(result)
         # an archive on read-only media can still be audited
-        result = cli("log", "--verify", "--ledger", disk / "signflow-ledger.sqlite")
+        result = cli("log", "--verify", "--ledger", disk / "signflow-ledger.sqlite", "--trust",
+                     demo_pki.root_pem)
         assert result.code == 0, result.err
         result = cli("verify", pdf, "--trust", demo_pki.root_pem)
         assert "Traceback" not in result.err and result.code == 1  # unsigned, but read
