@@ -102,9 +102,13 @@ def test_convert_interrupted_stops_libreoffice_and_removes_its_profile(pdf_pack,
                              str(tmp_path / "out"), "--timeout", "600", "--jobs", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
     deadline = time.monotonic() + 60
-    while not _soffice_processes(str(tmpdir)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _soffice_processes(str(tmpdir)), "LibreOffice did not start"
+    while (not _soffice_processes(str(tmpdir)) and proc.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    if proc.poll() is not None:  # say why rather than "did not start"
+        pytest.fail(f"signflow convert ended ({proc.returncode}) before it could be "
+                    f"interrupted: {proc.stderr.read() if proc.stderr else ''}")
+    assert _soffice_processes(str(tmpdir)), "LibreOffice did not start within 60 s"
     proc.send_signal(sig)
     _out, err = proc.communicate(timeout=60)  # not the 600 s LibreOffice timeout
     assert proc.returncode == 2, err
