@@ -112,8 +112,8 @@ def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -
         return None
     ledger = Ledger(path, read_only=read_only)
     try:
-        events = ledger.events()
-        if known is not None and (not events or events[0].hash != known.get("first_event")):
+        first = ledger.first_event()
+        if known is not None and (first is None or first.hash != known.get("first_event")):
             raise InputError(_("the ledger {path} is not the one the workspace has used since "
                                "{date} (its history was emptied or replaced); restore it "
                                "from a backup").format(path=path,
@@ -128,8 +128,8 @@ def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -
                     "the ledger {path} lost timestamps the workspace saw in it (of events "
                     "{events}): they were removed or replaced; restore it from a backup"
                 ).format(path=path, events=", ".join(map(str, gone))))
-        if known is None and config is not None and events and not read_only:
-            remember_ledger(config, path, events[0].hash,
+        if known is None and config is not None and first is not None and not read_only:
+            remember_ledger(config, path, first.hash,
                             dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     except BaseException:
         ledger.close()
@@ -154,9 +154,9 @@ def _anchor(ledger: Any, tsa_url: str) -> Any:
 
     made = ledger.anchor(tsa_url, tsa_stamp(tsa_url))
     config = _workspace_config()
-    events = ledger.events()
-    if made is not None and config is not None and events:
-        remember_ledger(config, ledger.path, events[0].hash,
+    first = ledger.first_event()
+    if made is not None and config is not None and first is not None:
+        remember_ledger(config, ledger.path, first.hash,
                         dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                         anchors={str(made.seq): hashlib.sha256(made.token).hexdigest()})
     return made

@@ -230,6 +230,7 @@ class Ledger:
         media (nothing is created, reconciled or written)."""
         self.path = Path(path)
         self.created = False
+        self._chained: tuple[tuple[int, str] | None, dict[str, set[str]]] | None = None
         if self.path.is_file() and self.path.stat().st_size == 0:
             # SQLite would take an empty file for a new database: the history would restart
             raise InputError(_("the ledger {path} is empty (0 bytes): its history was lost; "
@@ -305,8 +306,8 @@ class Ledger:
     def _append(self, action: str, document: str | None, path: Path | str | None,
                 details: dict[str, Any]) -> None:
         """Append one event; must run inside a transaction."""
-        row = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+        head = self.head()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
         at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         text = json.dumps(details, ensure_ascii=False, sort_keys=True)
         # absolute: the audit finds a document where its last event saw it
@@ -439,7 +440,11 @@ class Ledger:
                      path=self.path)
 
     def chained_revisions(self) -> dict[str, set[str]]:
-        """Per document, the revision hashes named by events of the hash chain."""
+        """Per document, the revision hashes named by events of the hash chain. Computed
+        once per state of the chain (status and the audit ask once per document)."""
+        head = self.head()
+        if self._chained is not None and self._chained[0] == head:
+            return self._chained[1]
         named: dict[str, set[str]] = {}
         for event in self.events():
             if event.document is None:
@@ -451,6 +456,7 @@ class Ledger:
             listed = event.details.get("revisions_sha256")  # (details is always a dict)
             if isinstance(listed, list):
                 hashes.update(h for h in listed if isinstance(h, str))
+        self._chained = (head, named)
         return named
 
     def reconcile(self) -> list[str]:
@@ -612,6 +618,13 @@ class Ledger:
             "SELECT seq, at, action, document, path, details, prev_hash, hash FROM events "
             "ORDER BY seq").fetchall()
         return [Event(r[0], r[1], r[2], r[3], r[4], _details(r[5]), r[6], r[7]) for r in rows]
+
+    def first_event(self) -> Event | None:
+        row = self.db.execute(
+            "SELECT seq, at, action, document, path, details, prev_hash, hash FROM events "
+            "ORDER BY seq LIMIT 1").fetchone()
+        return Event(row[0], row[1], row[2], row[3], row[4], _details(row[5]), row[6],
+                     row[7]) if row else None
 
     def document_paths(self) -> dict[str, str]:
         """Per document, where its latest event saw it (events are in the hash chain; the

@@ -261,9 +261,9 @@ def _compare_files(audit: LedgerAudit, ledger: Ledger, files: list[Path] | None)
 def _origin(ledger: Ledger) -> Path | None:
     """Where the ledger was created (its first event says so), to find its documents when
     the whole folder was moved or copied (an archive, a backup)."""
-    events = ledger.events()[:1]
-    if events and events[0].action == "created":
-        where = events[0].details.get("ledger")
+    first = ledger.first_event()
+    if first is not None and first.action == "created":
+        where = first.details.get("ledger")
         if isinstance(where, str):
             return Path(where)
     return None

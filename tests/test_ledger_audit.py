@@ -78,6 +78,28 @@ def rewrite(ledger: Path, sql: str, params: tuple = (), rechain_from: int | None
     db.close()
 
 
+def cut_last_signing(ledger: Path) -> int:
+    """Cut the whole last signing off the ledger (its event, anchor and revision row), as
+    an attacker would to undo it; returns the number of the revision cut."""
+    db = sqlite3.connect(ledger)
+    last = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+    revisions = db.execute("SELECT MAX(number) FROM revisions").fetchone()[0]
+    db.close()
+    rewrite(ledger, f"DELETE FROM events WHERE seq = {last}")
+    rewrite(ledger, f"DELETE FROM anchors WHERE seq = {last}")
+    rewrite(ledger, f"DELETE FROM revisions WHERE number = {revisions}")
+    return revisions
+
+
+def workspace(pdf_pack: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(agreement, ledger, signflow.toml) of a fresh workspace whose ledger it names."""
+    pdf, ledger = fresh_agreement_folder(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf",
+                                         tmp_path / "ws")
+    config = tmp_path / "ws" / "signflow.toml"
+    config.write_text('[workspace]\nledger = "ledger.sqlite"\n', encoding="utf-8")
+    return pdf, ledger, config
+
+
 def test_an_untouched_ledger_is_intact_with_its_anchors_and_file(cli, anchored, demo_pki,
                                                                    tmp_path):
     pdf, ledger = copy(anchored, tmp_path)
@@ -124,13 +146,7 @@ def test_deleting_the_last_event_its_anchor_and_its_revision_is_seen_in_the_file
     """The whole last signing cut off the ledger: consistent in itself, but the PDF holds
     a revision the ledger does not."""
     pdf, ledger = copy(anchored, tmp_path)
-    db = sqlite3.connect(ledger)
-    last = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
-    revisions = db.execute("SELECT MAX(number) FROM revisions").fetchone()[0]
-    db.close()
-    rewrite(ledger, f"DELETE FROM events WHERE seq = {last}")
-    rewrite(ledger, f"DELETE FROM anchors WHERE seq = {last}")
-    rewrite(ledger, f"DELETE FROM revisions WHERE number = {revisions}")
+    revisions = cut_last_signing(ledger)
     result, payload = audit(cli, ledger, demo_pki)
     assert result.code == 1
     assert any(f"lần cập nhật {revisions}-{revisions} của tệp không có trong sổ" in p
@@ -248,10 +264,7 @@ def test_a_zero_byte_ledger_is_not_a_fresh_start(cli, anchored, demo_pki, tmp_pa
 
 def test_a_ledger_the_workspace_used_may_not_vanish_or_be_replaced(cli, pdf_pack, demo_pki,
                                                                    tmp_path):
-    pdf, ledger = fresh_agreement_folder(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf",
-                                         tmp_path / "ws")
-    config = tmp_path / "ws" / "signflow.toml"
-    config.write_text('[workspace]\nledger = "ledger.sqlite"\n', encoding="utf-8")
+    pdf, ledger, config = workspace(pdf_pack, tmp_path)
     args = sign_args(pdf, demo_pki, "ninh-binh", ledger)
     args.remove("--ledger")
     args.remove(str(ledger))
@@ -339,13 +352,7 @@ def test_a_cut_tail_is_not_hidden_by_redirecting_the_documents_path(cli, anchore
     """The documents table's path is not in the chain: the audit finds files where the
     chained events saw them, and checks that each file is the document."""
     _pdf, ledger = copy(anchored, tmp_path)
-    db = sqlite3.connect(ledger)
-    last = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
-    revisions = db.execute("SELECT MAX(number) FROM revisions").fetchone()[0]
-    db.close()
-    rewrite(ledger, f"DELETE FROM events WHERE seq = {last}")
-    rewrite(ledger, f"DELETE FROM anchors WHERE seq = {last}")
-    rewrite(ledger, f"DELETE FROM revisions WHERE number = {revisions}")
+    cut_last_signing(ledger)
     for where in ("path || '.moved'", "'/tmp'"):
         rewrite(ledger, f"UPDATE documents SET path = {where}")
         result, payload = audit(cli, ledger, demo_pki)
@@ -427,10 +434,7 @@ def test_a_symlink_in_the_ledgers_place_is_refused(cli, anchored, demo_pki, tmp_
 
 
 def test_the_workspace_remembers_the_ledgers_timestamps(cli, pdf_pack, demo_pki, tmp_path):
-    pdf, ledger = fresh_agreement_folder(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf",
-                                         tmp_path / "ws")
-    config = tmp_path / "ws" / "signflow.toml"
-    config.write_text('[workspace]\nledger = "ledger.sqlite"\n', encoding="utf-8")
+    pdf, ledger, config = workspace(pdf_pack, tmp_path)
     with serve_pki(demo_pki):
         for member in ("ninh-binh", "nam-dinh"):
             args = sign_args(pdf, demo_pki, member, ledger)[:-2]
