@@ -82,8 +82,37 @@ def _soffice_processes(marker: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "soffice" in cmdline and marker in cmdline:
+        if ("soffice" in cmdline or "oosplash" in cmdline) and marker in cmdline:
             found.append(int(entry.name))
+    return found
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid`` (children, grandchildren...), with its command line.
+    LibreOffice runs in its own session, but stays a descendant of signflow while it runs:
+    this finds it whatever its command line shows (the launcher ``oosplash`` replaces the
+    ``soffice`` script, then starts ``soffice.bin``)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(
+                b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        # the command name may hold spaces or parentheses: the ppid follows the last ')'
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: dict[int, str] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found[child] = commands.get(child, "")
+                frontier.append(child)
     return found
 
 
@@ -101,20 +130,31 @@ def test_convert_interrupted_stops_libreoffice_and_removes_its_profile(pdf_pack,
     proc = subprocess.Popen([SIGNFLOW, "convert", *map(str, sources), "--out",
                              str(tmp_path / "out"), "--timeout", "600", "--jobs", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
-    deadline = time.monotonic() + 60
-    while (not _soffice_processes(str(tmpdir)) and proc.poll() is None
-           and time.monotonic() < deadline):
+    deadline = time.monotonic() + 120
+    office: dict[int, str] = {}
+    while proc.poll() is None and time.monotonic() < deadline:
+        office = {pid: cmd for pid, cmd in _descendants(proc.pid).items()
+                  if "office" in cmd or "oosplash" in cmd}
+        if office:
+            break
         time.sleep(0.05)
     if proc.poll() is not None:  # say why rather than "did not start"
         pytest.fail(f"signflow convert ended ({proc.returncode}) before it could be "
                     f"interrupted: {proc.stderr.read() if proc.stderr else ''}")
-    assert _soffice_processes(str(tmpdir)), "LibreOffice did not start within 60 s"
+    if not office:
+        children = _descendants(proc.pid)
+        proc.kill()
+        pytest.fail(f"LibreOffice did not start within 120 s; processes under signflow: "
+                    f"{children or 'none'}; profile folders: {list(tmpdir.iterdir())}")
     proc.send_signal(sig)
     _out, err = proc.communicate(timeout=60)  # not the 600 s LibreOffice timeout
     assert proc.returncode == 2, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
     time.sleep(0.5)
+    alive = [pid for pid in office if Path(f"/proc/{pid}").exists()
+             and "office" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    assert not alive, f"LibreOffice processes outlived signflow: {alive}"
     assert not _soffice_processes(str(tmpdir)), "a LibreOffice process outlived signflow"
     assert not list(tmpdir.glob("signflow-lo-*")), "the private profile was left behind"
     assert not list((tmp_path / "out").rglob(".*.tmp"))
