@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-EXAMPLE = ROOT / "templates" / "examples" / "cum-thi-dua-so-2-2019"
+EXAMPLE = ROOT / "signflow" / "documents" / "examples" / "cum-thi-dua-so-2-2019"
 ROSTER = EXAMPLE / "roster.toml"
 DATA = EXAMPLE / "data.toml"
 
@@ -68,10 +68,10 @@ def bench_render() -> None:
     docxtpl with its defaults (what a script would do)."""
     from docxtpl import DocxTemplate
 
-    from signflow.context import document_context
-    from signflow.data import load_data
-    from signflow.generate import default_templates_dir
-    from signflow.render import render_file
+    from signflow.documents.context import document_context
+    from signflow.documents.data import load_data
+    from signflow.documents.generate import default_templates_dir
+    from signflow.documents.render import render_file
     from signflow.roster import load_roster
 
     roster = load_roster(ROSTER)
@@ -106,8 +106,8 @@ def bench_render() -> None:
 
 
 def _pack(tmp: Path) -> list[Path]:
-    from signflow.data import load_data
-    from signflow.generate import generate_pack
+    from signflow.documents.data import load_data
+    from signflow.documents.generate import generate_pack
     from signflow.roster import load_roster
 
     generate_pack(load_roster(ROSTER), load_data([DATA]), tmp)
@@ -117,7 +117,7 @@ def _pack(tmp: Path) -> list[Path]:
 def bench_convert() -> None:
     """The 28-document pack: signflow (batched workers, private profiles) against one
     `soffice --convert-to pdf` process per file, in the same run."""
-    from signflow.convert import ConversionJob, convert_documents
+    from signflow.documents.convert import ConversionJob, convert_documents
 
     soffice = shutil.which("soffice")
     if not soffice:
@@ -240,7 +240,7 @@ def _mib(kib: int) -> str:
 def _demo_pki(where: Path, roster: object | None = None) -> tuple[object, object]:
     """A demo PKI for the example roster (or ``roster``), and the roster it wrote (with the
     certificates' fingerprints and the demo images)."""
-    from signflow.pki import create_demo_pki
+    from signflow.demo.pki import create_demo_pki
     from signflow.roster import load_roster
 
     pki = create_demo_pki(roster or load_roster(ROSTER), where)
@@ -248,7 +248,7 @@ def _demo_pki(where: Path, roster: object | None = None) -> tuple[object, object
 
 
 def _open_all(pki: object, roster: object) -> dict[tuple[str, str], object]:
-    from signflow.credentials import open_pkcs12
+    from signflow.signing.credentials import open_pkcs12
 
     creds = {}
     for m in roster.members:
@@ -262,7 +262,7 @@ def _addsig(pki: object, member: str, role: str, infile: Path, outfile: Path,
             tsa_url: str | None = None) -> int:
     """One `pyhanko sign addsig` process: the usual way to add one PAdES signature to an
     existing field with a PKCS#12 file. Returns the process's peak RSS (KiB)."""
-    from signflow.fields import field_name
+    from signflow.pdf.anchors import field_name
 
     cred = pki.credential(member, role)
     cmd = [_tool("pyhanko"), "sign", "addsig", "--field", field_name(member, role),
@@ -278,9 +278,9 @@ def _forget_parsed_files() -> None:
     """Every timed run starts like a new `signflow sign` command: nothing remembered in
     memory about the bytes it is given (the ledger's revision-ends memo is keyed by content,
     and every copy here has the same bytes)."""
-    import signflow.ledger
+    import signflow.pdf.reader
 
-    memo = getattr(signflow.ledger, "_LOCATIONS", None)
+    memo = getattr(signflow.pdf.reader, "_LOCATIONS", None)
     if memo is not None:
         memo.clear()
 
@@ -296,12 +296,12 @@ def bench_sign() -> None:
     """The 18th signature on the agreement (17 already there), PAdES B-B with a PKCS#12
     file: signflow in-process (every check, atomic write, with the ledger's check cache and
     without it) against one `pyhanko sign addsig` process."""
-    from signflow.credentials import open_pkcs12
-    from signflow.data import load_data
-    from signflow.generate import generate_pack
-    from signflow.history import read_history
+    from signflow.documents.data import load_data
+    from signflow.documents.generate import generate_pack
     from signflow.ledger import Ledger
-    from signflow.sign import SignSettings, sign_documents
+    from signflow.signing.credentials import open_pkcs12
+    from signflow.signing.signer import SignSettings, sign_documents
+    from signflow.validation.revisions import read_history
 
     repeat = 5
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -421,10 +421,11 @@ def _signflow_demo(out: Path) -> tuple[list[float], float, int, int]:
 
 def _usual_pack(tmp: Path) -> tuple[list[float], float, int, int, int]:
     """The same work with the usual tools: soffice per document, pyhanko per signature."""
-    from signflow.data import load_data
-    from signflow.fields import field_name, prepare
-    from signflow.generate import generate_pack
-    from signflow.pki import serve_pki
+    from signflow.demo.pki import serve_pki
+    from signflow.documents.data import load_data
+    from signflow.documents.fields import prepare_fields as prepare
+    from signflow.documents.generate import generate_pack
+    from signflow.pdf.anchors import field_name
 
     soffice = shutil.which("soffice")
     if not soffice:
@@ -556,10 +557,10 @@ def bench_bulk() -> None:
     """100 one-page prepared documents, the head of one member signs all of them (B-B,
     PKCS#12): one signflow call in-process against one `pyhanko sign addsig` process per
     document."""
-    from signflow.credentials import open_pkcs12
-    from signflow.data import load_data
-    from signflow.generate import generate_pack
-    from signflow.sign import SignSettings, sign_documents
+    from signflow.documents.data import load_data
+    from signflow.documents.generate import generate_pack
+    from signflow.signing.credentials import open_pkcs12
+    from signflow.signing.signer import SignSettings, sign_documents
 
     n = 100
     member = "ha-nam"
@@ -712,11 +713,11 @@ def _build_many(tmp: Path, counts: list[int]) -> tuple[object, dict[int, tuple[P
     """One PDF per signature count, prepared and signed (B-B, PKCS#12, ledger on)."""
     import tomllib
 
-    from signflow.convert import ConversionJob, convert_documents, raise_for_failures
-    from signflow.fields import prepare
+    from signflow.documents.convert import ConversionJob, convert_documents, raise_for_failures
+    from signflow.documents.fields import prepare_fields as prepare
     from signflow.ledger import Ledger
     from signflow.roster import parse_roster
-    from signflow.sign import SignSettings, sign_documents
+    from signflow.signing.signer import SignSettings, sign_documents
 
     most = max((n + 1) // 2 for n in counts)
     pki, full = _demo_pki(tmp / "pki", _synthetic_roster(most, tmp / "roster.toml"))
@@ -750,7 +751,7 @@ def bench_verify() -> None:
     signature)."""
     import json
 
-    from signflow.verify import VerifyPolicy, verify_file
+    from signflow.validation.verify import VerifyPolicy, verify_file
 
     counts = [9, 18, 36, 72]
     repeat = 5

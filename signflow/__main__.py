@@ -1,5 +1,5 @@
 """`python -m signflow`: the same as the `signflow` command."""
 
-from .cli import run
+from signflow.cli import run
 
 run()

@@ -53,7 +53,7 @@ def failure_reason(exc: BaseException) -> str:
     """One line about an unexpected failure (signing, archiving, a revision pyHanko cannot
     analyse): what it means for the user where the kind is known (a TSA or OCSP/CRL
     service down is the usual one), then the technical detail (type and first line)."""
-    from .i18n import _
+    from signflow.i18n import _
 
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
@@ -78,7 +78,7 @@ def os_error_message(exc: OSError, with_path: bool = True) -> str:
     one line in the user's language, naming the file."""
     import errno
 
-    from .i18n import _
+    from signflow.i18n import _
 
     causes = {
         errno.ENOSPC: _("the disk is full"),

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError
-from .i18n import _
+from signflow.errors import InputError
+from signflow.i18n import _
 
 if TYPE_CHECKING:
     from asn1crypto import x509
 
-    from .roster import CertificateExpectation, Member
+    from signflow.roster import CertificateExpectation, Member
 
 # how a certificate was matched to the roster
 BY_FINGERPRINT = "sha256"
@@ -130,3 +132,50 @@ def names_member(cert: x509.Certificate, member: Member, role: str,
             normalise(member.unit) in organisations
     return ("CN", normalise(member.unit)) in pairs and bool(
         organisations & {normalise(member.unit), normalise(member.parent)})
+
+
+
+def common_name(cert: x509.Certificate) -> str:
+    try:
+        return str(cert.subject.native.get("common_name") or cert.subject.human_friendly)[:]
+    except Exception:  # malformed names in hostile files
+        return "?"
+
+
+# --- certificates from files -----------------------------------------------------------
+
+
+def load_trust_roots(paths: Iterable[Path | str]) -> list[x509.Certificate]:
+    """The certificates in trust-root files (PEM or DER), or an InputError naming the file
+    that cannot be read or holds no certificate."""
+    from pyhanko.sign.general import load_certs_from_pemder
+
+    roots: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            found = list(load_certs_from_pemder([str(path)]))
+        except (OSError, ValueError) as exc:
+            raise InputError(_("cannot read the trust root {path}: {reason}").format(
+                path=path, reason=exc)) from None
+        if not found:
+            # e.g. a private key given by mistake: trusting nothing would call every
+            # signature untrusted instead of saying what is wrong
+            raise InputError(_("the trust root {path} holds no certificate (give the root "
+                               "CA's certificate, PEM or DER)").format(path=path))
+        roots += found
+    return roots
+
+
+def load_certificate(path: Path) -> x509.Certificate:
+    """The one certificate in a PEM or DER file, or an InputError saying why not."""
+    from pyhanko.sign.general import load_certs_from_pemder
+
+    try:
+        found = list(load_certs_from_pemder([str(path)]))
+    except (OSError, ValueError) as exc:
+        raise InputError(_("cannot read the certificate {path}: {reason}").format(
+            path=path, reason=getattr(exc, "strerror", None) or exc)) from None
+    if len(found) != 1:
+        raise InputError(_("{path} must hold exactly one certificate (it holds {n})").format(
+            path=path, n=len(found)))
+    return found[0]

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, SigningError
-from .i18n import _
+from signflow.errors import InputError, SigningError
+from signflow.i18n import _
+from signflow.pdf.reader import revision_ends
 
 LEDGER_NAME = "signflow-ledger.sqlite"
 GENESIS = "0" * 64
@@ -123,61 +124,16 @@ def anchor_digest(head: str) -> bytes:
     return hashlib.sha256(ANCHOR_LABEL + head.encode("ascii")).digest()
 
 
-_LOCATIONS: dict[str, list[int]] = {}
 
 
-def revision_ends(data: bytes, reader: Any = None) -> list[int]:
-    """Byte offset just past the end of each revision (after its %%EOF and line end).
-
-    Memoised by content (one signing step asks several times about the same bytes);
-    ``reader``: a reader already open on ``data``, to avoid parsing it again."""
-    key = hashlib.sha256(data).hexdigest()
-    locations = _LOCATIONS.get(key)
-    if locations is None:
-        locations = _xref_ends(data, reader)
-        _remember(key, locations)
-    return _ends_from(data, locations)
 
 
-def remember_appended(before: bytes, after: bytes) -> None:
-    """``after`` is ``before`` plus exactly one revision (the caller knows: a B-B or B-T
-    signature): its revisions' ends are known without parsing it, since the earlier
-    revisions' cross-reference sections are the same bytes."""
-    locations = _LOCATIONS.get(hashlib.sha256(before).hexdigest())
-    if (locations is not None and after.startswith(before)
-            and after.count(b"%%EOF", len(before)) == 1):  # a second check of "one revision"
-        # the last revision's end is the end of the file whatever its xref says
-        _remember(hashlib.sha256(after).hexdigest(), [*locations, len(before)])
 
 
-def _remember(key: str, locations: list[int]) -> None:
-    if len(_LOCATIONS) > 256:
-        _LOCATIONS.clear()
-    _LOCATIONS[key] = locations
 
 
-def _xref_ends(data: bytes, reader: Any = None) -> list[int]:
-    """Where each revision's cross-reference section (and trailer) ends."""
-    from .history import open_reader
-
-    reader = reader if reader is not None else open_reader(data)
-    return [reader.xrefs.get_xref_container_info(revision).end_location
-            for revision in range(reader.xrefs.total_revisions)]
 
 
-def _ends_from(data: bytes, locations: list[int]) -> list[int]:
-    ends = []
-    for location in locations:
-        eof = data.find(b"%%EOF", location)
-        if eof < 0:
-            end = len(data)
-        else:
-            end = eof + 5
-            while end < len(data) and data[end:end + 1] in (b"\r", b"\n"):
-                end += 1
-        ends.append(min(end, len(data)))
-    ends[-1] = len(data)  # whatever follows the last %%EOF belongs to the last revision
-    return ends
 
 
 def _event_hash(prev_hash: str, seq: int, at: str, action: str, document: str | None,
@@ -466,7 +422,7 @@ class Ledger:
         alive is left alone): the file holds the signed revision (the rename happened) ->
         the "signed" event is recorded now, marked recovered; it does not -> the intent is
         dropped, with an event saying so. Returns what was done, for messages."""
-        from ._locks import try_writing
+        from signflow._internal.locks import try_writing
 
         done: list[str] = []
         try:

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import failure_reason
-from .i18n import _
-from .ledger import Anchor, Ledger, anchor_digest, revision_ends
+from signflow.errors import failure_reason
+from signflow.i18n import _
+from signflow.ledger import Anchor, Ledger, anchor_digest
+from signflow.pdf.reader import revision_ends
 
 __all__ = ["LedgerAudit", "audit_ledger"]
 

@@ -10,15 +10,18 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-from ._structured import parse_text
-from .errors import InputError
-from .i18n import _
-from .identity import ORGANISATION_ATTRIBUTES, expected_pairs
+from signflow._internal.structured import parse_text
+from signflow.errors import InputError
+from signflow.i18n import _
+from signflow.identity import ORGANISATION_ATTRIBUTES, expected_pairs
 
-ROLES = ("head", "seal")
-SIGNING_ORDERS = ("any", "roster")
+# who signs for a member: its head (the competent person), then its seal (the organisation)
+Role = Literal["head", "seal"]
+ROLES: tuple[Role, ...] = get_args(Role)
+SigningOrder = Literal["any", "roster"]
+SIGNING_ORDERS: tuple[SigningOrder, ...] = get_args(SigningOrder)
 DEFAULT_SEAL_DIAMETER_MM = 34.0
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -440,7 +443,7 @@ def pin_certificate(path: str | Path, member_id: str, role: str, sha256: str,
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
 
-    from ._files import atomic_output
+    from signflow._internal.files import atomic_output
 
     path = Path(path)
     roster = load_roster(path)  # a roster that does not load is not edited

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "templates" / "examples" / "cum-thi-dua-so-2-2019"
+EXAMPLE = ROOT / "signflow" / "documents" / "examples" / "cum-thi-dua-so-2-2019"
 ROSTER = EXAMPLE / "roster.toml"
 DATA = EXAMPLE / "data.toml"
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "signflow" / "documents" / "templates"
 ARTEFACTS = ROOT / "tests" / "artefacts"
 
 
@@ -61,8 +61,8 @@ def require_tool(name: str) -> str:
 def pdf_pack(tmp_path_factory) -> Path:
     """The 2019 pack generated and converted to PDF/A-2b by the real LibreOffice, once."""
     require_tool("soffice")
-    from signflow.data import load_data
-    from signflow.generate import generate_pack
+    from signflow.documents.data import load_data
+    from signflow.documents.generate import generate_pack
     from signflow.roster import load_roster
 
     out = tmp_path_factory.mktemp("pdfpack")
@@ -79,7 +79,7 @@ def demo_pki(tmp_path_factory):
     every member, a real SoftHSM2 token for three of them, and test signers outside the
     roster (one revoked, one expired)."""
     require_tool("softhsm2-util")
-    from signflow.pki import ExtraSigner, create_demo_pki
+    from signflow.demo.pki import ExtraSigner, create_demo_pki
     from signflow.roster import load_roster
 
     return create_demo_pki(
@@ -109,8 +109,8 @@ def open_credential(pki, owner: str, role: str):
     members that have one, the PKCS#12 file otherwise."""
     import contextlib
 
-    from signflow.credentials import open_pkcs11, open_pkcs12
-    from signflow.pki import activate_softhsm
+    from signflow.demo.pki import activate_softhsm
+    from signflow.signing.credentials import open_pkcs11, open_pkcs12
 
     if owner in HSM_MEMBERS and role in ("head", "seal"):
         activate_softhsm(pki.softhsm)
@@ -122,7 +122,7 @@ def open_credential(pki, owner: str, role: str):
 
 def sign_all(pdf, pki, roster, members=None, settings=None, ledger=None) -> None:
     """Every member's head, then its seal, in roster order."""
-    from signflow.sign import sign_documents
+    from signflow.signing.signer import sign_documents
 
     for m in roster.members:
         if members is not None and m.id not in members:
@@ -150,11 +150,11 @@ def lta_agreement(pdf_pack, demo_pki, pki_roster, tmp_path_factory):
     """The 2019 agreement signed by all members with signature timestamps (B-T), then
     archived (validation data + document timestamp): every signature at B-LTA. The test
     PKI is served on loopback only while signing; every verification below is offline."""
-    from signflow.archive import archive_document
+    from signflow.demo.pki import serve_pki
     from signflow.ledger import Ledger
-    from signflow.pki import serve_pki
-    from signflow.sign import SignSettings
-    from signflow.verify import VerifyPolicy
+    from signflow.signing.archive import archive_document
+    from signflow.signing.signer import SignSettings
+    from signflow.validation.verify import VerifyPolicy
 
     folder = tmp_path_factory.mktemp("lta")
     pdf = folder / "agreement.pdf"

@@ -59,7 +59,7 @@ def unsigned_agreement(pdf_pack: Path, tmp_path: Path) -> Path:
 
 
 def revisions(pdf: Path) -> list[int]:
-    from signflow.ledger import revision_ends
+    from signflow.pdf.reader import revision_ends
 
     return revision_ends(pdf.read_bytes())
 
@@ -240,7 +240,7 @@ def test_case_4_expired_key_with_back_dated_token_and_a_genuine_archive(
     from cryptography import x509
     from pyhanko.sign.timestamps import DummyTimeStamper
 
-    from signflow.pki import serve_pki
+    from signflow.demo.pki import serve_pki
 
     expired = demo_pki.credential("expired")
     cert = x509.load_pem_x509_certificate(expired.cert_pem.read_bytes())
@@ -296,7 +296,8 @@ def _prepared_elsewhere(pdf_pack: Path, pki_roster, tmp_path: Path, name: str, h
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign.fields import SigFieldSpec, append_signature_field, ensure_sig_flags
 
-    from signflow.fields import find_anchors, placements
+    from signflow.documents.fields import placements
+    from signflow.pdf.anchors import find_anchors
 
     source = unsigned_agreement(pdf_pack, tmp_path)
     bare = source.read_bytes()[:revisions(source)[0]]
@@ -396,9 +397,9 @@ def test_case_7_the_real_people_match_by_name_and_organisation(cli, signed_agree
 
 @pytest.fixture(scope="module")
 def archived_b_b(signed_agreement, demo_pki, tmp_path_factory):
-    from signflow.archive import archive_document
-    from signflow.pki import serve_pki
-    from signflow.verify import VerifyPolicy
+    from signflow.demo.pki import serve_pki
+    from signflow.signing.archive import archive_document
+    from signflow.validation.verify import VerifyPolicy
 
     pdf = copy(signed_agreement, tmp_path_factory.mktemp("bb") / "a.pdf")
     with serve_pki(demo_pki):
@@ -441,7 +442,7 @@ def test_case_9_fields_that_are_not_a_list(cli, signed_agreement, demo_pki, tmp_
 
 def test_case_9_unreadable_first_byte_range(cli, signed_agreement, demo_pki, tmp_path):
     """Without the first signature's coverage the anchors are unknown: never complete."""
-    from signflow.history import read_history
+    from signflow.validation.revisions import read_history
 
     history = read_history(signed_agreement)
     first = history.signatures[0].embedded
@@ -618,7 +619,7 @@ def test_annotations_reordered_under_a_document_timestamp(cli, signed_agreement,
     from pyhanko.sign import signers
     from pyhanko.sign.timestamps import HTTPTimeStamper
 
-    from signflow.pki import serve_pki
+    from signflow.demo.pki import serve_pki
 
     pdf = copy(signed_agreement, tmp_path / "t.pdf")
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()))

@@ -50,8 +50,8 @@ def _run_pair(commands: list[list[str]], rng: random.Random) -> list[tuple[str, 
 
 def test_two_signers_at_once_never_lose_a_signature(pdf_pack, demo_pki, tmp_path,
                                                     monkeypatch):
-    from signflow.history import read_history
     from signflow.ledger import Ledger
+    from signflow.validation.revisions import read_history
 
     monkeypatch.setenv("SIGNFLOW_LANG", "vi")
     rng = random.Random(4242)

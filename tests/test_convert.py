@@ -11,7 +11,7 @@ from pathlib import Path
 
 import docx
 
-from signflow.convert import ConversionJob, convert_documents, pdf_facts
+from signflow.documents.convert import ConversionJob, convert_documents, pdf_facts
 from signflow.roster import load_roster
 
 from .conftest import ROSTER, require_tool

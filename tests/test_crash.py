@@ -24,9 +24,8 @@ def _sign_cmd(pdf: Path, demo_pki, member: str, ledger: Path) -> list[str]:
 
 
 def test_killed_signer_is_reconciled_on_the_next_run(pdf_pack, demo_pki, tmp_path):
-    from signflow.history import read_history
     from signflow.ledger import Ledger
-    from signflow.sign import signature_intact
+    from signflow.validation.revisions import read_history, signature_intact
 
     rng = random.Random(3030)
     source = pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf"

@@ -3,7 +3,7 @@
 import json
 import subprocess
 
-from signflow.history import read_history
+from signflow.validation.revisions import read_history
 
 from .conftest import ROOT
 

@@ -14,8 +14,8 @@ from .test_verify import CORPUS, MUST_FLAG, MUST_PASS
 def _compare_paths(data: bytes) -> int:
     from pyhanko.pdf_utils.reader import PdfFileReader, RawPdfPath
 
-    from signflow._fastdiff import UsageIndex
-    from signflow._speedups import install
+    from signflow._internal.pyhanko.fastdiff import UsageIndex
+    from signflow._internal.pyhanko.speedups import install
 
     install()
     ours = PdfFileReader(io.BytesIO(data), strict=False)
@@ -56,8 +56,8 @@ def _verdicts(reviews: dict) -> dict:
 
 
 def _reviews(path: Path, fast: bool) -> dict:
-    import signflow._fastdiff as fastdiff
-    from signflow.history import read_history
+    import signflow._internal.pyhanko.fastdiff as fastdiff
+    from signflow.validation.revisions import read_history
 
     history = read_history(path)
     if not fast:
@@ -122,7 +122,7 @@ def test_the_index_raises_what_pyhanko_raises_on_a_circular_page_tree(signed_agr
     from pyhanko.pdf_utils.misc import PdfReadError
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    from signflow._fastdiff import UsageIndex
+    from signflow._internal.pyhanko.fastdiff import UsageIndex
 
     data = _circular(signed_agreement, tmp_path, "pages").read_bytes()
     reader = PdfFileReader(io.BytesIO(data), strict=False)

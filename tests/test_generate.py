@@ -7,9 +7,9 @@ import shutil
 import docx
 import pytest
 
-from signflow._files import sha256_file
-from signflow.context import anchor
-from signflow.render import docx_text
+from signflow._internal.files import sha256_file
+from signflow.documents.render import docx_text
+from signflow.pdf.anchors import anchor
 from signflow.roster import load_roster
 
 from .conftest import DATA, ROSTER, TEMPLATES
@@ -17,8 +17,8 @@ from .conftest import DATA, ROSTER, TEMPLATES
 
 @pytest.fixture(scope="module")
 def pack(tmp_path_factory):
-    from signflow.data import load_data
-    from signflow.generate import generate_pack
+    from signflow.documents.data import load_data
+    from signflow.documents.generate import generate_pack
 
     out = tmp_path_factory.mktemp("pack")
     generate_pack(load_roster(ROSTER), load_data([DATA]), out)

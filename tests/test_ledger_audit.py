@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from signflow.demo.pki import serve_pki
 from signflow.ledger import _event_hash
-from signflow.pki import serve_pki
 
 from .conftest import fresh_agreement_folder, sign_args
 
@@ -314,7 +314,7 @@ def test_a_history_rewritten_and_timestamped_again_today_is_detected(cli, anchor
     """Rewrite a signing, recompute the chain, drop every anchor and have the real TSA
     timestamp the forged head now: a token proves the head existed now, not back then."""
     from signflow.ledger import Ledger
-    from signflow.sign import tsa_stamp
+    from signflow.signing.timestamps import tsa_stamp
 
     _pdf, ledger = copy(anchored, tmp_path)
     db = sqlite3.connect(ledger)

@@ -464,14 +464,14 @@ _WORK: dict = {}
 
 def _init(roster_path: str, root_pem: str) -> None:
     from signflow.roster import load_roster
-    from signflow.verify import VerifyPolicy
+    from signflow.validation.verify import VerifyPolicy
 
     policy = VerifyPolicy(trust_roots=(Path(root_pem),), roster=load_roster(roster_path))
     _WORK.update(policy=policy, roots=policy.load_roots())
 
 
 def _verify_case(args: tuple[int, str, str]) -> tuple[int, str, bool, str]:
-    from signflow.verify import verify_file
+    from signflow.validation.verify import verify_file
 
     index, path, label = args
     try:
@@ -486,9 +486,9 @@ def _verify_case(args: tuple[int, str, str]) -> tuple[int, str, bool, str]:
 def mutants(signed_agreement, demo_pki, tmp_path_factory) -> list[tuple[int, Path, str, bool]]:
     from asn1crypto import pem, x509
 
-    from signflow.credentials import open_pkcs12
-    from signflow.ledger import revision_ends
-    from signflow.pki import serve_pki
+    from signflow.demo.pki import serve_pki
+    from signflow.pdf.reader import revision_ends
+    from signflow.signing.credentials import open_pkcs12
 
     folder = tmp_path_factory.mktemp("mutants")
     rng = random.Random(SEED)
@@ -554,11 +554,11 @@ def test_honest_continuations_pass(signed_agreement, demo_pki, pki_roster, tmp_p
     """From the hand-over before the last member: its two signatures (one with a signature
     timestamp), then the archive, each step verifying ok; and an archive of the complete
     agreement."""
-    from signflow.archive import archive_document
-    from signflow.ledger import revision_ends
-    from signflow.pki import serve_pki
-    from signflow.sign import SignSettings, sign_documents
-    from signflow.verify import VerifyPolicy, verify_file
+    from signflow.demo.pki import serve_pki
+    from signflow.pdf.reader import revision_ends
+    from signflow.signing.archive import archive_document
+    from signflow.signing.signer import SignSettings, sign_documents
+    from signflow.validation.verify import VerifyPolicy, verify_file
 
     policy = VerifyPolicy(trust_roots=(demo_pki.root_pem,), roster=pki_roster)
     roots = policy.load_roots()
@@ -592,14 +592,14 @@ def test_honest_continuations_pass(signed_agreement, demo_pki, pki_roster, tmp_p
 
 
 def _history(pdf: Path):
-    from signflow.history import read_history
+    from signflow.validation.revisions import read_history
 
     return read_history(pdf)
 
 
 def test_mutants_are_real_pdf_revisions(mutants):
     """The cases are appended revisions of the signed agreement, not broken files."""
-    from signflow.history import read_history
+    from signflow.validation.revisions import read_history
 
     for _i, path, label, _honest in mutants[:20]:
         history = read_history(path)

@@ -119,7 +119,7 @@ def _assert_revocation_unchecked(code: int, report: dict, demo_pki) -> None:
 def one_signature(pdf_pack, demo_pki, pki_roster, tmp_path_factory) -> Path:
     """One member's registration signed by its head (B-B): its certificate names the demo
     PKI's OCSP responder and CRL; the document carries no validation data."""
-    from signflow.sign import sign_documents
+    from signflow.signing.signer import sign_documents
 
     member = "hai-duong"
     pdf = tmp_path_factory.mktemp("online") / "dang-ky.pdf"
@@ -134,8 +134,8 @@ def one_signature(pdf_pack, demo_pki, pki_roster, tmp_path_factory) -> Path:
 def timestamped_signature(pdf_pack, demo_pki, pki_roster, tmp_path_factory) -> Path:
     """One member's registration signed by its head with a signature timestamp (B-T): the
     TSA's certificate names the demo PKI's CRL; no validation data is embedded."""
-    from signflow.pki import serve_pki
-    from signflow.sign import SignSettings, sign_documents
+    from signflow.demo.pki import serve_pki
+    from signflow.signing.signer import SignSettings, sign_documents
 
     member = "vinh-phuc"
     pdf = tmp_path_factory.mktemp("online-bt") / "dang-ky.pdf"
@@ -149,9 +149,9 @@ def timestamped_signature(pdf_pack, demo_pki, pki_roster, tmp_path_factory) -> P
 
 def test_online_with_the_revocation_services_refusing_is_not_ok(cli, signed_agreement,
                                                                   demo_pki):
-    from signflow.pki import load_demo_pki
+    from signflow.demo.pki import load_demo_pki
     from signflow.roster import load_roster
-    from signflow.verify import VerifyPolicy, verify_file
+    from signflow.validation.verify import VerifyPolicy, verify_file
 
     _assert_nothing_listens(demo_pki)  # connection refused at every OCSP/CRL URL
     roster = ("--roster", demo_pki.roster_path)
@@ -193,7 +193,7 @@ def test_online_with_an_http_error_or_garbage_answer_is_not_ok(cli, one_signatur
 
 def test_online_with_a_silent_service_times_out_and_is_not_ok(cli, one_signature, demo_pki,
                                                               monkeypatch):
-    from signflow import verify
+    from signflow.validation import verify
 
     monkeypatch.setattr(verify, "FETCH_TIMEOUT", 1)  # seconds per request, not 10
     started = time.monotonic()
@@ -221,7 +221,7 @@ def test_online_the_timestamp_authority_is_checked_the_same_way(cli, timestamped
 
 def test_online_with_the_services_up_is_valid(cli, signed_agreement, one_signature,
                                               timestamped_signature, lta_agreement, demo_pki):
-    from signflow.pki import serve_pki
+    from signflow.demo.pki import serve_pki
 
     with serve_pki(demo_pki):
         for pdf in (signed_agreement, lta_agreement):

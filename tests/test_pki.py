@@ -29,8 +29,7 @@ from cryptography.x509.oid import (
 )
 from PIL import Image
 
-from signflow.errors import InputError, SigningError, ToolMissingError
-from signflow.pki import (
+from signflow.demo.pki import (
     ARCH,
     DemoPki,
     ExtraSigner,
@@ -41,6 +40,7 @@ from signflow.pki import (
     load_demo_pki,
     serve_pki,
 )
+from signflow.errors import InputError, SigningError, ToolMissingError
 from signflow.roster import load_roster
 
 from .conftest import ROSTER

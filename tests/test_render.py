@@ -7,8 +7,8 @@ from pathlib import Path
 import docx
 import pytest
 
+from signflow.documents.render import docx_text, render_bytes, render_file
 from signflow.errors import TemplateError
-from signflow.render import docx_text, render_bytes, render_file
 
 
 def make_template(path: Path, paragraphs=(), table_rows=None, split_runs=None) -> Path:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from signflow import i18n
-from signflow.report import render_html
-from signflow.verdicts import FileVerdict, SignatureVerdict
+from signflow.output.report import render_html
+from signflow.validation.verdicts import FileVerdict, SignatureVerdict
 from signflow.vn import VN_TZ
 
 # The 2019 example roster: member id, head's name, unit (the seal certificate's name).

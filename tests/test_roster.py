@@ -127,7 +127,7 @@ def test_cli_reports_roster_problems_in_vietnamese(cli, tmp_path: Path):
 def test_roster_pin_from_a_certificate_a_pkcs12_file_and_a_token(cli, demo_pki, tmp_path):
     import shutil
 
-    from signflow.pki import activate_softhsm
+    from signflow.demo.pki import activate_softhsm
 
     roster_path = tmp_path / "roster.toml"
     shutil.copyfile(ROSTER, roster_path)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from signflow.demo.pki import serve_pki
+from signflow.documents.fields import signature_fields
 from signflow.errors import SigningError
-from signflow.fields import find_anchors, signature_fields
-from signflow.pki import serve_pki
-from signflow.sign import sign_documents
+from signflow.pdf.anchors import find_anchors
+from signflow.signing.signer import sign_documents
 
 from .conftest import (
     HSM_MEMBERS,
@@ -79,7 +80,7 @@ def test_pdfsig_calls_every_signature_valid(signed_agreement):
 
 
 def test_signed_pdf_keeps_pdfa_metadata_consistent(signed_agreement):
-    from signflow.convert import pdf_facts
+    from signflow.documents.convert import pdf_facts
 
     assert pdf_facts(signed_agreement).pdfa == "2b"
     meta = subprocess.run(["pdfinfo", "-meta", str(signed_agreement)], capture_output=True,
@@ -250,7 +251,7 @@ def test_several_documents_one_login(pdf_pack, demo_pki, pki_roster, tmp_path, m
 
 def test_cli_sign_with_token_and_pkcs12(cli, pdf_pack, demo_pki, pki_roster, tmp_path,
                                         monkeypatch):
-    from signflow.pki import activate_softhsm
+    from signflow.demo.pki import activate_softhsm
 
     member = HSM_MEMBERS[1]
     pdf = copy(pdf_pack / member / f"dang-ky-thi-dua-{member}-2019.pdf", tmp_path / "dk.pdf")
@@ -395,6 +396,7 @@ def test_revision_ends_remembered_while_signing_match_a_fresh_parse(
     ledger recorded must equal what a fresh parse finds (else it would later cry
     "history rewritten")."""
     import signflow.ledger as ledgers
+    import signflow.pdf.reader as pdf_reader
 
     pdf = fresh_agreement(pdf_pack, tmp_path)
     with ledgers.Ledger(tmp_path / "ledger.sqlite") as ledger:
@@ -403,9 +405,9 @@ def test_revision_ends_remembered_while_signing_match_a_fresh_parse(
                 sign_documents([pdf], pki_roster, member, "head", cred, ledger=ledger)
         recorded = [size for (size,) in ledger.db.execute(
             "SELECT size FROM revisions ORDER BY number")]
-        ledgers._LOCATIONS.clear()
+        pdf_reader._LOCATIONS.clear()
         data = pdf.read_bytes()
-        assert recorded == ledgers.revision_ends(data)
+        assert recorded == pdf_reader.revision_ends(data)
         assert len(recorded) == 4  # conversion, fields, two signatures
         ledger.observe(pdf, data)  # no conflict with a fresh parse
         assert not any(e.action == "history-conflict" for e in ledger.events())
@@ -415,7 +417,7 @@ def test_too_little_room_for_the_signature_falls_back_to_pyhankos_estimate(
         pdf_pack, demo_pki, pki_roster, tmp_path, monkeypatch):
     """A B-B signature's room is computed from the certificates; should a signer ever need
     more (huge certificates, exotic attributes), pyHanko measures it instead."""
-    import signflow.sign as signing
+    import signflow.signing.signer as signing
 
     member = "hung-yen"
     pdf = copy(pdf_pack / member / f"dang-ky-thi-dua-{member}-2019.pdf", tmp_path / "d.pdf")
@@ -474,7 +476,7 @@ def test_bulk_signing_shares_the_work(pdf_pack, demo_pki, pki_roster, tmp_path):
     (the parsed key inherited, never read again), outcomes in the order given."""
     import threading
 
-    from signflow.sign import _bulk_workers
+    from signflow.signing.signer import _bulk_workers
 
     member = "bac-ninh"
     source = pdf_pack / member / f"giao-uoc-noi-bo-{member}-2019.pdf"
@@ -496,7 +498,7 @@ def test_bulk_signing_in_parallel_keeps_the_ledger(pdf_pack, demo_pki, pki_roste
     recorded once and the hash chain stays intact with two writers."""
     import threading
 
-    import signflow.sign as signing
+    import signflow.signing.signer as signing
     from signflow.ledger import Ledger
 
     monkeypatch.setattr(signing, "BULK_MINIMUM", 2)

@@ -23,7 +23,7 @@ def _name(cn: str, org: str, kind: str = "utf8_string") -> x509.Name:
 
 
 def test_name_comparison_matches_asn1crypto():
-    from signflow import _speedups
+    from signflow._internal.pyhanko import speedups as _speedups
 
     names = [
         _name("Lê Thị Thu Hường", "Thanh tra tỉnh Hà Nam"),

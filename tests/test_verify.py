@@ -93,7 +93,7 @@ def test_lta_agreement_verifies_a_year_after_the_certificates_expire(cli, lta_ag
     assert code == 0, report
     assert report["ok"] and report["complete"]
     # the same signatures without the archive's proof do not stand after expiry
-    from signflow.ledger import revision_ends
+    from signflow.pdf.reader import revision_ends
 
     data = lta_agreement.read_bytes()
     unarchived = tmp_path / "unarchived.pdf"
@@ -105,7 +105,7 @@ def test_lta_agreement_verifies_a_year_after_the_certificates_expire(cli, lta_ag
 
 
 def test_sign_at_b_lta_directly(cli, pdf_pack, demo_pki, tmp_path):
-    from signflow.pki import serve_pki
+    from signflow.demo.pki import serve_pki
 
     member = "hai-duong"
     pdf = copy(pdf_pack / member / f"giao-uoc-noi-bo-{member}-2019.pdf", tmp_path / "gu.pdf")
@@ -164,9 +164,9 @@ def test_a_failing_or_garbage_tsa_is_an_error_and_the_file_is_unchanged(cli, pdf
 
 
 def test_revoked_signer_is_reported_as_revoked(cli, pdf_pack, demo_pki, tmp_path):
-    from signflow.pki import serve_pki
+    from signflow.demo.pki import serve_pki
     from signflow.roster import load_roster
-    from signflow.sign import sign_documents
+    from signflow.signing.signer import sign_documents
 
     revoked = demo_pki.credential("revoked", "extra")
     # a roster in which Hà Nam's head is expected to hold the (now revoked) certificate
@@ -313,7 +313,7 @@ def test_tamper_signature_by_certificate_outside_the_roster(cli, pdf_pack, demo_
 
 
 def test_tamper_last_revision_cut_off(cli, signed_agreement, demo_pki, tmp_path):
-    from signflow.ledger import revision_ends
+    from signflow.pdf.reader import revision_ends
 
     data = signed_agreement.read_bytes()
     ends = revision_ends(data)
@@ -423,7 +423,7 @@ UNSIGNED = _corpus(["rub-nds-pdf-attacker/shadow-demo-exploits/*/**/1_*.pdf",
 
 @pytest.fixture(scope="module")
 def corpus_policy():
-    from signflow.verify import VerifyPolicy
+    from signflow.validation.verify import VerifyPolicy
 
     if not CORPUS.is_dir():
         pytest.fail(f"the attack corpus is missing: {CORPUS}")
@@ -440,7 +440,7 @@ def test_corpus_lists_are_not_empty():
 
 @pytest.mark.parametrize("name", MUST_FLAG)
 def test_corpus_must_flag(name, corpus_policy):
-    from signflow.verify import verify_file
+    from signflow.validation.verify import verify_file
 
     policy, roots = corpus_policy
     verdict = verify_file(CORPUS / name, policy, roots)
@@ -449,7 +449,7 @@ def test_corpus_must_flag(name, corpus_policy):
 
 @pytest.mark.parametrize("name", MUST_PASS)
 def test_corpus_must_pass_integrity_and_modifications(name, corpus_policy):
-    from signflow.verify import verify_file
+    from signflow.validation.verify import verify_file
 
     policy, roots = corpus_policy
     verdict = verify_file(CORPUS / name, policy, roots)
@@ -467,7 +467,7 @@ def test_corpus_must_pass_integrity_and_modifications(name, corpus_policy):
 
 @pytest.mark.parametrize("name", UNSIGNED)
 def test_corpus_unsigned_files_are_not_valid(name, corpus_policy):
-    from signflow.verify import verify_file
+    from signflow.validation.verify import verify_file
 
     policy, roots = corpus_policy
     verdict = verify_file(CORPUS / name, policy, roots)
@@ -479,7 +479,7 @@ def test_corpus_either_way_files_get_a_reasoned_verdict(name, corpus_policy):
     """Our verdict on the "either way" files: every signature's bytes are intact, and where
     a later revision edits what the first signature locked (the 02_ files), the strict
     workflow policy reports the change on that signature instead of calling it form filling."""
-    from signflow.verify import verify_file
+    from signflow.validation.verify import verify_file
 
     policy, roots = corpus_policy
     verdict = verify_file(CORPUS / name, policy, roots)

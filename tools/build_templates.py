@@ -3,7 +3,7 @@
 
 Run from the repository root::
 
-    python tools/build_templates.py            # writes templates/*.docx
+    python tools/build_templates.py            # writes signflow/documents/templates/*.docx
     python tools/build_templates.py --out DIR  # writes them somewhere else
 
 The templates are the product: a secretariat opens and edits them in Word or LibreOffice
@@ -49,7 +49,7 @@ from docx.table import Table, _Cell, _Row
 from docx.text.paragraph import Paragraph
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO_ROOT / "templates"
+DEFAULT_OUT = REPO_ROOT / "signflow" / "documents" / "templates"
 
 # Fixed timestamp for the document properties and the zip entries, so that rebuilding
 # an unchanged template gives the same bytes.

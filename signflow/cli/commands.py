@@ -1,0 +1,829 @@
+"""The click commands: parse options, call one library function, print the result.
+
+No business logic here; errors are raised as SignflowError and turned into exit codes by
+``signflow.cli.main``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from signflow import __version__
+from signflow.documents.context import KINDS
+from signflow.errors import EXIT_OK, EXIT_PROBLEMS
+from signflow.i18n import LANGUAGES, _
+from signflow.roster import load_roster
+
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A number in a range, never NaN or an infinity (``nan`` passes every comparison of
+    click's own range check, and would disable a timeout)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(_("{value} is not a finite number").format(value=value), param, ctx)
+        return number
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress callback drawing a bar on a terminal; None (quiet) otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar: list = []
+
+    def update(done: int, total: int) -> None:
+        if not bar:
+            bar.append(click.progressbar(length=total, label=label, file=sys.stderr))
+            bar[0].__enter__()
+        bar[0].update(done - bar[0].pos)
+
+    try:
+        yield update
+    finally:
+        if bar:
+            bar[0].__exit__(None, None, None)
+
+
+def _pdfa_option(f: Callable) -> Callable:
+    return click.option("--pdfa", type=click.Choice(["2b", "none"]), default="2b",
+                        show_default=True, help=_("PDF/A level of the PDF files."))(f)
+
+
+def _jobs_option(f: Callable) -> Callable:
+    return click.option("--jobs", type=click.IntRange(1, 64), default=None,
+                        help=_("LibreOffice processes side by side (default: one per CPU)."))(f)
+
+
+@click.group(help=_("signflow: generate, sign and verify the documents of an emulation cluster."))
+@click.version_option(__version__, prog_name="signflow")
+@click.option("--lang", type=click.Choice(LANGUAGES), help=_("Language of messages (vi, en)."))
+@click.option("--debug", is_flag=True, help=_("Show full error details (tracebacks)."))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Workspace settings (default: signflow.toml here or in a folder above)."))
+@click.pass_context
+def cli(ctx: click.Context, lang: str | None, debug: bool, config_path: Path | None) -> None:
+    # --lang and --debug are handled in signflow.cli.main before click runs.
+    from signflow.cli.config import default_map, find_config, load_workspace
+
+    path = config_path or find_config()
+    ctx.obj = {"config": path}
+    if path is not None:
+        ctx.default_map = default_map(load_workspace(path))
+
+
+def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -> Any:
+    """The ledger, checked against what the workspace remembers of it: one the workspace
+    used before may not be missing, empty or replaced (the history would restart).
+    ``missing_ok``: None for a ledger that does not exist and never did."""
+    import datetime as dt
+    import hashlib
+
+    from signflow.cli.config import known_ledger, remember_ledger
+    from signflow.errors import InputError
+    from signflow.ledger import Ledger
+
+    if path.is_symlink():
+        raise InputError(_("the ledger {path} is a symbolic link: name the ledger itself"
+                           ).format(path=path))
+    config = _workspace_config()
+    known = known_ledger(config, path) if config is not None else None
+    if known is not None and not path.is_file():
+        raise InputError(_("the ledger {path} is missing: the workspace has used it since "
+                           "{date}; restore it from a backup (a new one would restart the "
+                           "history)").format(path=path, date=known.get("created", "?")))
+    if missing_ok and not path.is_file():
+        return None
+    ledger = Ledger(path, read_only=read_only)
+    try:
+        first = ledger.first_event()
+        if known is not None and (first is None or first.hash != known.get("first_event")):
+            raise InputError(_("the ledger {path} is not the one the workspace has used since "
+                               "{date} (its history was emptied or replaced); restore it "
+                               "from a backup").format(path=path,
+                                                       date=known.get("created", "?")))
+        if known is not None:
+            present = {str(a.seq): hashlib.sha256(a.token).hexdigest() for a in ledger.anchors()}
+            recorded = known.get("anchors", {})
+            gone = sorted(int(seq) for seq, digest in recorded.items()
+                          if present.get(seq) != digest) if isinstance(recorded, dict) else [0]
+            if gone:
+                raise InputError(_(
+                    "the ledger {path} lost timestamps the workspace saw in it (of events "
+                    "{events}): they were removed or replaced; restore it from a backup"
+                ).format(path=path, events=", ".join(map(str, gone))))
+        if known is None and config is not None and first is not None and not read_only:
+            remember_ledger(config, path, first.hash,
+                            dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger
+
+
+def _workspace_config() -> Path | None:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    config = obj.get("config") if isinstance(obj, dict) else None
+    return config if isinstance(config, Path) else None
+
+
+def _anchor(ledger: Any, tsa_url: str) -> Any:
+    """Timestamp the chain head, and let the workspace remember the token."""
+    import datetime as dt
+    import hashlib
+
+    from signflow.cli.config import remember_ledger
+    from signflow.signing.timestamps import tsa_stamp
+
+    made = ledger.anchor(tsa_url, tsa_stamp(tsa_url))
+    config = _workspace_config()
+    first = ledger.first_event()
+    if made is not None and config is not None and first is not None:
+        remember_ledger(config, ledger.path, first.hash,
+                        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                        anchors={str(made.seq): hashlib.sha256(made.token).hexdigest()})
+    return made
+
+
+def anchor_ledger(ledger: Any, tsa_url: str | None, quiet: bool = False) -> None:
+    """Timestamp the chain head after a signing or archive; a failure is said (the audit
+    will report the uncovered events) but does not undo the signatures made. ``quiet``:
+    after a failed command, whose own error is the message that matters."""
+    from signflow.errors import SignflowError, failure_reason
+
+    if quiet:
+        try:
+            if tsa_url:
+                _anchor(ledger, tsa_url)
+        except Exception:  # noqa: BLE001, S110 - the command's own error is reported
+            pass
+        return
+    if not tsa_url:
+        click.echo(_("note: the ledger was not timestamped (no --tsa): signflow log --verify "
+                     "will report these signings until signflow log --anchor is run"),
+                   err=True)
+        return
+    try:
+        _anchor(ledger, tsa_url)
+    except Exception as exc:  # reported, not lost: the audit names the uncovered events
+        message = exc.message if isinstance(exc, SignflowError) else failure_reason(exc)
+        click.echo(_("warning: the ledger could not be timestamped: {reason}").format(
+            reason=message), err=True)
+
+
+@cli.command(help=_("Render one template with TOML or JSON data (later files override "
+                    "earlier keys)."))
+@click.argument("template", type=click.Path(path_type=Path))
+@click.option("--data", "data_files", multiple=True, required=True, type=click.Path(path_type=Path),
+              help=_("Data file (.toml or .json); may be repeated."))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("The .docx to write."))
+def render(template: Path, data_files: tuple[Path, ...], out: Path) -> int:
+    from signflow.documents.data import load_data
+    from signflow.documents.render import render_file
+
+    data = load_data(data_files)
+    render_file(template, data, out)
+    click.echo(_("Written: {path}").format(path=out))
+    return EXIT_OK
+
+
+@cli.command(help=_("Generate the year's pack: the cluster agreement and every member's "
+                    "documents, with a manifest."))
+@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--data", "data_files", multiple=True, required=True, type=click.Path(path_type=Path),
+              help=_("The year's content (TOML or JSON); may be repeated."))
+@click.option("--templates", "templates_dir", type=click.Path(file_okay=False, path_type=Path),
+              help=_("Folder of templates (default: the templates shipped with signflow)."))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help=_("Output folder."))
+@click.option("--only", multiple=True, type=click.Choice(list(KINDS)),
+              help=_("Only this kind of document; may be repeated."))
+@click.option("--member", "members", multiple=True,
+              help=_("Only this member's documents; may be repeated."))
+@click.option("--pdf/--no-pdf", default=True, show_default=True,
+              help=_("Also convert the documents to PDF."))
+@_pdfa_option
+@_jobs_option
+@click.option("--force", is_flag=True,
+              help=_("Regenerate documents even if they already carry signatures."))
+def generate(roster_path: Path, data_files: tuple[Path, ...], templates_dir: Path | None,
+             out_dir: Path, only: tuple[str, ...], members: tuple[str, ...], pdf: bool,
+             pdfa: str, jobs: int | None, force: bool) -> int:
+    from signflow.documents.data import load_data
+    from signflow.documents.generate import generate_pack
+
+    roster = load_roster(roster_path)
+    data = load_data(data_files)
+    with progress_bar(_("Converting to PDF")) as progress:
+        entries = generate_pack(roster, data, out_dir, templates_dir, only, members,
+                                pdf=pdf, pdfa=None if pdfa == "none" else pdfa,
+                                workers=jobs, convert_progress=progress, force=force,
+                                on_wait=tell_waiting)
+    year_dir = out_dir / str(roster.cluster.year)
+    n_docs = sum(1 for e in entries if e.format == "docx")
+    n_pdf = sum(1 for e in entries if e.format == "pdf")
+    click.echo(_("Generated {n} document(s) in {path}").format(n=n_docs, path=year_dir))
+    if pdf:
+        click.echo(_("Converted {n} document(s) to PDF").format(n=n_pdf))
+    click.echo(_("Manifest: {path}").format(path=year_dir / "manifest.json"))
+    return EXIT_OK
+
+
+@cli.group(help=_("Work with templates."))
+def templates() -> None:
+    pass
+
+
+@templates.command("check", help=_("Check templates: syntax, variables, signature anchors."))
+@click.argument("templates_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", type=click.Path(path_type=Path),
+              help=_("Roster to check against (default: the shipped 2019 example)."))
+@click.option("--data", "data_files", multiple=True, type=click.Path(path_type=Path),
+              help=_("Data to check against (default: the shipped 2019 example)."))
+def templates_check(templates_dir: Path | None, roster_path: Path | None,
+                    data_files: tuple[Path, ...]) -> int:
+    from signflow.documents.data import load_data
+    from signflow.documents.generate import default_templates_dir
+    from signflow.documents.lint import check_templates
+    from signflow.documents.resources import example_dir
+
+    templates_dir = templates_dir or default_templates_dir()
+    example = example_dir()
+    roster = load_roster(roster_path or example / "roster.toml")
+    data = load_data(data_files or [example / "data.toml"])
+    problems = check_templates(templates_dir, roster, data)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(_("{n} problem(s) found.").format(n=len(problems)), err=True)
+        return EXIT_PROBLEMS
+    click.echo(_("Templates OK: {path}").format(path=templates_dir))
+    return EXIT_OK
+
+
+@cli.command(help=_("Convert documents to PDF/A with LibreOffice."))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help=_("Output folder."))
+@_pdfa_option
+@_jobs_option
+@click.option("--timeout", type=FiniteFloatRange(1, 3600), default=60.0, show_default=True,
+              help=_("Seconds allowed per document before LibreOffice is stopped."))
+def convert(files: tuple[Path, ...], out_dir: Path, pdfa: str, jobs: int | None,
+            timeout: float) -> int:
+    from signflow.documents.convert import convert_documents, raise_for_failures, targets_in
+
+    targets = targets_in(out_dir, files)
+    with progress_bar(_("Converting to PDF")) as progress:
+        report = convert_documents(targets, pdfa=None if pdfa == "none" else pdfa,
+                                   workers=jobs, document_timeout=timeout, progress=progress)
+    for done in report.converted:
+        click.echo(_("{source} -> {target} ({pages} page(s))").format(
+            source=done.source, target=done.target, pages=done.pages))
+    raise_for_failures(report)
+    return EXIT_OK
+
+
+@cli.command(help=_("Create the signature fields of a converted PDF, one per member and role."))
+@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+def prepare(pdfs: tuple[Path, ...], roster_path: Path) -> int:
+    from signflow.documents.fields import prepare_fields
+
+    roster = load_roster(roster_path)
+    for pdf in pdfs:
+        created = prepare_fields(pdf, roster)
+        if created:
+            click.echo(_("{path}: {n} signature field(s) created").format(path=pdf,
+                                                                          n=len(created)))
+        else:
+            click.echo(_("{path}: already prepared").format(path=pdf))
+    return EXIT_OK
+
+
+def _key_source_options(f: Callable) -> Callable:
+    """Where a key (or just its certificate) comes from: a PKCS#12 file or a token."""
+    options = [
+        click.option("--pkcs12", "pkcs12_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help=_("PKCS#12 file (.p12/.pfx) holding the key and certificate.")),
+        click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+                     help=_("File holding the PKCS#12 passphrase (else $SIGNFLOW_PASSPHRASE, "
+                            "else a hidden prompt).")),
+        click.option("--pkcs11-lib", help=_("PKCS#11 module of the token (a .so file).")),
+        click.option("--token-label", help=_("Label of the token.")),
+        click.option("--slot", type=int, help=_("Slot number of the token.")),
+        click.option("--key-label", help=_("Label of the key on the token.")),
+        click.option("--key-id", help=_("CKA_ID of the key on the token, in hex.")),
+        click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path),
+                     help=_("File holding the token PIN (else $SIGNFLOW_PIN, else a hidden "
+                            "prompt).")),
+        click.option("--pinpad", is_flag=True,
+                     help=_("Enter the PIN on the token's own PIN pad.")),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def check_key_source(pkcs12_path: Path | None, pkcs11_lib: str | None, **_rest: Any) -> None:
+    from signflow.errors import InputError
+
+    if (pkcs12_path is None) == (pkcs11_lib is None):
+        raise InputError(_("choose one key source: --pkcs12 FILE or --pkcs11-lib LIB"))
+
+
+def open_key_source(stack: Any, pkcs12_path: Path | None, passphrase_file: Path | None,
+                    pkcs11_lib: str | None, token_label: str | None, slot: int | None,
+                    key_label: str | None, key_id: str | None, pin_file: Path | None,
+                    pinpad: bool) -> Any:
+    """The credential the key source options name; a token stays open until ``stack``
+    closes. Secrets come from files, the environment or a hidden prompt only."""
+    from signflow.errors import InputError
+    from signflow.signing.credentials import PINPAD, open_pkcs11, open_pkcs12
+
+    check_key_source(pkcs12_path, pkcs11_lib)
+    if pkcs12_path is not None:
+        secret = read_secret(passphrase_file, "SIGNFLOW_PASSPHRASE", _("Passphrase"))
+        return open_pkcs12(pkcs12_path, secret.encode("utf-8"))
+    assert pkcs11_lib is not None
+    try:
+        key_id_bytes = bytes.fromhex(key_id) if key_id else None
+    except ValueError:
+        raise InputError(_("--key-id must be hexadecimal")) from None
+    pin = PINPAD if pinpad else read_secret(pin_file, "SIGNFLOW_PIN", _("PIN"))
+    return stack.enter_context(open_pkcs11(
+        pkcs11_lib, token_label=token_label, slot=slot, key_label=key_label,
+        key_id=key_id_bytes, pin=pin))
+
+
+def tell_waiting(path: Path) -> None:
+    click.echo(_("{path} is being written by another signflow process: waiting...").format(
+        path=path), err=True)
+
+
+def read_secret(file: Path | None, env_var: str, prompt: str) -> str:
+    """A passphrase or PIN from a file, the environment, or a hidden prompt, in that order.
+
+    Never from the command line, never echoed, never logged."""
+    import os
+
+    from signflow.errors import InputError
+
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise InputError(_("cannot read {path}: {reason}").format(
+                path=file, reason=exc.strerror or exc)) from None
+    value = os.environ.get(env_var)
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise InputError(_("no {what} given: use a file option or the {env} environment "
+                           "variable (there is no terminal to ask on)").format(
+            what=prompt.lower(), env=env_var))
+    return click.prompt(prompt, hide_input=True, err=True)
+
+
+@cli.group("roster", help=_("Work with the roster."))
+def roster_group() -> None:
+    pass
+
+
+@roster_group.command("pin", help=_(
+    "Pin a member's certificate in the roster: read it from a PEM/DER file, a PKCS#12 file "
+    "or a token, show it, and write its SHA-256 fingerprint and subject into the roster."))
+@click.argument("roster_path", type=click.Path(path_type=Path))
+@click.option("--member", "member_id", required=True, help=_("Member id of the signer."))
+@click.option("--role", type=click.Choice(["head", "seal"]), default="head", show_default=True,
+              help=_("head: the head's personal signature; seal: the organisation's."))
+@click.option("--cert", "cert_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Certificate file (PEM or DER)."))
+@_key_source_options
+@click.option("--yes", is_flag=True, help=_("Write without asking."))
+def roster_pin(roster_path: Path, member_id: str, role: str, cert_path: Path | None,
+               yes: bool, **key_source: Any) -> int:
+    import contextlib
+
+    from signflow.errors import InputError
+    from signflow.identity import cert_sha256, load_certificate, names_member, subject_text
+    from signflow.roster import pin_certificate
+
+    roster = load_roster(roster_path)
+    member = roster.member(member_id)
+    has_key = key_source["pkcs12_path"] is not None or key_source["pkcs11_lib"] is not None
+    if (cert_path is None) == (not has_key):
+        raise InputError(_("choose one certificate source: --cert FILE, --pkcs12 FILE or "
+                           "--pkcs11-lib LIB"))
+    with contextlib.ExitStack() as stack:
+        cert = load_certificate(cert_path) if cert_path is not None else \
+            open_key_source(stack, **key_source).cert
+    sha256, subject = cert_sha256(cert), subject_text(cert)
+    click.echo(_("Member: {member} ({role})").format(
+        member=member.unit, role=_("head") if role == "head" else _("seal")))
+    click.echo(_("Subject: {subject}").format(subject=subject))
+    click.echo(_("Issuer: {issuer}").format(issuer=cert.issuer.human_friendly))
+    click.echo(_("Valid: {start} to {end}").format(
+        start=cert.not_valid_before.date(), end=cert.not_valid_after.date()))
+    click.echo(_("SHA-256: {sha256}").format(sha256=sha256))
+    if not names_member(cert, member, role, roster.cluster.organisation_attribute):
+        click.echo(_("Warning: the certificate does not name {name} of {unit}; pin it only "
+                     "if you have checked it with its holder.").format(
+            name=member.head.name if role == "head" else member.unit, unit=member.unit),
+            err=True)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError(_("confirm with --yes (there is no terminal to ask on)"))
+        if not click.confirm(_("Write this certificate into {path}?").format(
+                path=roster_path), err=True):
+            click.echo(_("Nothing written."))
+            return EXIT_OK
+    pin_certificate(roster_path, member_id, role, sha256, subject)
+    click.echo(_("{path}: certificate pinned for {member} ({role})").format(
+        path=roster_path, member=member_id, role=_("head") if role == "head" else _("seal")))
+    return EXIT_OK
+
+
+@cli.command(help=_("Sign PDFs as one member's head or seal, with a PKCS#12 file or a "
+                    "PKCS#11 token (one login for all documents)."))
+@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--member", "member_id", required=True, help=_("Member id of the signer."))
+@click.option("--role", type=click.Choice(["head", "seal"]), default="head", show_default=True,
+              help=_("head: the head's personal signature; seal: the organisation's."))
+@_key_source_options
+@click.option("--level", type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]), default="B-B",
+              show_default=True, help=_("PAdES baseline level."))
+@click.option("--tsa", "tsa_url", help=_("URL of the timestamp authority (RFC 3161)."))
+@click.option("--trust", "trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM) for the validation data of B-LT/B-LTA; may be "
+                     "repeated."))
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
+def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: str,
+         level: str, tsa_url: str | None, trust: tuple[Path, ...], ledger_path: Path | None,
+         **key_source: Any) -> int:
+    import contextlib
+
+    from signflow.ledger import default_ledger_path
+    from signflow.signing.signer import SignSettings, sign_documents
+
+    check_key_source(**key_source)
+    roster = load_roster(roster_path)
+    roster.member(member_id)
+    settings = SignSettings(level=level, tsa_url=tsa_url, trust_roots=trust)
+    settings.check()
+    with contextlib.ExitStack() as stack:
+        credential = open_key_source(stack, **key_source)
+        ledger = stack.enter_context(open_ledger(ledger_path or default_ledger_path(pdfs[0])))
+        try:
+            outcomes = sign_documents(list(pdfs), roster, member_id, role, credential,
+                                      settings, ledger=ledger, on_wait=tell_waiting)
+        except Exception:  # what was signed before the failure is covered too
+            anchor_ledger(ledger, tsa_url, quiet=True)
+            raise
+        anchor_ledger(ledger, tsa_url)
+    for outcome in outcomes:
+        click.echo(_("{path}: signed by {signer} ({member}, {role})").format(
+            path=outcome.path, signer=outcome.signer, member=outcome.member,
+            role=_("head") if outcome.role == "head" else _("seal")))
+    return EXIT_OK
+
+
+@cli.command(help=_("Show who has signed, who is pending and what comes next."))
+@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger to compare the files with (default: the one next to "
+                     "the documents, if there is one)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
+def status(pdfs: tuple[Path, ...], roster_path: Path | None, ledger_path: Path | None,
+           as_json: bool) -> int:
+    import contextlib
+    import json
+
+    from signflow.errors import SignflowError
+    from signflow.ledger import default_ledger_path
+    from signflow.validation.status import DocumentStatus, document_status
+
+    roster = load_roster(roster_path) if roster_path else None
+    results: list[DocumentStatus] = []
+    failed = False
+    with contextlib.ExitStack() as stack:
+        ledgers: dict[Path, Any] = {}
+        for pdf in pdfs:
+            try:
+                where = ledger_path or default_ledger_path(pdf)
+                if where not in ledgers:
+                    found = open_ledger(where, read_only=True, missing_ok=True)
+                    ledgers[where] = stack.enter_context(found) if found else None
+                results.append(document_status(pdf, roster, ledger=ledgers[where]))
+            except SignflowError as exc:
+                failed = True
+                results.append(DocumentStatus(file=str(pdf), error=exc.message))
+    if as_json:
+        click.echo(json.dumps({"documents": [r.as_json() for r in results]},
+                              ensure_ascii=False, indent=2))
+    else:
+        from signflow.output.tables import status_table
+
+        click.echo(status_table(results, roster))
+        for r in results:
+            if r.ledger is not None and not r.ledger["agrees"]:
+                click.echo(_("{path}: the file and the ledger {ledger} disagree: {problem}"
+                             ).format(path=r.file, ledger=r.ledger["path"],
+                                      problem=r.ledger["problem"]))
+    from signflow.errors import EXIT_FAILED
+
+    if failed:
+        return EXIT_FAILED
+    return EXIT_PROBLEMS if any(r.ledger and not r.ledger["agrees"] for r in results) \
+        else EXIT_OK
+
+
+@cli.command("log", help=_("Print the audit trail of the signing ledger; check it (--verify) "
+                            "against its timestamps and the PDFs, or timestamp it (--anchor)."))
+@click.argument("pdfs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: signflow-ledger.sqlite in this folder)."))
+@click.option("--verify", is_flag=True,
+              help=_("Check the audit trail: its hash chain, its timestamps and the PDFs "
+                     "(those named, else each where the ledger last saw it)."))
+@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER) of the timestamp authority; may be repeated."))
+@click.option("--anchor", is_flag=True,
+              help=_("Have the audit trail's latest state timestamped now (needs --tsa)."))
+@click.option("--tsa", "tsa_url", help=_("URL of the timestamp authority (RFC 3161)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
+def log_command(pdfs: tuple[Path, ...], ledger_path: Path | None, verify: bool,
+                trust: tuple[Path, ...], anchor: bool, tsa_url: str | None,
+                as_json: bool) -> int:
+    import json
+    from dataclasses import asdict
+
+    from signflow.errors import InputError
+    from signflow.ledger import LEDGER_NAME
+
+    path = ledger_path or Path(LEDGER_NAME)
+    if pdfs and not verify:
+        raise InputError(_("PDFs are compared with the ledger by --verify"))
+    if anchor:
+        if not tsa_url:
+            raise InputError(_("--anchor needs the timestamp authority: --tsa"))
+        if not path.is_file():
+            raise InputError(_("ledger not found: {path}").format(path=path))
+        with open_ledger(path) as ledger:
+            made = _anchor(ledger, tsa_url)
+        click.echo(_("The audit trail was timestamped up to event {n} ({at}).").format(
+            n=made.seq, at=made.at) if made else _("The audit trail's latest state was "
+                                                  "already timestamped."))
+        if not verify:
+            return EXIT_OK
+    audit = None
+    with open_ledger(path, read_only=True) as ledger:
+        events = ledger.events()
+        if verify:
+            from signflow.identity import load_trust_roots
+            from signflow.ledger_audit import audit_ledger
+
+            audit = audit_ledger(ledger, load_trust_roots(trust),
+                                 list(pdfs) if pdfs else None)
+    problems = audit.problems if audit else []
+    if as_json:
+        payload: dict[str, Any] = {"events": [asdict(e) for e in events], "problems": problems}
+        if audit is not None:
+            payload.update(notes=audit.notes, anchors=audit.anchors,
+                           documents_compared=audit.documents_compared)
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        for e in events:
+            detail = ", ".join(f"{k}={v}" for k, v in e.details.items()
+                               if k != "revisions_sha256")
+            click.echo(f"{e.seq:>4}  {e.at}  {e.action:<17} {e.path or ''}  {detail}")
+        if audit is not None:
+            for note in audit.notes:
+                click.echo(_("note: {note}").format(note=note))
+            for problem in problems:
+                click.echo(_("PROBLEM: {problem}").format(problem=problem), err=True)
+            if not problems:
+                click.echo(_("The audit trail is intact ({n} events, {a} timestamp(s), {d} "
+                             "document(s) compared with their files).").format(
+                                 n=len(events), a=audit.anchors, d=audit.documents_compared))
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+@cli.command(help=_("Verify signed PDFs: every signature, the signers, the changes after "
+                    "signing, and (with a roster) completeness."))
+@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER); may be repeated."))
+@click.option("--roster", "roster_path", type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML), to check completeness and signers."))
+@click.option("--at", "at_text", help=_("Validate as of this time (ISO 8601), e.g. years "
+                                         "after the certificates expired."))
+@click.option("--online", is_flag=True,
+              help=_("Check revocation online: a status that cannot be established is a "
+                     "problem (default: offline, with the embedded data)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Also write an HTML report to this file."))
+def verify(pdfs: tuple[Path, ...], trust: tuple[Path, ...], roster_path: Path | None,
+           at_text: str | None, online: bool, as_json: bool, report_path: Path | None) -> int:
+    import datetime as dt
+    import json
+
+    from signflow.errors import EXIT_FAILED, InputError
+    from signflow.validation.verify import VerifyPolicy, verify_files
+
+    at = None
+    if at_text:
+        try:
+            at = dt.datetime.fromisoformat(at_text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(_("--at: not an ISO 8601 time: {value}").format(
+                value=at_text)) from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.timezone(dt.timedelta(hours=7)))  # Vietnam time
+    roster = load_roster(roster_path) if roster_path else None
+    verdicts = verify_files(list(pdfs), VerifyPolicy(trust_roots=trust, roster=roster, at=at,
+                                                    online=online))
+    if as_json:
+        payload = [v.as_json() for v in verdicts]
+        click.echo(json.dumps(payload[0] if len(payload) == 1 else payload,
+                              ensure_ascii=False, indent=2))
+    else:
+        from signflow.output.tables import verify_table
+
+        click.echo(verify_table(verdicts), nl=False)
+    if report_path is not None:
+        from signflow._internal.files import atomic_write_bytes
+        from signflow.output.report import render_html
+
+        html = render_html(verdicts, roster_name=roster.cluster.full_name if roster else None,
+                           trust_roots=[str(t) for t in trust])
+        atomic_write_bytes(report_path, html.encode("utf-8"))
+        if not as_json:
+            click.echo(_("Report: {path}").format(path=report_path))
+    if any(not v.readable for v in verdicts):
+        return EXIT_FAILED
+    return EXIT_OK if all(v.ok for v in verdicts) else EXIT_PROBLEMS
+
+
+@cli.group(help=_("Keys and certificates (demo PKI)."))
+def keys() -> None:
+    pass
+
+
+@keys.command("demo", help=_("Create a demo PKI for a roster: CAs, a head and an organisation "
+                             "certificate per member, a timestamp authority, demo images."))
+@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help=_("Output folder (new or empty)."))
+@click.option("--softhsm", "softhsm_members", multiple=True,
+              help=_("Also load this member's keys into a SoftHSM2 token; may be repeated "
+                     "(\"all\" for every member)."))
+@click.option("--valid-days", type=click.IntRange(1, 7000), default=730, show_default=True,
+              help=_("Validity of the members' certificates, in days."))
+@click.option("--url", help=_("Base URL of the local services (default: a free port on "
+                              "127.0.0.1)."))
+def keys_demo(roster_path: Path, out_dir: Path, softhsm_members: tuple[str, ...],
+              valid_days: int, url: str | None) -> int:
+    from signflow.demo.pki import create_demo_pki
+
+    roster = load_roster(roster_path)
+    members = roster.member_ids if "all" in softhsm_members else list(softhsm_members)
+    pki = create_demo_pki(roster, out_dir, url=url, valid_days=valid_days,
+                          softhsm_members=members)
+    click.echo(_("Demo PKI written to {path}").format(path=pki.dir))
+    click.echo(_("Trust root: {path}").format(path=pki.root_pem))
+    click.echo(_("Roster with the demo certificates and images: {path}").format(
+        path=pki.roster_path))
+    click.echo(_("Timestamp authority (while `signflow keys serve` runs): {url}").format(
+        url=pki.tsa_url))
+    if pki.softhsm is not None:
+        click.echo(_("SoftHSM2 token '{label}': set SOFTHSM2_CONF={conf}; PIN in {pin}").format(
+            label=pki.softhsm.token_label, conf=pki.softhsm.conf, pin=pki.softhsm.pin_file))
+    return EXIT_OK
+
+
+@keys.command("serve", help=_("Serve the demo PKI's timestamp authority, OCSP and CRLs on "
+                              "127.0.0.1 until interrupted."))
+@click.argument("pki_dir", type=click.Path(file_okay=False, path_type=Path))
+def keys_serve(pki_dir: Path) -> int:
+    import time
+
+    from signflow.demo.pki import load_demo_pki, serve_pki
+
+    pki = load_demo_pki(pki_dir)
+    with serve_pki(pki) as base:
+        click.echo(_("Serving {url} (timestamps: {tsa}); Ctrl+C to stop.").format(
+            url=base, tsa=pki.tsa_url))
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
+
+
+@cli.command(help=_("Add fresh validation data and a document timestamp (PAdES B-LTA), so "
+                    "that the signatures stay verifiable after the certificates expire."))
+@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--tsa", "tsa_url", required=True,
+              help=_("URL of the timestamp authority (RFC 3161)."))
+@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER); may be repeated."))
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
+def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
+            ledger_path: Path | None) -> int:
+    from signflow._internal.files import unique_paths
+    from signflow.identity import load_trust_roots
+    from signflow.ledger import default_ledger_path
+    from signflow.signing.archive import archive_document
+
+    roots = load_trust_roots(trust)
+    with open_ledger(ledger_path or default_ledger_path(pdfs[0])) as ledger:
+        try:
+            for pdf in unique_paths(pdfs):
+                outcome = archive_document(pdf, tsa_url, roots, ledger=ledger,
+                                           on_wait=tell_waiting)
+                click.echo(_("{path}: validation data and a document timestamp added ({n} "
+                             "signature(s))").format(path=outcome.path, n=outcome.signatures))
+        except Exception:  # what was archived before the failure is covered too
+            anchor_ledger(ledger, tsa_url, quiet=True)
+            raise
+        anchor_ledger(ledger, tsa_url)
+    return EXIT_OK
+
+
+@cli.command(help=_("Run the whole flow on the shipped 2019 example: generate, convert, sign "
+                    "(PKCS#12 and SoftHSM2), timestamp, archive and verify."))
+@click.option("--out", "out_dir", default=Path("out/demo"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help=_("Output folder."))
+def demo(out_dir: Path) -> int:
+    from signflow.demo.run import run_demo
+    from signflow.errors import EXIT_FAILED
+    from signflow.output.tables import status_table
+
+    counter = [0]
+
+    def step(text: str) -> None:
+        counter[0] += 1
+        click.echo(f"[{counter[0]}/6] {text}")
+
+    result = run_demo(out_dir, step)
+    click.echo()
+    click.echo(status_table(result.statuses, result.roster))
+    ok = sum(1 for v in result.verdicts if v.ok)
+    agreement = result.verdicts[0]
+    people = [s for s in agreement.signatures if not s.is_timestamp]
+    click.echo()
+    click.echo(_("Agreement: {n} signatures, {verdict}").format(
+        n=len(people), verdict=_("verified and complete") if agreement.ok
+        else _("PROBLEMS FOUND")))
+    click.echo(_("Documents verified: {ok}/{n}").format(ok=ok, n=len(result.verdicts)))
+    audit = result.ledger_audit
+    click.echo(_("Ledger: {verdict} ({a} timestamp(s), {d} document(s) compared with their "
+                 "files)").format(verdict=_("intact") if not audit.problems else
+                                  "; ".join(audit.problems), a=audit.anchors,
+                                  d=audit.documents_compared))
+    click.echo(_("Files: {path}").format(path=result.out))
+    click.echo(_("Report: {path}").format(path=result.report))
+    click.echo(_("Done in {s:.0f} s.").format(s=result.seconds))
+    return EXIT_OK if ok == len(result.verdicts) and not audit.problems else EXIT_FAILED
+
+
+@cli.command(help=_("Create a workspace for real use: settings, a roster and the year's data "
+                    "to edit, and the templates."))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def init(folder: Path) -> int:
+    from signflow.cli.workspace import init_workspace
+
+    written = init_workspace(folder)
+    click.echo(_("Workspace created in {path}:").format(path=folder))
+    for path in written:
+        click.echo(f"  {path}")
+    click.echo(_("Next: edit roster.toml and data.toml, then run `signflow generate` in "
+                 "that folder."))
+    return EXIT_OK

@@ -1,0 +1,1069 @@
+"""A demo PKI for signflow: CAs, one head and one seal certificate per roster member, a
+time-stamping authority, OCSP and CRLs, served for real over loopback HTTP.
+
+Vietnamese officials sign twice per document: the competent person ("chữ ký số của người
+có thẩm quyền", role ``head``) and the organisation ("chữ ký số của cơ quan, tổ chức",
+role ``seal``). The demo gives every roster member both certificates, issued by an
+intermediate CA under a root, so that generating, signing, timestamping and long-term
+validation can be tried and tested end to end without a real CA.
+
+How it is built, and why:
+
+- Keys are generated here with ``cryptography`` (RSA 2048, the national minimum) and kept
+  as PEM files in ``private/`` (0600, folder 0700): certomancer cannot generate keys.
+- The certificates are described in a certomancer configuration (``certomancer.yml``)
+  with absolute validity dates and explicit random serial numbers, and built by
+  certomancer. Certomancer rebuilds every certificate from that file each time it starts;
+  with the same keys, names, dates and serials, and RSA PKCS#1 v1.5 signatures (which are
+  deterministic), the rebuilt certificates are byte-identical to the exported ones.
+  ``serve_pki`` checks that before serving, so an OCSP response can never speak about a
+  certificate other than the one in the .p12 file.
+- Random serial numbers, rather than certomancer's 0x1000, 0x1001, ...: two demo PKIs
+  share their CA names, and validators cache certificates by issuer and serial number.
+- The intermediate's CRL is reissued every ten minutes (certomancer numbers CRLs from
+  the issuer's start of validity and lists a revocation only from the next issue after
+  it), and revoked test signers are revoked half an hour before creation: every CRL
+  fetched after creation lists them. OCSP answers for the moment of the request.
+- SoftHSM2 keys are imported by a child Python process: SoftHSM reads ``SOFTHSM2_CONF``
+  once per process, at C_Initialize, so importing in-process would pin the calling
+  process to this token folder (see ``activate_softhsm``).
+
+Layout of the output folder (all paths in ``pki.json`` are relative to it)::
+
+    pki.json                    what is where (read back by load_demo_pki)
+    certomancer.yml             the certomancer configuration (keys under private/)
+    roster.toml                 the input roster plus fingerprints and images
+    trust/root.pem              the trust root
+    certs/intermediate.pem      the intermediate CA
+    certs/tsa.pem, certs/ocsp.pem
+    certs/<member>-<role>.pem   role is head or seal; extra signers: certs/<label>.pem
+    <member>-<role>.p12         key, certificate and chain (intermediate, root)
+    <member>-<role>.passphrase  its passphrase: the exact bytes, no trailing newline
+    images/<member>-signature.png, images/<member>-seal.png
+    private/<label>.key.pem     every private key, unencrypted PEM (0600)
+    softhsm/softhsm2.conf, softhsm/tokens/, softhsm/pin   (only with softhsm_members)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from signflow._internal.files import atomic_write_bytes
+from signflow.demo.images import draw_seal, draw_signature
+from signflow.errors import InputError, SigningError, ToolMissingError
+from signflow.i18n import _
+from signflow.roster import ROLES, Roster
+
+ARCH = "signflow-demo"
+TOKEN_LABEL = "signflow-demo"
+SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+EXTRA_ROLE = "extra"
+PKI_FILE = "pki.json"
+RSA_BITS = 2048
+CA_VALID_DAYS = 9131  # about 25 years: archives stay checkable for 20
+# The intermediate reissues its CRL this often; revocations date from twice as long
+# before creation, so every CRL fetched afterwards lists them.
+_INTERM_CRL_PERIOD = "PT10M"
+_REVOKED_BEFORE = dt.timedelta(minutes=30)
+_EXPIRED_FROM = dt.timedelta(days=400)
+_EXPIRED_TO = dt.timedelta(days=30)
+_BACKDATE = dt.timedelta(days=1)  # clocks differ: certificates start a day early
+
+_INFRA_LABELS = ("root", "interm", "interm-ocsp", "tsa")
+_LABEL = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class ExtraSigner:
+    """A signer outside the roster, for tests: an outsider, a revoked or expired one."""
+
+    label: str
+    common_name: str
+    organisation: str
+    revoked: bool = False
+    expired: bool = False
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One signing identity: its PKCS#12 file, certificate, and token key if any."""
+
+    label: str
+    p12: Path
+    passphrase_file: Path
+    cert_pem: Path
+    key_pem: Path
+    sha256: str  # hex SHA-256 of the DER certificate
+    subject: str  # RFC 4514, as cryptography writes it
+    key_label: str | None = None  # CKA_LABEL on the SoftHSM token
+    key_id: str | None = None  # CKA_ID on the token (hex), same on key and certificate
+
+    def passphrase(self) -> str:
+        return read_secret(self.passphrase_file)
+
+
+@dataclass(frozen=True)
+class SoftHsmToken:
+    conf: Path
+    module: Path
+    token_label: str
+    pin_file: Path
+    serial: str = ""  # the token's serial number: every demo token has the same label
+
+    def pin(self) -> str:
+        return read_secret(self.pin_file)
+
+
+@dataclass(frozen=True)
+class DemoPki:
+    dir: Path
+    url: str
+    arch: str
+    root_pem: Path
+    intermediate_pem: Path
+    config_path: Path
+    roster_path: Path | None
+    tsa_url: str
+    ocsp_url: str
+    crl_urls: dict[str, str]
+    created: dt.datetime
+    credentials: dict[tuple[str, str], Credential] = field(default_factory=dict)
+    softhsm: SoftHsmToken | None = None
+
+    def credential(self, owner: str, role: str = EXTRA_ROLE) -> Credential:
+        try:
+            return self.credentials[(owner, role)]
+        except KeyError:
+            raise InputError(_("the demo PKI has no certificate for {owner} ({role})").format(
+                owner=owner, role=role)) from None
+
+
+def read_secret(path: Path) -> str:
+    """A passphrase or PIN file: written without a newline, but a hand-edited one may
+    end with one, and no secret here ends in whitespace."""
+    return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+
+
+def tsa_url(url: str) -> str:
+    return f"{url.rstrip('/')}/{ARCH}/tsa/tsa"
+
+
+def ocsp_url(url: str) -> str:
+    return f"{url.rstrip('/')}/{ARCH}/ocsp/interm"
+
+
+def crl_url(url: str, issuer: str) -> str:
+    return f"{url.rstrip('/')}/{ARCH}/crls/{issuer}/latest.crl"
+
+
+def free_loopback_port() -> int:
+    """A port free right now on 127.0.0.1 (another program may take it later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------------------------
+# Creation
+
+
+@dataclass(frozen=True)
+class _Subject:
+    label: str
+    owner: str
+    role: str
+    name: dict[str, str]  # certomancer entity attributes (C comes from the defaults)
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+    revoked_since: dt.datetime | None = None
+
+
+def create_demo_pki(
+    roster: Roster,
+    out_dir: str | Path,
+    *,
+    url: str | None = None,
+    valid_days: int = 730,
+    softhsm_members: Sequence[str] = (),
+    extra_signers: Sequence[ExtraSigner] = (),
+    now: dt.datetime | None = None,
+) -> DemoPki:
+    """Create the demo PKI for ``roster`` in the empty (or new) folder ``out_dir``.
+
+    ``url`` is where the services will be reached (embedded in every certificate); by
+    default ``http://127.0.0.1:<a port free now>``. Member certificates are valid from a
+    day before ``now`` for ``valid_days``; the CAs, OCSP responder and TSA for about 20
+    years. ``softhsm_members`` also get their head and seal keys on a SoftHSM2 token.
+    """
+    out = Path(out_dir).absolute()
+    if out.exists() and any(out.iterdir()):
+        raise InputError(_("the folder {path} is not empty: choose a new folder for the "
+                           "demo PKI").format(path=out))
+    if not 1 <= valid_days <= CA_VALID_DAYS - 2:
+        raise InputError(_("the validity must be between 1 and {max} days").format(
+            max=CA_VALID_DAYS - 2))
+    for member_id in softhsm_members:
+        roster.member(member_id)  # raises InputError for an unknown id
+    _check_extra_labels(roster, extra_signers)
+    base_url = _normalise_url(url) if url else f"http://127.0.0.1:{free_loopback_port()}"
+    if softhsm_members:
+        _require_softhsm()
+
+    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.UTC)
+    now = now.astimezone(dt.UTC)
+    start = now - _BACKDATE
+    subjects = _subjects(roster, extra_signers, start, valid_days, now)
+
+    made_dir = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _build(roster, out, base_url, subjects, start, now, softhsm_members)
+    except BaseException:
+        # The folder was empty: leave it so, not half a PKI that looks usable.
+        if made_dir:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for child in out.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise
+
+
+def _build(
+    roster: Roster,
+    out: Path,
+    base_url: str,
+    subjects: Sequence[_Subject],
+    start: dt.datetime,
+    now: dt.datetime,
+    softhsm_members: Sequence[str],
+) -> DemoPki:
+    private = out / "private"
+    private.mkdir(mode=0o700, exist_ok=True)
+    private.chmod(0o700)  # mkdir's mode is filtered by the umask
+
+    # 1. Keys.
+    labels = [*_INFRA_LABELS, *(s.label for s in subjects)]
+    keys: dict[str, rsa.RSAPrivateKey] = {}
+    for label in labels:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+        keys[label] = key
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        atomic_write_bytes(private / f"{label}.key.pem", pem, mode=0o600)
+        _remember_key(pem, key)  # freshly generated: no need to parse and check it again
+
+    # 2. Certomancer configuration, then the architecture built from the file as written.
+    config = _certomancer_config(base_url, labels, subjects, start)
+    config_path = out / "certomancer.yml"
+    atomic_write_bytes(config_path, yaml.safe_dump(
+        config, sort_keys=False, allow_unicode=True).encode("utf-8"))
+    arch = _load_arch(config_path)
+
+    # 3. Export certificates and PKCS#12 files.
+    ders = {label: arch.get_cert(_cert_label(label)).dump() for label in labels}
+    certs = {label: x509.load_der_x509_certificate(der) for label, der in ders.items()}
+    trust = out / "trust"
+    certs_dir = out / "certs"
+    root_pem = trust / "root.pem"
+    interm_pem = certs_dir / "intermediate.pem"
+    _write_pem(root_pem, certs["root"])
+    _write_pem(interm_pem, certs["interm"])
+    _write_pem(certs_dir / "tsa.pem", certs["tsa"])
+    _write_pem(certs_dir / "ocsp.pem", certs["interm-ocsp"])
+
+    credentials: dict[tuple[str, str], Credential] = {}
+    chain = [certs["interm"], certs["root"]]
+    for subj in subjects:
+        cert = certs[subj.label]
+        cert_pem = certs_dir / f"{subj.label}.pem"
+        _write_pem(cert_pem, cert)
+        passphrase = secrets.token_urlsafe(18)
+        p12 = out / f"{subj.label}.p12"
+        pass_file = out / f"{subj.label}.passphrase"
+        atomic_write_bytes(pass_file, passphrase.encode("ascii"), mode=0o600)
+        atomic_write_bytes(p12, pkcs12.serialize_key_and_certificates(
+            name=subj.label.encode("ascii"), key=keys[subj.label], cert=cert, cas=chain,
+            encryption_algorithm=serialization.BestAvailableEncryption(
+                passphrase.encode("ascii")),
+        ), mode=0o600)
+        credentials[(subj.owner, subj.role)] = Credential(
+            label=subj.label, p12=p12, passphrase_file=pass_file, cert_pem=cert_pem,
+            key_pem=private / f"{subj.label}.key.pem",
+            sha256=hashlib.sha256(ders[subj.label]).hexdigest(),
+            subject=cert.subject.rfc4514_string(),
+        )
+
+    # 4. SoftHSM token.
+    token: SoftHsmToken | None = None
+    if softhsm_members:
+        token_subjects = [s for s in subjects if s.owner in set(softhsm_members)
+                          and s.role in ROLES]
+        token, ids = _create_token(out, [
+            (s.label, private / f"{s.label}.key.pem", certs_dir / f"{s.label}.pem")
+            for s in token_subjects
+        ], {s.label: certs[s.label] for s in token_subjects},
+            ca_certs=[interm_pem])
+        for s in token_subjects:
+            credentials[(s.owner, s.role)] = replace(
+                credentials[(s.owner, s.role)], key_label=s.label, key_id=ids[s.label])
+
+    # 5. Images and the roster that points at all this.
+    roster_path = out / "roster.toml"
+    _write_roster(roster, roster_path, credentials)
+
+    pki = DemoPki(
+        dir=out, url=base_url, arch=ARCH, root_pem=root_pem, intermediate_pem=interm_pem,
+        config_path=config_path, roster_path=roster_path, tsa_url=tsa_url(base_url),
+        ocsp_url=ocsp_url(base_url),
+        crl_urls={"root": crl_url(base_url, "root"), "interm": crl_url(base_url, "interm")},
+        created=now, credentials=credentials, softhsm=token,
+    )
+    atomic_write_bytes(out / PKI_FILE, (json.dumps(
+        _pki_to_json(pki), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return pki
+
+
+def _normalise_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
+        raise InputError(_("the demo PKI URL must look like http://127.0.0.1:8080 "
+                           "(got {url})").format(url=url))
+    return url.rstrip("/")
+
+
+def _check_extra_labels(roster: Roster, extras: Sequence[ExtraSigner]) -> None:
+    taken = set(_INFRA_LABELS) | {f"{m}-{r}" for m in roster.member_ids for r in ROLES}
+    for extra in extras:
+        if not _LABEL.match(extra.label) or extra.label in taken:
+            raise InputError(_("'{label}' cannot name an extra signer: use lower-case "
+                               "letters, digits and hyphens, and a name not used by the "
+                               "roster").format(label=extra.label))
+        taken.add(extra.label)
+
+
+def _subjects(
+    roster: Roster,
+    extras: Sequence[ExtraSigner],
+    start: dt.datetime,
+    valid_days: int,
+    now: dt.datetime,
+) -> list[_Subject]:
+    until = start + dt.timedelta(days=valid_days)
+    out: list[_Subject] = []
+    for m in roster.members:
+        out.append(_Subject(
+            label=f"{m.id}-head", owner=m.id, role="head",
+            name={"organization-name": m.unit, "title": m.head.title,
+                  "common-name": m.head.name},
+            valid_from=start, valid_to=until))
+        out.append(_Subject(
+            label=f"{m.id}-seal", owner=m.id, role="seal",
+            name={"organization-name": m.parent, "common-name": m.unit},
+            valid_from=start, valid_to=until))
+    for e in extras:
+        valid_from, valid_to = start, until
+        if e.expired:
+            valid_from, valid_to = now - _EXPIRED_FROM, now - _EXPIRED_TO
+        out.append(_Subject(
+            label=e.label, owner=e.label, role=EXTRA_ROLE,
+            name={"organization-name": e.organisation, "common-name": e.common_name},
+            valid_from=valid_from, valid_to=valid_to,
+            revoked_since=max(valid_from, now - _REVOKED_BEFORE) if e.revoked else None))
+    return out
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _serial() -> int:
+    # 63 random bits, positive and at most 8 bytes: what CAs are asked for (CA/B BR 7.1).
+    return secrets.randbits(63) | (1 << 62)
+
+
+def _key_usage(*usages: str) -> dict[str, Any]:
+    return {"id": "key_usage", "critical": True,
+            "smart-value": {"schema": "key-usage", "params": list(usages)}}
+
+
+def _crl_dp(issuer: str) -> dict[str, Any]:
+    return {"id": "crl_distribution_points",
+            "smart-value": {"schema": "crl-dist-url", "params": {"crl-repo-names": [issuer]}}}
+
+
+def _aia(*, ocsp: bool, repo: str) -> dict[str, Any]:
+    params: dict[str, Any] = {"ca-issuer-links": [{"repo": repo}]}
+    if ocsp:
+        params["ocsp-responder-names"] = ["interm"]
+    return {"id": "authority_information_access",
+            "smart-value": {"schema": "aia-urls", "params": params}}
+
+
+def _certomancer_config(
+    url: str, labels: Sequence[str], subjects: Sequence[_Subject], start: dt.datetime
+) -> dict[str, Any]:
+    ca_from = _iso(start)
+    root_to = _iso(start + dt.timedelta(days=CA_VALID_DAYS))
+    # Issued certificates end a day before the root: a child never outlives its parent.
+    ca_to = _iso(start + dt.timedelta(days=CA_VALID_DAYS - 1))
+    ca_validity = {"valid-from": ca_from, "valid-to": ca_to}
+    entities: dict[str, dict[str, str]] = {
+        "root": {"organization-name": "signflow demo PKI (not for real use)",
+                 "common-name": "signflow Demo Root CA"},
+        "interm": {"organization-name": "signflow demo PKI (not for real use)",
+                   "common-name": "signflow Demo Signing CA"},
+        "interm-ocsp": {"organization-name": "signflow demo PKI (not for real use)",
+                        "common-name": "signflow Demo OCSP Responder"},
+        "tsa": {"organization-name": "signflow demo PKI (not for real use)",
+                "common-name": "signflow Demo Time Stamping Authority"},
+    }
+    certs: dict[str, dict[str, Any]] = {
+        "root": {
+            "subject": "root", "issuer": "root", "authority-key": "root",
+            "serial": _serial(),
+            "validity": {"valid-from": ca_from, "valid-to": root_to},
+            "extensions": [
+                {"id": "basic_constraints", "critical": True, "value": {"ca": True}},
+                _key_usage("key_cert_sign", "crl_sign"),
+            ],
+        },
+        "interm": {
+            "subject": "interm", "issuer": "root", "serial": _serial(),
+            "validity": ca_validity,
+            "extensions": [
+                {"id": "basic_constraints", "critical": True,
+                 "value": {"ca": True, "path_len_constraint": 0}},
+                _key_usage("key_cert_sign", "crl_sign"),
+                _crl_dp("root"),
+                _aia(ocsp=False, repo="root"),
+            ],
+        },
+        "interm-ocsp": {
+            "subject": "interm-ocsp", "issuer": "interm", "serial": _serial(),
+            "validity": ca_validity,
+            "extensions": [
+                _key_usage("digital_signature"),
+                {"id": "extended_key_usage", "critical": True, "value": ["ocsp_signing"]},
+                # id-pkix-ocsp-nocheck: nobody asks the responder about its own status.
+                {"id": "ocsp_no_check"},
+            ],
+        },
+        "tsa": {
+            "subject": "tsa", "issuer": "root", "serial": _serial(),
+            "validity": ca_validity,
+            "extensions": [
+                _key_usage("digital_signature"),
+                # RFC 3161 2.3: the TSA certificate has exactly this EKU, critical.
+                {"id": "extended_key_usage", "critical": True, "value": ["time_stamping"]},
+                _crl_dp("root"),
+                _aia(ocsp=False, repo="root"),
+            ],
+        },
+    }
+    for subj in subjects:
+        entities[subj.label] = dict(subj.name)
+        spec: dict[str, Any] = {
+            "subject": subj.label, "issuer": "interm", "serial": _serial(),
+            "validity": {"valid-from": _iso(subj.valid_from), "valid-to": _iso(subj.valid_to)},
+            "extensions": [
+                {"id": "basic_constraints", "critical": True, "value": {"ca": False}},
+                # pyHanko refuses signer certificates without non-repudiation by default.
+                _key_usage("digital_signature", "non_repudiation"),
+                _crl_dp("interm"),
+                _aia(ocsp=True, repo="interm"),
+            ],
+        }
+        if subj.revoked_since is not None:
+            spec["revocation"] = {"revoked-since": _iso(subj.revoked_since),
+                                  "reason": "key_compromise"}
+        certs[subj.label] = spec
+    return {
+        "external-url-prefix": url,
+        "keysets": {ARCH: {
+            "path-prefix": "private",
+            "keys": {label: {"path": f"{label}.key.pem"} for label in labels},
+        }},
+        "pki-architectures": {ARCH: {
+            "keyset": ARCH,
+            "entity-defaults": {"country-name": "VN"},
+            "entities": entities,
+            "certs": certs,
+            "services": {
+                "ocsp": {"interm": {"for-issuer": "interm", "responder-cert": "interm-ocsp",
+                                    "signing-key": "interm-ocsp"}},
+                "crl-repo": {
+                    "root": {"for-issuer": "root", "signing-key": "root",
+                             "simulated-update-schedule": "P1D"},
+                    "interm": {"for-issuer": "interm", "signing-key": "interm",
+                               "simulated-update-schedule": _INTERM_CRL_PERIOD},
+                },
+                "cert-repo": {
+                    "root": {"for-issuer": "root", "publish-issued-certs": True},
+                    "interm": {"for-issuer": "interm", "publish-issued-certs": True},
+                },
+                "time-stamping": {"tsa": {"signing-key": "tsa", "signing-cert": "tsa"}},
+            },
+        }},
+    }
+
+
+def _cert_label(label: str) -> Any:
+    from certomancer.registry import CertLabel
+
+    return CertLabel(label)
+
+
+_KEY_CACHE: dict[bytes, Any] = {}
+_KEY_CACHE_LOCK = threading.Lock()
+_KEY_CACHE_MAX = 1024
+
+
+def _remember_key(data: bytes, key: Any) -> None:
+    with _KEY_CACHE_LOCK:
+        if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
+            _KEY_CACHE.clear()
+        _KEY_CACHE[data] = key
+
+
+def _trust_own_keys(private_dir: Path) -> None:
+    """Parse the PKI's own key files once, without cryptography's RSA key check (about
+    50 ms per 2048-bit key, pointless for keys this module generated and keeps 0600)."""
+    for path in private_dir.glob("*.key.pem"):
+        data = path.read_bytes()
+        if data in _KEY_CACHE:
+            continue
+        key = serialization.load_pem_private_key(
+            data, None, unsafe_skip_rsa_key_validation=True)
+        _remember_key(data, key)
+        _remember_key(key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()), key)
+
+
+def _install_key_cache() -> None:
+    """Make certomancer parse each private key once instead of at every use.
+
+    Certomancer 0.16's backend parses a private key three times when it loads it and once
+    more for every signature (every certificate, CRL, OCSP response, timestamp), and
+    cryptography checks an RSA key at every parse: 25 keys cost seconds. Its backend is
+    a documented module-level object; ours is the same with a cache keyed by the key's
+    bytes, so keys nobody vouched for are still checked, once.
+    """
+    from asn1crypto import keys as asn1_keys
+    from certomancer import crypto_utils
+
+    if getattr(crypto_utils.CRYPTO_BACKEND, "signflow_cache", False):
+        return
+
+    def parse(data: bytes, password: bytes | None) -> Any:
+        key = _KEY_CACHE.get(data) if password is None else None
+        if key is None:
+            key = serialization.load_pem_private_key(data, password) if data.lstrip(
+            ).startswith(b"-----") else serialization.load_der_private_key(data, password)
+            if password is None:
+                _remember_key(data, key)
+        return key
+
+    class _CachingBackend(crypto_utils.PycaCryptographyBackend):
+        signflow_cache = True
+
+        def load_private_key(
+            self, key_bytes: bytes, password: bytes | None
+        ) -> tuple[Any, Any]:
+            key = parse(key_bytes, password)
+            der = key.private_bytes(serialization.Encoding.DER,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+            _remember_key(der, key)
+            public = key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            return asn1_keys.PrivateKeyInfo.load(der), asn1_keys.PublicKeyInfo.load(public)
+
+        def generic_sign(self, private_key: Any, tbs_bytes: bytes, sd_algo: Any) -> bytes:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.asymmetric import padding
+
+            key = parse(private_key.dump(), None)
+            if sd_algo.signature_algo == "rsassa_pkcs1v15" and isinstance(
+                    key, rsa.RSAPrivateKey):
+                hash_algo = getattr(hashes, sd_algo.hash_algo.upper())()
+                return key.sign(tbs_bytes, padding.PKCS1v15(), hash_algo)
+            return super().generic_sign(private_key, tbs_bytes, sd_algo)
+
+    crypto_utils.CRYPTO_BACKEND = _CachingBackend()
+
+
+def _load_arch(config_path: Path) -> Any:
+    """The certomancer architecture built from the configuration file."""
+    from certomancer.registry import ArchLabel, CertomancerConfig
+
+    _install_key_cache()
+    _trust_own_keys(config_path.parent / "private")
+    try:
+        config = CertomancerConfig.from_file(str(config_path))
+        return config.get_pki_arch(ArchLabel(ARCH))
+    except (OSError, ValueError, KeyError) as exc:
+        raise SigningError(_("cannot load the demo PKI configuration {path}: {reason}").format(
+            path=config_path, reason=exc)) from exc
+
+
+def _write_pem(path: Path, cert: x509.Certificate) -> None:
+    atomic_write_bytes(path, cert.public_bytes(serialization.Encoding.PEM))
+
+
+# --------------------------------------------------------------------------------------
+# SoftHSM2
+
+
+def _require_softhsm() -> None:
+    if shutil.which("softhsm2-util") is None or not SOFTHSM_MODULE.is_file():
+        raise ToolMissingError(_("SoftHSM2 is not installed (softhsm2-util, {module}): "
+                                 "install the Debian package softhsm2").format(
+                                     module=SOFTHSM_MODULE))
+
+
+def _create_token(
+    out: Path,
+    objects: Sequence[tuple[str, Path, Path]],
+    certs: Mapping[str, x509.Certificate],
+    ca_certs: Sequence[Path] = (),
+) -> tuple[SoftHsmToken, dict[str, str]]:
+    """Initialise a token in out/softhsm and import (label, key PEM, cert PEM) into it.
+
+    Returns the token and the CKA_ID (hex) of each label: the certificate's subject key
+    identifier, as most CAs' tokens do, so that it is distinct per key. ``ca_certs`` go on
+    the token too, as Vietnamese CAs ship their chain on the token, so that signatures made
+    with it carry the intermediate certificate.
+    """
+    folder = out / "softhsm"
+    tokens = folder / "tokens"
+    tokens.mkdir(parents=True, mode=0o700)
+    folder.chmod(0o700)
+    tokens.chmod(0o700)
+    conf = folder / "softhsm2.conf"
+    atomic_write_bytes(conf, (
+        f"directories.tokendir = {tokens}\n"
+        "objectstore.backend = file\n"
+        "log.level = ERROR\n"
+        "slots.removable = false\n"
+    ).encode(), mode=0o600)
+    pin, so_pin = secrets.token_hex(8), secrets.token_hex(8)
+    pin_file = folder / "pin"
+    atomic_write_bytes(pin_file, pin.encode("ascii"), mode=0o600)
+    env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
+    # The PINs are on the command line for a moment: acceptable for a throw-away token.
+    result = subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL,
+         "--pin", pin, "--so-pin", so_pin],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    if result.returncode != 0:
+        raise SigningError(_("softhsm2-util could not create the token: {reason}").format(
+            reason=(result.stderr or result.stdout).strip()))
+
+    ids = {label: certs[label].extensions.get_extension_for_class(
+        x509.SubjectKeyIdentifier).value.digest.hex() for label, _k, _c in objects}
+    request = {
+        "module": str(SOFTHSM_MODULE), "token": TOKEN_LABEL, "pin": pin,
+        "objects": [{"label": label, "id": ids[label], "key": str(key), "cert": str(cert)}
+                    for label, key, cert in objects],
+        "ca_certs": [str(p) for p in ca_certs],
+    }
+    # The package may not be installed in the interpreter (a checkout run in place).
+    pythonpath = os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p)
+    result = subprocess.run(
+        [sys.executable, "-c", "from signflow.demo.pki import _token_import_main; "
+                               "_token_import_main()"],
+        input=json.dumps(request), env={**env, "PYTHONPATH": pythonpath},
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    if result.returncode != 0:
+        raise SigningError(_("the keys could not be imported into the SoftHSM token: "
+                             "{reason}").format(reason=result.stderr.strip()[-2000:]))
+    serial = json.loads(result.stdout)["serial"]
+    return SoftHsmToken(conf=conf, module=SOFTHSM_MODULE, token_label=TOKEN_LABEL,
+                        pin_file=pin_file, serial=serial), ids
+
+
+def _token_import_main() -> None:
+    """Child process: import keys and certificates described as JSON on stdin."""
+    import pkcs11
+    from pkcs11 import Attribute
+    from pkcs11.util.rsa import decode_rsa_private_key, decode_rsa_public_key
+    from pkcs11.util.x509 import decode_x509_certificate
+
+    request = json.loads(sys.stdin.read())
+    lib = pkcs11.lib(request["module"])
+    token = lib.get_token(token_label=request["token"])
+    with token.open(rw=True, user_pin=request["pin"]) as session:
+        for obj in request["objects"]:
+            key = serialization.load_pem_private_key(Path(obj["key"]).read_bytes(), None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            cert = x509.load_pem_x509_certificate(Path(obj["cert"]).read_bytes())
+            common = {Attribute.LABEL: obj["label"], Attribute.ID: bytes.fromhex(obj["id"]),
+                      Attribute.TOKEN: True}
+            priv = decode_rsa_private_key(key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption()))
+            # Like a real token: the key signs, never leaves, and needs the PIN.
+            priv.update(common)
+            priv.update({Attribute.PRIVATE: True, Attribute.SENSITIVE: True,
+                         Attribute.EXTRACTABLE: False, Attribute.SIGN: True,
+                         Attribute.DECRYPT: False, Attribute.UNWRAP: False})
+            session.create_object(priv)
+            pub = decode_rsa_public_key(key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.PKCS1))
+            pub.update(common)
+            pub.update({Attribute.PRIVATE: False, Attribute.VERIFY: True})
+            session.create_object(pub)
+            cert_attrs = decode_x509_certificate(
+                cert.public_bytes(serialization.Encoding.DER))
+            cert_attrs.update(common)
+            cert_attrs[Attribute.PRIVATE] = False
+            session.create_object(cert_attrs)
+        for n, path in enumerate(request.get("ca_certs", [])):
+            ca = x509.load_pem_x509_certificate(Path(path).read_bytes())
+            ca_attrs = decode_x509_certificate(ca.public_bytes(serialization.Encoding.DER))
+            ca_attrs.update({Attribute.LABEL: f"ca-{n}", Attribute.TOKEN: True,
+                             Attribute.PRIVATE: False})
+            session.create_object(ca_attrs)
+    print(json.dumps({"serial": _token_serial(token)}))
+
+
+def _token_serial(token: Any) -> str:
+    serial = token.serial
+    return (serial.decode("ascii", "replace") if isinstance(serial, bytes)
+            else str(serial)).strip()
+
+
+def activate_softhsm(token: SoftHsmToken) -> None:
+    """Point this process's SoftHSM at ``token``'s folder, before opening a session.
+
+    SoftHSM reads ``SOFTHSM2_CONF`` when the library is initialised, once per process. If
+    this process already initialised it (another demo PKI, an earlier test), the library
+    is finalised and initialised again: sessions opened before are then invalid.
+    """
+    import pkcs11
+
+    os.environ["SOFTHSM2_CONF"] = str(token.conf)
+    lib = pkcs11.lib(str(token.module))  # initialises it if nobody has yet
+    try:
+        present = any(_token_serial(slot.get_token()) == token.serial
+                      for slot in lib.get_slots(token_present=True))
+    except pkcs11.PKCS11Error:
+        present = False  # e.g. the folder it was set up with has been deleted since
+    if not present:
+        lib.reinitialize()
+
+
+# --------------------------------------------------------------------------------------
+# Roster
+
+
+def _write_roster(
+    roster: Roster, path: Path, credentials: Mapping[tuple[str, str], Credential]
+) -> None:
+    """Copy the input roster (every key kept) with fingerprints and demo images added."""
+    raw = tomllib.loads(roster.path.read_text(encoding="utf-8"))
+    images = path.parent / "images"
+    by_id = {m.id: m for m in roster.members}
+    for entry in raw.get("members", []):
+        member = by_id[str(entry["id"]).strip()]
+        sig = f"images/{member.id}-signature.png"
+        seal = f"images/{member.id}-seal.png"
+        draw_signature(member.head.name, images / f"{member.id}-signature.png")
+        draw_seal(member.unit.upper(), images / f"{member.id}-seal.png",
+                  diameter_mm=member.seal_diameter_mm)
+        head = dict(entry.get("head", {}))
+        head["certificate"] = {"sha256": credentials[(member.id, "head")].sha256}
+        entry["head"] = head
+        entry["seal_certificate"] = {"sha256": credentials[(member.id, "seal")].sha256}
+        entry["signature_image"] = sig
+        entry["seal_image"] = seal
+    header = (
+        f"# Roster for the signflow demo PKI, made from {roster.path}.\n"
+        "# Certificates and images are demo ones: never use them for real documents.\n\n"
+    )
+    atomic_write_bytes(path, (header + dump_toml(raw)).encode("utf-8"))
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
+            "\r": "\\r"}
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_string(key)
+
+
+def _toml_string(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if value in (float("inf"), float("-inf")):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(
+            f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _is_table_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
+
+
+def dump_toml(data: Mapping[str, Any]) -> str:
+    """Serialise parsed TOML back to text: plain keys first, then tables, then arrays of
+    tables; tables nested inside arrays of tables are written inline, which keeps each
+    ``[[members]]`` entry in one piece. ``tomllib.loads(dump_toml(d)) == d``."""
+    lines: list[str] = []
+    _dump_table(data, [], lines, inline_subtables=False)
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def _dump_table(
+    table: Mapping[str, Any], path: list[str], lines: list[str], *, inline_subtables: bool
+) -> None:
+    for key, value in table.items():
+        if inline_subtables or not (isinstance(value, Mapping) or _is_table_array(value)):
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    if inline_subtables:
+        return
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            lines += ["", "[" + ".".join(_toml_key(k) for k in [*path, key]) + "]"]
+            _dump_table(value, [*path, key], lines, inline_subtables=False)
+    for key, value in table.items():
+        if _is_table_array(value):
+            for item in value:
+                lines += ["", "[[" + ".".join(_toml_key(k) for k in [*path, key]) + "]]"]
+                _dump_table(item, [*path, key], lines, inline_subtables=True)
+
+
+# --------------------------------------------------------------------------------------
+# pki.json
+
+
+def _pki_to_json(pki: DemoPki) -> dict[str, Any]:
+    def rel(p: Path) -> str:
+        return str(p.relative_to(pki.dir))
+
+    return {
+        "format": 1,
+        "url": pki.url,
+        "arch": pki.arch,
+        "created": pki.created.isoformat(),
+        "root_pem": rel(pki.root_pem),
+        "intermediate_pem": rel(pki.intermediate_pem),
+        "config": rel(pki.config_path),
+        "roster": rel(pki.roster_path) if pki.roster_path else None,
+        "tsa_url": pki.tsa_url,
+        "ocsp_url": pki.ocsp_url,
+        "crl_urls": pki.crl_urls,
+        "credentials": [
+            {"owner": owner, "role": role, "label": c.label, "p12": rel(c.p12),
+             "passphrase_file": rel(c.passphrase_file), "cert_pem": rel(c.cert_pem),
+             "key_pem": rel(c.key_pem), "sha256": c.sha256, "subject": c.subject,
+             "key_label": c.key_label, "key_id": c.key_id}
+            for (owner, role), c in pki.credentials.items()
+        ],
+        "softhsm": None if pki.softhsm is None else {
+            "conf": rel(pki.softhsm.conf), "module": str(pki.softhsm.module),
+            "token_label": pki.softhsm.token_label, "pin_file": rel(pki.softhsm.pin_file),
+            "serial": pki.softhsm.serial,
+        },
+    }
+
+
+def load_demo_pki(pki_dir: str | Path) -> DemoPki:
+    """Read back what ``create_demo_pki`` wrote in ``pki_dir``."""
+    folder = Path(pki_dir).absolute()
+    path = folder / PKI_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        creds = {
+            (c["owner"], c["role"]): Credential(
+                label=c["label"], p12=folder / c["p12"],
+                passphrase_file=folder / c["passphrase_file"], cert_pem=folder / c["cert_pem"],
+                key_pem=folder / c["key_pem"], sha256=c["sha256"], subject=c["subject"],
+                key_label=c.get("key_label"), key_id=c.get("key_id"))
+            for c in data["credentials"]
+        }
+        hsm = data.get("softhsm")
+        return DemoPki(
+            dir=folder, url=data["url"], arch=data["arch"],
+            root_pem=folder / data["root_pem"],
+            intermediate_pem=folder / data["intermediate_pem"],
+            config_path=folder / data["config"],
+            roster_path=folder / data["roster"] if data.get("roster") else None,
+            tsa_url=data["tsa_url"], ocsp_url=data["ocsp_url"], crl_urls=data["crl_urls"],
+            created=dt.datetime.fromisoformat(data["created"]),
+            credentials=creds,
+            softhsm=None if hsm is None else SoftHsmToken(
+                conf=folder / hsm["conf"], module=Path(hsm["module"]),
+                token_label=hsm["token_label"], pin_file=folder / hsm["pin_file"],
+                serial=hsm.get("serial", "")),
+        )
+    except FileNotFoundError:
+        raise InputError(_("{path} is not a demo PKI folder (no {file})").format(
+            path=folder, file=PKI_FILE)) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(_("cannot read the demo PKI description {path}: {reason}").format(
+            path=path, reason=exc)) from None
+
+
+# --------------------------------------------------------------------------------------
+# Serving
+
+
+def check_exports(pki: DemoPki, arch: Any | None = None) -> None:
+    """Raise SigningError unless certomancer rebuilds every exported certificate to the
+    same bytes (otherwise OCSP and CRLs would describe other certificates)."""
+    arch = arch if arch is not None else _load_arch(pki.config_path)
+    files = {"root": pki.root_pem, "interm": pki.intermediate_pem,
+             "tsa": pki.dir / "certs" / "tsa.pem", "interm-ocsp": pki.dir / "certs" / "ocsp.pem"}
+    files.update({c.label: c.cert_pem for c in pki.credentials.values()})
+    for label, pem in files.items():
+        exported = x509.load_pem_x509_certificate(pem.read_bytes()).public_bytes(
+            serialization.Encoding.DER)
+        if arch.get_cert(_cert_label(label)).dump() != exported:
+            raise SigningError(_("the demo PKI in {path} is inconsistent: certomancer "
+                                 "rebuilds the certificate {label} differently from the "
+                                 "exported one").format(path=pki.dir, label=label))
+
+
+@contextlib.contextmanager
+def serve_pki(pki_dir: str | Path | DemoPki, separate_process: bool = False) -> Iterator[str]:
+    """Serve the PKI's OCSP responder, CRLs, certificates and TSA on its saved URL.
+
+    Runs certomancer's Animator under werkzeug in a daemon thread on 127.0.0.1 at the
+    port of the saved URL; yields the base URL; stops the server on exit. Certomancer
+    honours the ``X-Certomancer-Fake-Time`` request header (tests can ask for answers
+    as of another moment). With ``separate_process`` the server runs in a forked child
+    instead, so that its signing work (timestamps, OCSP) uses the other CPU core rather
+    than competing with the caller for the interpreter lock.
+    """
+    from certomancer.integrations.animator import Animator, AnimatorArchStore
+    from certomancer.registry import ArchLabel, CertomancerConfig
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    pki = pki_dir if isinstance(pki_dir, DemoPki) else load_demo_pki(pki_dir)
+    parts = urlsplit(pki.url)
+    host = parts.hostname or ""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise InputError(_("the demo PKI answers at {url}, which is not this computer: "
+                           "create it with a loopback URL").format(url=pki.url))
+    port = parts.port or 80
+    _install_key_cache()
+    _trust_own_keys(pki.dir / "private")
+    try:
+        config = CertomancerConfig.from_file(str(pki.config_path))
+    except (OSError, ValueError, KeyError) as exc:
+        raise SigningError(_("cannot load the demo PKI configuration {path}: {reason}").format(
+            path=pki.config_path, reason=exc)) from exc
+    # Also builds every certificate up front, so no request waits for it.
+    check_exports(pki, config.get_pki_arch(ArchLabel(pki.arch)))
+
+    class _WholeSecondsAnimator(Animator):
+        # Certomancer stamps OCSP responses (producedAt, thisUpdate) with the current
+        # time including microseconds; DER allows the fraction, but cryptography's
+        # parser (and RFC 5280 profiles) refuse it. Whole seconds satisfy everyone.
+        def at_time(self, request: Any) -> dt.datetime:
+            return super().at_time(request).replace(microsecond=0)
+
+    app = _WholeSecondsAnimator(AnimatorArchStore(config.pki_archs), with_web_ui=False)
+
+    class _QuietHandler(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            pass  # one line per OCSP/TSA request would drown the user's output
+
+    # Our own listening socket: werkzeug's make_server answers a busy port by printing
+    # and calling sys.exit(1), which is no way for a library to fail.
+    bind_host = "127.0.0.1" if host == "localhost" else host
+    family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            # Restarting on the same port must not wait for old connections' TIME_WAIT.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((bind_host, port))
+            sock.listen(128)
+            # werkzeug duplicates the descriptor; ours closes when the block ends.
+            server = make_server(bind_host, port, app, threaded=True,
+                                 request_handler=_QuietHandler, fd=sock.fileno())
+    except OSError as exc:
+        raise SigningError(_("cannot serve the demo PKI at {url}: {reason}").format(
+            url=pki.url, reason=exc)) from exc
+    import multiprocessing
+
+    if separate_process and "fork" in multiprocessing.get_all_start_methods():
+        child = multiprocessing.get_context("fork").Process(
+            target=server.serve_forever, name="signflow-demo-pki", daemon=True)
+        child.start()
+        try:
+            yield pki.url
+        finally:
+            child.terminate()
+            child.join(timeout=10)
+            server.server_close()
+        return
+    thread = threading.Thread(target=server.serve_forever, name="signflow-demo-pki",
+                              daemon=True)
+    thread.start()
+    try:
+        yield pki.url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -1,0 +1,138 @@
+"""The whole flow on the shipped 2019 example, with nothing but this machine.
+
+generate the pack -> convert to PDF/A-2b -> create the demo PKI -> serve the timestamp
+authority, OCSP and CRLs on loopback for the duration -> nine heads and nine seals sign the
+agreement (some from PKCS#12 files, some from a SoftHSM2 token) -> archive it (B-LTA) ->
+each member signs its own three documents -> verify everything against the roster.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from signflow.errors import InputError
+from signflow.i18n import _
+
+MARKER = ".signflow-demo"
+SOFTHSM_MEMBERS = ("ha-nam", "nam-dinh", "quang-ninh")
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    agreement: Path
+    member_documents: list[Path]
+    verdicts: list[Any]
+    report: Path
+    statuses: list[Any]
+    roster: Any
+    seconds: float
+    token_members: list[str] = field(default_factory=list)
+    ledger_audit: Any = None  # signflow.ledger_audit.LedgerAudit of the pack's ledger
+
+
+def _fresh_folder(out: Path) -> None:
+    """A previous demo's folder is replaced; any other non-empty folder is refused."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise InputError(_("{path} is not empty and was not made by `signflow demo`: "
+                               "choose another folder with --out").format(path=out))
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("signflow demo output; safe to delete\n", encoding="utf-8")
+
+
+def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoResult:
+    from signflow.demo.pki import activate_softhsm, create_demo_pki, serve_pki
+    from signflow.documents.data import load_data
+    from signflow.documents.generate import generate_pack
+    from signflow.documents.resources import example_dir
+    from signflow.ledger import LEDGER_NAME, Ledger
+    from signflow.output.report import render_html
+    from signflow.roster import load_roster
+    from signflow.signing.archive import archive_document
+    from signflow.signing.credentials import open_pkcs11, open_pkcs12
+    from signflow.signing.signer import SignSettings, sign_documents
+    from signflow.signing.timestamps import tsa_stamp
+    from signflow.validation.status import document_status
+    from signflow.validation.verify import VerifyPolicy, verify_files
+
+    started = time.monotonic()
+    out = out.absolute()
+    _fresh_folder(out)
+    example = example_dir()
+
+    step(_("Creating the demo PKI (CAs, 18 certificates, timestamp authority, images)"))
+    token_members = list(SOFTHSM_MEMBERS) if shutil.which("softhsm2-util") else []
+    pki = create_demo_pki(load_roster(example / "roster.toml"), out / "pki",
+                          softhsm_members=token_members)
+    roster = load_roster(pki.roster_path)
+
+    step(_("Generating the 2019 pack and converting it to PDF/A-2b"))
+    generate_pack(roster, load_data([example / "data.toml"]), out, pdf=True)
+    year_dir = out / str(roster.cluster.year)
+    agreement = year_dir / "cluster" / f"giao-uoc-thi-dua-{roster.cluster.year}.pdf"
+    member_docs = {m.id: sorted((year_dir / m.id).glob("*.pdf")) for m in roster.members}
+
+    import contextlib
+
+    opened: dict[tuple[str, str], Any] = {}  # each PKCS#12 file is decrypted once
+
+    def credential(member_id: str, role: str) -> Any:
+        if member_id in token_members:
+            assert pki.softhsm is not None
+            activate_softhsm(pki.softhsm)
+            return open_pkcs11(pki.softhsm.module, token_label=pki.softhsm.token_label,
+                               key_label=f"{member_id}-{role}", pin=pki.softhsm.pin())
+        if (member_id, role) not in opened:
+            cred = pki.credential(member_id, role)
+            opened[(member_id, role)] = open_pkcs12(cred.p12, cred.passphrase().encode())
+        return contextlib.nullcontext(opened[(member_id, role)])
+
+    with serve_pki(pki, separate_process=True), Ledger(year_dir / LEDGER_NAME) as ledger:
+        settings = SignSettings(level="B-T", tsa_url=pki.tsa_url)
+        step(_("Signing the agreement: nine heads and nine seals (SoftHSM2 token for {n} "
+               "members, PKCS#12 for the others)").format(n=len(token_members)))
+        for m in roster.members:
+            for role in ("head", "seal"):
+                with credential(m.id, role) as cred:
+                    sign_documents([agreement], roster, m.id, role, cred, settings,
+                                           ledger=ledger)
+        step(_("Archiving the agreement: validation data and a document timestamp (B-LTA)"))
+        from signflow.validation.verify import VerifyPolicy as _Policy
+
+        archive_document(agreement, pki.tsa_url,
+                         _Policy(trust_roots=(pki.root_pem,)).load_roots(), ledger=ledger)
+        ledger.anchor(pki.tsa_url, tsa_stamp(pki.tsa_url))
+        step(_("Each member signs its own three documents (one login per member)"))
+        for m in roster.members:
+            for role in ("head", "seal"):
+                with credential(m.id, role) as cred:
+                    sign_documents(member_docs[m.id], roster, m.id, role, cred,
+                                           settings, ledger=ledger)
+        ledger.anchor(pki.tsa_url, tsa_stamp(pki.tsa_url))  # as `signflow sign` does
+
+    step(_("Verifying every document against the roster, offline"))
+    all_docs = [agreement] + [p for m in roster.members for p in member_docs[m.id]]
+    verdicts = verify_files(all_docs, VerifyPolicy(trust_roots=(pki.root_pem,), roster=roster))
+    report = out / "bien-ban-xac-minh.html"
+    from signflow._internal.files import atomic_write_bytes
+
+    atomic_write_bytes(report, render_html(
+        verdicts, title=roster.cluster.full_name, roster_name=roster.cluster.full_name,
+        trust_roots=[str(pki.root_pem)]).encode("utf-8"))
+    from signflow.ledger_audit import audit_ledger
+
+    with Ledger(year_dir / LEDGER_NAME, read_only=True) as ledger:
+        statuses = [document_status(p, roster, ledger=ledger) for p in all_docs]
+        ledger_audit = audit_ledger(ledger, _Policy(trust_roots=(pki.root_pem,)).load_roots())
+    return DemoResult(out=out, agreement=agreement,
+                      member_documents=[p for m in roster.members for p in member_docs[m.id]],
+                      verdicts=verdicts, report=report, statuses=statuses, roster=roster,
+                      seconds=time.monotonic() - started, token_members=token_members,
+                      ledger_audit=ledger_audit)

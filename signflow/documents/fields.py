@@ -1,0 +1,211 @@
+"""Signature fields: find the anchors in a converted PDF and create one empty signature field
+per member and role, all in one incremental revision, before anyone signs.
+
+Geometry (Decree 30/2020, Appendix I): the head's field is a box centred under the anchor,
+between the signer's title and name; the seal's field is a square the size of the real seal,
+whose right edge covers the left third of the head's box, vertically centred on it. The seal
+widget comes after the head widget in the page's annotation list so that it is drawn on top,
+as a real seal is stamped over the signature.
+
+The anchors themselves stay in the page content as 1 pt white text: invisible, and part of
+the original content that every signature covers (removing them later would be a change
+after signing).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from signflow._internal.files import atomic_output
+from signflow.errors import InputError
+from signflow.i18n import _
+from signflow.pdf.anchors import HEAD_BOX_MM, HEAD_GAP_MM, MM, Anchor, field_name, find_anchors
+from signflow.roster import ROLES, Roster
+
+if TYPE_CHECKING:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+
+
+
+
+
+
+
+
+
+@dataclass(frozen=True)
+class FieldPlacement:
+    name: str
+    member: str
+    role: str
+    page: int
+    box: tuple[float, float, float, float]
+
+
+
+
+def placements(anchors: list[Anchor], roster: Roster) -> list[FieldPlacement]:
+    """Where each field goes; every anchor must belong to a roster member, with both roles."""
+    by_key: dict[tuple[str, str], Anchor] = {}
+    problems: list[str] = []
+    for a in anchors:
+        if not roster.has_member(a.member):
+            problems.append(_("anchor for a member not in the roster: {id}").format(id=a.member))
+        elif (a.member, a.role) in by_key:
+            problems.append(_("anchor {member}/{role} appears more than once").format(
+                member=a.member, role=a.role))
+        else:
+            by_key[(a.member, a.role)] = a
+    members = sorted({m for m, _r in by_key}, key=lambda m: roster.member_ids.index(m)
+                     if roster.has_member(m) else 0)
+    for member in members:
+        for role in ROLES:
+            if (member, role) not in by_key:
+                problems.append(_("no {role} anchor for {member}").format(role=role,
+                                                                         member=member))
+    if problems:
+        raise InputError(_("the signature anchors do not match the roster"), details=problems)
+    if not by_key:
+        raise InputError(_("no signature anchors found (is this a signflow document?)"))
+
+    result: list[FieldPlacement] = []
+    for member in members:
+        head_anchor = by_key[(member, "head")]
+        w, h = HEAD_BOX_MM[0] * MM, HEAD_BOX_MM[1] * MM
+        left = head_anchor.centre_x - w / 2
+        top = head_anchor.box[1] - HEAD_GAP_MM * MM
+        head_box = (left, top - h, left + w, top)
+        result.append(FieldPlacement(field_name(member, "head"), member, "head",
+                                     head_anchor.page, head_box))
+        d = roster.member(member).seal_diameter_mm * MM
+        seal_right = left + w / 3
+        centre_y = top - h / 2
+        seal_box = (seal_right - d, centre_y - d / 2, seal_right, centre_y + d / 2)
+        result.append(FieldPlacement(field_name(member, "seal"), member, "seal",
+                                     by_key[(member, "seal")].page, seal_box))
+    return result
+
+
+def signature_fields(pdf: Path) -> dict[str, bool]:
+    """Every signature field in the file (ours or not): name -> signed?"""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.fields import enumerate_sig_fields
+
+    with pdf.open("rb") as f:
+        reader = PdfFileReader(f, strict=False)
+        return {name: value is not None for name, value, _ref in enumerate_sig_fields(reader)}
+
+
+def prepare_fields(pdf: Path, roster: Roster, out: Path | None = None) -> list[FieldPlacement]:
+    """Create the signature fields in one incremental revision (in place unless ``out``).
+
+    Returns the fields created; an empty list when the document was already prepared.
+    """
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.misc import PdfReadError
+    from pyhanko.sign.fields import SigFieldSpec, append_signature_field, ensure_sig_flags
+
+    out = out or pdf
+    existing = _fields_or_error(pdf)
+    anchors = find_anchors(pdf)
+    wanted = placements(anchors, roster)
+    if existing:
+        if any(existing.values()):
+            raise InputError(_("{path} is already being signed; fields cannot be added "
+                               "any more").format(path=pdf))
+        if {p.name for p in wanted} != set(existing):
+            raise InputError(_("{path} has signature fields that do not match its "
+                               "anchors").format(path=pdf))
+        foreign = _foreign_field_problems(pdf, wanted, anchors)
+        if foreign:
+            raise InputError(_("{path} has signature fields signflow did not make: "
+                               "{reason}").format(path=pdf, reason=foreign[0]))
+        if out != pdf:
+            atomic_copy(pdf, out)
+        return []
+    data = pdf.read_bytes()
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    except (PdfReadError, ValueError) as exc:
+        raise InputError(_("{path}: cannot read the PDF: {reason}").format(
+            path=pdf, reason=exc)) from None
+    _align_producer(writer)
+    for p in wanted:
+        member = roster.member(p.member)
+        label = (member.head.title if p.role == "head" else _("Seal")) + " - " + member.unit
+        append_signature_field(writer, SigFieldSpec(
+            sig_field_name=p.name, on_page=p.page,
+            box=tuple(round(c, 2) for c in p.box),  # type: ignore[arg-type]
+            readable_field_name=label))
+    # SignaturesExist | AppendOnly now, as the first signature would set them: then every
+    # signing revision changes nothing but its own field.
+    ensure_sig_flags(writer, lock_sig_flags=True)
+    with atomic_output(out) as f:
+        writer.write(f)
+    return wanted
+
+
+def _foreign_field_problems(pdf: Path, wanted: list[FieldPlacement],
+                            anchors: list[Anchor]) -> list[str]:
+    """Fields that carry our names but not our making: another page, another box, hidden,
+    not a signature field. A PDF prepared elsewhere must not be taken for ours."""
+    from signflow.validation.revisions import DocumentHistory
+    from signflow.validation.workflow import geometry_problems
+
+    history = DocumentHistory(pdf.read_bytes(), pdf)
+    shape = history.shape(history.total_revisions - 1)
+    problems = list(shape.problems) + geometry_problems(shape, anchors)
+    names = {p.name for p in wanted}
+    problems += [_("the field '{name}' has no anchor in the signed content").format(name=name)
+                 for name in sorted(set(shape.fields) - names)]
+    for p in wanted:
+        fixed = shape.fields.get(p.name)
+        if fixed is None or fixed.rect is None:
+            problems.append(_("the field '{name}' is on no page").format(name=p.name))
+            continue
+        moved = any(abs(a - b) > 1.0 for a, b in zip(fixed.rect, p.box, strict=True))
+        if fixed.page != p.page or moved:
+            problems.append(_("the field '{name}' is not where its anchor is").format(
+                name=p.name))
+    return problems
+
+
+def _align_producer(writer: IncrementalPdfFileWriter) -> None:
+    """Keep the PDF/A metadata consistent across every later revision.
+
+    pyHanko sets the XMP producer to "pyHanko x.y" but appends itself to an existing Info
+    producer ("LibreOffice 7.4; pyHanko x.y"), and PDF/A requires the two to agree. Dropping
+    the Info producer here lets pyHanko write the same value in both, in this revision and in
+    every signature after it.
+    """
+    from pyhanko.pdf_utils import generic
+
+    info_ref = writer.trailer_view.get_value_as_reference("/Info", optional=True) \
+        if "/Info" in writer.trailer_view else None
+    if info_ref is None:
+        return
+    info = info_ref.get_object()
+    if isinstance(info, generic.DictionaryObject) and "/Producer" in info:
+        del info["/Producer"]
+        writer.mark_update(info_ref)
+
+
+def _fields_or_error(pdf: Path) -> dict[str, bool]:
+    from pyhanko.pdf_utils.misc import PdfReadError
+
+    if not pdf.is_file():
+        raise InputError(_("{path}: file not found").format(path=pdf))
+    try:
+        return signature_fields(pdf)
+    except (PdfReadError, ValueError, KeyError) as exc:
+        raise InputError(_("{path}: cannot read the PDF: {reason}").format(
+            path=pdf, reason=exc)) from None
+
+
+def atomic_copy(src: Path, dst: Path) -> None:
+    with atomic_output(dst) as f:
+        f.write(src.read_bytes())

@@ -1,0 +1,90 @@
+"""Signature anchors and signflow's signature fields: the names, the syntax and the geometry
+that every stage agrees on.
+
+A template writes an anchor ``[[sf:<member-id>:<role>]]`` (1 pt white text) in each
+signature block (docs/templates.md); the converted PDF keeps it in its page content, where
+every signature covers it. Fields are created at the anchors (``signflow.documents.fields``),
+checked against them before signing (``signflow.signing.policy``) and when verifying
+(``signflow.validation``). Field names are ``sf-<role>-<member-id>``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from signflow._internal.pdfium import PDFIUM_LOCK
+from signflow.errors import InputError
+from signflow.i18n import _
+
+MM = 72 / 25.4  # PDF points per millimetre
+HEAD_BOX_MM = (44.0, 24.0)  # width, height of the head's signature area
+HEAD_GAP_MM = 1.0  # between the anchor and the top of the head's box
+
+# The anchor written (in 1 pt white text) in every signature block; see docs/templates.md.
+ANCHOR_RE = re.compile(r"\[\[sf:([a-z0-9]+(?:-[a-z0-9]+)*):(head|seal)\]\]")
+FIELD_RE = re.compile(r"^sf-(head|seal)-([a-z0-9]+(?:-[a-z0-9]+)*)$")
+
+
+def anchor(member_id: str, role: str) -> str:
+    """The anchor text a template writes in ``member_id``'s signature block for ``role``."""
+    return f"[[sf:{member_id}:{role}]]"
+
+
+def field_name(member_id: str, role: str) -> str:
+    return f"sf-{role}-{member_id}"
+
+
+def parse_field_name(name: str) -> tuple[str, str] | None:
+    """(member id, role) of one of our signature fields, or None for any other field."""
+    match = FIELD_RE.match(name)
+    return (match.group(2), match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class Anchor:
+    member: str
+    role: str
+    page: int  # 0-based
+    box: tuple[float, float, float, float]  # PDF user space: left, bottom, right, top
+
+    @property
+    def centre_x(self) -> float:
+        return (self.box[0] + self.box[2]) / 2
+
+
+def find_anchors(pdf: Path | bytes, name: str = "") -> list[Anchor]:
+    """Every [[sf:member:role]] anchor with its position, in document order, from a file
+    or from the bytes of a PDF (such as the part of a file a signature covers)."""
+    import pypdfium2
+
+    anchors: list[Anchor] = []
+    with PDFIUM_LOCK:
+        try:
+            doc = pypdfium2.PdfDocument(pdf if isinstance(pdf, bytes) else str(pdf))
+        except pypdfium2.PdfiumError as exc:
+            raise InputError(_("{path}: cannot read the PDF: {reason}").format(
+                path=name or pdf, reason=exc)) from None
+        try:
+            for page_index in range(len(doc)):
+                page = doc[page_index]
+                textpage = page.get_textpage()
+                searcher = textpage.search("[[sf:", match_case=True)
+                while (hit := searcher.get_next()) is not None:
+                    index, _count = hit
+                    text = textpage.get_text_range(index, 80)
+                    match = ANCHOR_RE.match(text)
+                    if not match:
+                        continue
+                    n = textpage.count_rects(index, len(match.group(0)))
+                    rects = [textpage.get_rect(i) for i in range(n)]
+                    box = (min(r[0] for r in rects), min(r[1] for r in rects),
+                           max(r[2] for r in rects), max(r[3] for r in rects))
+                    anchors.append(Anchor(match.group(1), match.group(2), page_index, box))
+                searcher.close()
+                textpage.close()
+                page.close()
+        finally:
+            doc.close()
+    return anchors

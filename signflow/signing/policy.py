@@ -1,0 +1,94 @@
+"""Who may sign what, and when: the checks made before anything is written.
+
+For every document of a signing call: the field for this member and role exists and is
+empty; the certificate is the one the roster expects and is valid now, with a strong enough
+key; a seal comes only after its own head (Decree 30/2020, Art. 32); the roster's order
+rule holds; every earlier signature is intact; and nothing but signatures, timestamps and
+validation data was added since the fields were created (judged against what the first
+signature covered, ``signflow.validation.workflow``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from asn1crypto import x509
+
+from signflow.i18n import _
+from signflow.identity import common_name, match_certificate
+from signflow.roster import Member, Roster
+from signflow.validation.revisions import DocumentHistory, signature_intact
+
+
+def _role_label(role: str) -> str:
+    return _("head") if role == "head" else _("seal")
+
+def certificate_problems(cert: x509.Certificate, member: Member, role: str,
+                         now: dt.datetime, organisation_attribute: str = "O") -> list[str]:
+    problems = []
+    name = common_name(cert)
+    if not match_certificate(cert, member, role, organisation_attribute).matches:
+        who = member.head.name if role == "head" else member.unit
+        problems.append(_("the certificate of {signer} is not the one the roster expects for "
+                          "{who} ({member}, {role})").format(
+            signer=name, who=who, member=member.id, role=_role_label(role)))
+    validity = cert["tbs_certificate"]["validity"]
+    not_before = validity["not_before"].native
+    not_after = validity["not_after"].native
+    if now < not_before:
+        problems.append(_("the certificate of {signer} is not valid before {date}").format(
+            signer=name, date=not_before.isoformat()))
+    if now > not_after:
+        problems.append(_("the certificate of {signer} expired on {date}").format(
+            signer=name, date=not_after.isoformat()))
+    public_key = cert.public_key
+    algo = public_key.algorithm
+    if (algo == "rsa" and public_key.bit_size < 2048) or (algo == "ec" and
+                                                         public_key.bit_size < 256):
+        problems.append(_("the key of {signer} is too weak ({algo} {bits} bits)").format(
+            signer=name, algo=algo.upper(), bits=public_key.bit_size))
+    elif algo not in ("rsa", "ec"):
+        problems.append(_("unsupported key type {algo}").format(algo=algo))
+    return problems
+
+def document_problems(history: DocumentHistory, roster: Roster, member: Member,
+                      role: str, known_good: int = 0) -> list[str]:
+    """Why this member may not sign this document in this role now (empty: may sign).
+
+    ``known_good``: the number of leading revisions already checked (the ledger remembers
+    them by hash), whose signatures and changes need not be analysed again."""
+    problems: list[str] = []
+    field = history.our_fields.get((member.id, role))
+    if history.fields_revision is None:
+        return [_("the document has no signflow signature fields (run `signflow prepare`)")]
+    if field is None:
+        return [_("the document has no {role} field for {member}").format(
+            role=_role_label(role), member=member.id)]
+    if history.fields.get(field):
+        record = history.signature_for(member.id, role)
+        by = record.signer_name if record else "?"
+        return [_("the {role} field of {member} is already signed (by {signer})").format(
+            role=_role_label(role), member=member.id, signer=by)]
+    if known_good < history.total_revisions:  # else: these exact bytes passed before
+        history.prime_digests()
+        for record in history.signatures:
+            if record.revision >= known_good and not signature_intact(record):
+                problems.append(_("the earlier signature in {field} is broken: the document "
+                                  "was altered").format(field=record.field))
+    for revision, message in history.workflow_problems(known_good=known_good):
+        problems.append(_("revision {n}: {problem}").format(n=revision + 1, problem=message))
+    # the fields where the first signature fixed them (or, before it, where they are now)
+    problems += history.geometry_problems()
+    if role == "seal" and not history.fields.get(history.our_fields.get((member.id, "head"), "")):
+        problems.append(_("the seal of {member} can only follow the signature of its head "
+                          "(Decree 30/2020, Art. 32)").format(member=member.id))
+    if role == "head" and roster.cluster.signing_order == "roster":
+        for earlier in roster.members:
+            if earlier.id == member.id:
+                break
+            name = history.our_fields.get((earlier.id, "head"))
+            if name is not None and not history.fields.get(name):
+                problems.append(_("the roster requires signing in order: {earlier} has not "
+                                  "signed yet").format(earlier=earlier.id))
+                break
+    return problems

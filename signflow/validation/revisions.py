@@ -1,0 +1,438 @@
+"""What a signflow document has been through: its fields, its signatures, its revisions.
+
+The PDF is the source of truth. This module reads it (with pyHanko) and applies signflow's
+strict workflow policy. The first signature covers the prepared document; every later
+revision is judged against *that* shape (shape.py), never against the latest state, and
+must be exactly what the workflow does: one signature in one of the signflow fields the
+first signature covered, a document timestamp in a new invisible field, or validation
+data (DSS). Anything else (another form field's value, a new annotation, new page content,
+a re-created field, a rewritten catalogue entry) is a problem, even where generic
+validators accept it as "form filling". Documents without signflow fields get pyHanko's
+difference analysis, read strictly.
+
+Each revision is compared with the one before it, once; the result is shared by every
+signature that precedes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import x509
+
+from signflow.errors import InputError, failure_reason
+from signflow.i18n import _
+from signflow.identity import common_name
+from signflow.pdf.anchors import parse_field_name
+from signflow.pdf.reader import open_reader
+from signflow.validation.workflow import DocumentShape
+
+LEVEL_NAMES = {0: "none", 1: "lta_updates", 2: "form_filling", 3: "annotations", 4: "other"}
+
+
+@dataclass(frozen=True)
+class RevisionReview:
+    """How revision ``revision`` differs from the one before it."""
+
+    revision: int
+    level: str  # none | lta_updates | form_filling | annotations | other
+    changed_fields: frozenset[str]
+    suspicious: str | None = None  # pyHanko could not explain some change
+
+
+@dataclass
+class SignatureRecord:
+    field: str
+    member: str | None
+    role: str | None
+    revision: int  # the revision this signature signs
+    is_timestamp: bool
+    embedded: Any = field(repr=False)  # pyhanko EmbeddedPdfSignature
+
+    @property
+    def signer_cert(self) -> x509.Certificate:
+        return self.embedded.signer_cert
+
+    @property
+    def signer_name(self) -> str:
+        return common_name(self.signer_cert)
+
+    @property
+    def claimed_time(self) -> dt.datetime | None:
+        """The signer's own clock (signingTime attribute); not proof of anything."""
+        return self.embedded.self_reported_timestamp
+
+
+
+
+
+
+class DocumentHistory:
+    """Signature fields, signatures and revision reviews of one PDF, computed lazily."""
+
+    def __init__(self, data: bytes, path: Path | str = "") -> None:
+        self.data = data
+        self.path = path
+        self.reader = open_reader(data, path)
+        self._reviews: dict[int, RevisionReview] = {}
+        self._shapes: dict[int, DocumentShape] = {}
+        self._usage_index: Any = None
+
+    @property
+    def total_revisions(self) -> int:
+        return self.reader.xrefs.total_revisions
+
+    @cached_property
+    def fields(self) -> dict[str, bool]:
+        """Every signature field: fully qualified name -> signed?"""
+        from pyhanko.sign.fields import enumerate_sig_fields
+
+        return {str(name): value is not None
+                for name, value, _ref in enumerate_sig_fields(self.reader)}
+
+    @cached_property
+    def our_fields(self) -> dict[tuple[str, str], str]:
+        """(member, role) -> field name, for the fields signflow created."""
+        result = {}
+        for name in self.fields:
+            parsed = parse_field_name(name)
+            if parsed:
+                result[parsed] = name
+        return result
+
+    @cached_property
+    def fields_revision(self) -> int | None:
+        """The revision that created our signature fields (the earliest one holding any)."""
+        from pyhanko.sign.fields import enumerate_sig_fields
+
+        revisions = []
+        for name, _value, ref in enumerate_sig_fields(self.reader):
+            if parse_field_name(name) and ref is not None:
+                revisions.append(self.reader.xrefs.get_introducing_revision(ref.reference))
+        return min(revisions) if revisions else None
+
+    @cached_property
+    def signatures(self) -> list[SignatureRecord]:
+        records = []
+        for emb in self.reader.embedded_signatures:
+            # plain str: pyHanko's string objects carry a reference to the whole reader
+            name = str(emb.field_name)
+            parsed = parse_field_name(name)
+            is_ts = emb.sig_object_type == "/DocTimeStamp"
+            records.append(SignatureRecord(
+                field=name, member=parsed[0] if parsed else None,
+                role=parsed[1] if parsed else None, revision=emb.signed_revision,
+                is_timestamp=is_ts, embedded=emb))
+        records.sort(key=lambda r: r.revision)
+        return records
+
+    def prime_digests(self) -> None:
+        """Hash every signature's byte range in one pass over the file.
+
+        Each signature covers the file up to its own revision (minus its own value), so
+        hashing each separately reads the file's early part again for every signature:
+        signatures x size. One running SHA-256 over the file, copied at each signature's
+        gap, gives every digest in one pass; pyHanko then finds them in its digest cache.
+        Signatures with unusual byte ranges or another digest algorithm keep pyHanko's
+        own computation.
+        """
+        data = self.data
+        spans = []
+        for record in self.signatures:
+            emb = record.embedded
+            try:
+                start, first, second_start, second = (int(x) for x in emb.byte_range)
+            except (TypeError, ValueError):
+                continue
+            if (start != 0 or emb.external_md_algorithm != "sha256" or first < 0
+                    or second_start < first or second_start + second > len(data)):
+                continue
+            spans.append((first, second_start, second, emb))
+        spans.sort(key=lambda s: s[0])
+        running = hashlib.sha256()
+        position = 0
+        for first, second_start, second, emb in spans:
+            if first < position:
+                continue  # overlapping ranges: leave it to pyHanko
+            running.update(data[position:first])
+            position = first
+            digest = running.copy()
+            digest.update(data[second_start:second_start + second])
+            emb.external_digests.setdefault("sha256", digest.digest())
+
+    def signature_for(self, member: str, role: str) -> SignatureRecord | None:
+        for record in self.signatures:
+            if record.member == member and record.role == role and not record.is_timestamp:
+                return record
+        return None
+
+    def review(self, revision: int) -> RevisionReview:
+        """Revision ``revision`` compared with the one before it (computed once)."""
+        from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, SuspiciousModification
+
+        cached = self._reviews.get(revision)
+        if cached is not None:
+            return cached
+        from signflow._internal.pyhanko.fastdiff import UsageIndex, prime, reviewing
+
+        reader = self.reader
+        try:
+            old = reader.get_historical_resolver(revision - 1)
+            if self._usage_index is None:
+                self._usage_index = UsageIndex(reader)
+            prime(self._usage_index, old)
+            new = reader.get_historical_resolver(revision)
+            with reviewing(self._usage_index, old, new):
+                diff = DEFAULT_DIFF_POLICY.apply(old, new, None, None)
+            result = RevisionReview(revision,
+                                    LEVEL_NAMES.get(diff.modification_level.value, "other"),
+                                    frozenset(diff.changed_form_fields))
+        except SuspiciousModification as exc:
+            result = RevisionReview(revision, "other", frozenset(),
+                                    str(exc).splitlines()[0][:200])
+        except Exception as exc:  # malformed revisions in hostile files
+            # pyHanko's internal assertions carry no text: say what failed
+            result = RevisionReview(revision, "other", frozenset(), _(
+                "the revision could not be analysed ({reason})").format(
+                    reason=failure_reason(exc)))
+        self._reviews[revision] = result
+        return result
+
+    @property
+    def reviews(self) -> dict[int, RevisionReview]:
+        """Each revision after the first, compared with its predecessor."""
+        return {r: self.review(r) for r in range(1, self.total_revisions)}
+
+    # --- the shape the first signature fixed ---------------------------------------------
+
+    @cached_property
+    def baseline_revision(self) -> int | None:
+        """The revision of the first signature (of any kind): it covers the prepared
+        document, and every later revision is judged against it. None when unsigned."""
+        return min((r.revision for r in self.signatures), default=None)
+
+    def shape(self, revision: int) -> DocumentShape:
+        """Pages, fields and annotations as of ``revision`` (read once)."""
+        from signflow.validation.workflow import read_shape
+
+        cached = self._shapes.get(revision)
+        if cached is None:
+            cached = self._shapes[revision] = read_shape(
+                self.reader.get_historical_resolver(revision), revision)
+        return cached
+
+    @cached_property
+    def reference_revision(self) -> int | None:
+        """What later revisions are compared with: the first signature's revision, or for
+        a document nobody has signed yet, the revision that created its signflow fields."""
+        return self.baseline_revision if self.baseline_revision is not None \
+            else self.fields_revision
+
+    @cached_property
+    def is_signflow(self) -> bool:
+        """Does the reference revision hold signflow fields? (Decided on what the first
+        signature covers, so a later revision cannot turn the strict rules off.)"""
+        revision = self.reference_revision
+        if revision is None:
+            return False
+        return any(parse_field_name(n) for n in self.shape(revision).fields)
+
+    @cached_property
+    def covered_bytes(self) -> bytes:
+        """The part of the file the first signature covers (the whole file when unsigned):
+        its page content holds the anchors that say who must sign."""
+        if self.baseline_revision is None:
+            return self.data
+        first = next(r for r in self.signatures if r.revision == self.baseline_revision)
+        try:
+            start, first_len, second_start, second_len = (int(x) for x in
+                                                          first.embedded.byte_range)
+        except (TypeError, ValueError) as exc:
+            raise InputError(_("the first signature's byte range cannot be read")) from exc
+        end = second_start + second_len
+        if start != 0 or not 0 < first_len <= second_start or end > len(self.data):
+            raise InputError(_("the first signature's byte range is not usable"))
+        return self.data[:end]
+
+    @cached_property
+    def anchors(self) -> list[Any]:
+        """The signature anchors in the content the first signature covers (InputError
+        when they cannot be read)."""
+        from signflow.pdf.anchors import find_anchors
+
+        return find_anchors(self.covered_bytes, str(self.path))
+
+    def geometry_problems(self) -> list[str]:
+        """Each signflow field of the reference revision on its anchor, visible (empty for
+        documents without signflow fields)."""
+        from signflow.validation.workflow import geometry_problems
+
+        if not self.is_signflow:
+            return []
+        assert self.reference_revision is not None
+        try:
+            anchors = self.anchors
+        except InputError as exc:
+            return [_("the signature anchors cannot be read: {reason}").format(
+                reason=exc.message)]
+        shape = self.shape(self.reference_revision)
+        return list(shape.problems) + geometry_problems(shape, anchors)
+
+    # --- the workflow after it ------------------------------------------------------------
+
+    def workflow_problems(self, known_good: int = 0) -> list[tuple[int, str]]:
+        """Revisions after the reference revision that the workflow does not explain, as
+        (revision, message). Revisions below ``known_good`` (already checked, per the
+        ledger) are not analysed again."""
+        start = self.reference_revision
+        if start is None:
+            return []
+        signed_in: dict[int, list[SignatureRecord]] = {}
+        for record in self.signatures:
+            signed_in.setdefault(record.revision, []).append(record)
+        problems: list[tuple[int, str]] = []
+        for revision in range(max(start + 1, known_good), self.total_revisions):
+            records = signed_in.get(revision, [])
+            found = self._generic_problems(revision, records)
+            if self.is_signflow:
+                try:
+                    found += self._signflow_problems(start, revision, records)
+                except Exception as exc:  # an unreadable revision is not an explained one
+                    found.append(_("the revision could not be analysed ({reason})").format(
+                        reason=failure_reason(exc)))
+            problems += [(revision, message) for message in found]
+        problems += self._duplicate_key_problems(max(start + 1, known_good))
+        if not self.is_signflow:
+            try:
+                problems += [(self.total_revisions - 1, p)
+                             for p in self._new_fields_problems(start)]
+            except Exception as exc:
+                problems.append((self.total_revisions - 1, _(
+                    "the form fields cannot be read ({reason})").format(
+                        reason=failure_reason(exc))))
+        return problems
+
+    def _duplicate_key_problems(self, first: int) -> list[tuple[int, str]]:
+        from signflow.pdf.reader import revision_ends
+        from signflow.validation.workflow import duplicate_key_problems
+
+        if first >= self.total_revisions:
+            return []
+        try:
+            return duplicate_key_problems(self.data, revision_ends(self.data, self.reader),
+                                          first)
+        except Exception as exc:  # unreadable: nothing after the first signature is proven
+            return [(first, _("the revision could not be analysed ({reason})").format(
+                reason=failure_reason(exc)))]
+
+    def _generic_problems(self, revision: int, records: list[SignatureRecord]) -> list[str]:
+        """pyHanko's difference analysis, read strictly: only signing may change fields."""
+        review = self.review(revision)
+        if review.suspicious:
+            return [_("unexplained change: {detail}").format(detail=review.suspicious)]
+        problems = []
+        if review.level in ("annotations", "other"):
+            problems.append(_("changes beyond signing ({level})").format(level=review.level))
+        if len(records) > 1:
+            problems.append(_("more than one signature in one revision"))
+        allowed = {r.field for r in records}
+        for name in sorted(review.changed_fields - allowed):
+            problems.append(_("form field '{name}' changed").format(name=name))
+        if not records and review.level == "form_filling":
+            problems.append(_("form filling without a signature"))
+        return problems
+
+    def _signflow_problems(self, start: int, revision: int,
+                           records: list[SignatureRecord]) -> list[str]:
+        """signflow's own rules, against the shape of the reference revision."""
+        from signflow.validation.workflow import (
+            RevisionContent,
+            compare_shapes,
+            dss_objects,
+            dss_problems,
+            rewritten_objects_problems,
+            timestamp_field_problems,
+        )
+
+        baseline = self.shape(start)
+        problems = list(baseline.problems)
+        previous = self.shape(revision - 1)
+        regular = frozenset(r.field for r in records if not r.is_timestamp)
+        stamps = frozenset(r.field for r in records if r.is_timestamp)
+        for name in sorted(regular):
+            if parse_field_name(name) is None or name not in baseline.fields:
+                problems.append(_("signature in a field signflow did not create: {name}")
+                                .format(name=name))
+        for name in sorted(stamps):
+            if name in previous.fields:
+                problems.append(_("a document timestamp in an existing field: {name}")
+                                .format(name=name))
+        old = self.reader.get_historical_resolver(revision - 1)
+        new = self.reader.get_historical_resolver(revision)
+        old_dss, new_dss = dss_objects(old), dss_objects(new)
+        dss_changed = old_dss != new_dss or bool(
+            new_dss & set(self.reader.xrefs.explicit_refs_in_revision(revision)))
+        if not records and not dss_changed:
+            problems.append(_("the revision adds no signature, document timestamp or "
+                              "validation data"))
+        if dss_changed:
+            problems += dss_problems(new)
+        problems += rewritten_objects_problems(self.reader, revision, baseline,
+                                               RevisionContent(regular, stamps))
+        timestamps = {r.field for r in self.signatures
+                      if r.is_timestamp and r.revision <= revision}
+        now = self.shape(revision)
+        problems += compare_shapes(baseline, now, timestamps)
+        for name in sorted(stamps):
+            problems += timestamp_field_problems(new, now, name)
+        return problems
+
+    def _new_fields_problems(self, start: int) -> list[str]:
+        """Fields that appeared after the reference revision and hold no signature
+        (documents without signflow fields)."""
+        before = self.shape(start)
+        after = self.shape(self.total_revisions - 1)
+        problems = list(before.problems) + list(after.problems)
+        # generic signing tools create a signature's field as they sign in it
+        signed_fields = {r.field for r in self.signatures}
+        return problems + [
+            _("new form field '{name}' added after the signature fields").format(name=n)
+            for n in sorted(set(after.fields) - set(before.fields) - signed_fields)]
+
+
+def read_history(path: Path) -> DocumentHistory:
+    from signflow._internal.files import read_input
+
+    return DocumentHistory(read_input(path), path)
+
+
+def signature_intact(record: SignatureRecord) -> bool:
+    """The bytes a signature covers still hash to what was signed, the signature value
+    verifies, and it covers its whole revision."""
+    from pyhanko.sign.general import SignedDataCerts  # noqa: F401 - ensures pyhanko loaded
+    from pyhanko.sign.validation.generic_cms import validate_sig_integrity
+    from pyhanko.sign.validation.pdf_embedded import SignatureCoverageLevel
+
+    emb = record.embedded
+    try:
+        digest = emb.compute_digest()
+        if record.is_timestamp:
+            # A document timestamp signs its TSTInfo, whose message imprint is the
+            # document's digest: check both links.
+            eci = emb.signed_data["encap_content_info"]["content"]
+            if eci.parsed["message_imprint"]["hashed_message"].native != digest:
+                return False
+            digest = hashlib.new(emb.md_algorithm, eci.contents).digest()
+        intact, valid = validate_sig_integrity(
+            emb.signer_info, emb.signer_cert,
+            expected_content_type="tst_info" if record.is_timestamp else "data",
+            actual_digest=digest)
+        coverage = emb.evaluate_signature_coverage()
+    except Exception:  # malformed CMS in a hostile file is simply not intact
+        return False
+    return bool(intact and valid and coverage >= SignatureCoverageLevel.ENTIRE_REVISION)
