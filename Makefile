@@ -11,6 +11,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check signflow tests bench tools
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 setup: system venv
@@ -33,6 +34,7 @@ templates: venv
 
 lint: venv
 	$(BIN)/ruff check signflow tests bench tools
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[test,bench]'

@@ -23,7 +23,7 @@ from signflow.i18n import _
 if TYPE_CHECKING:
     from asn1crypto import x509
 
-    from signflow.roster import CertificateExpectation, Member
+    from signflow.roster import CertificateExpectation, Member, Role
 
 # how a certificate was matched to the roster
 BY_FINGERPRINT = "sha256"
@@ -97,11 +97,11 @@ def split_dn(subject: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def expectation_for(member: Member, role: str) -> CertificateExpectation | None:
+def expectation_for(member: Member, role: Role) -> CertificateExpectation | None:
     return member.head.certificate if role == "head" else member.seal_certificate
 
 
-def match_certificate(cert: x509.Certificate, member: Member, role: str,
+def match_certificate(cert: x509.Certificate, member: Member, role: Role,
                       organisation_attribute: str = "O") -> IdentityMatch:
     """Is this the certificate the roster expects for this member and role?
 
@@ -121,7 +121,7 @@ def match_certificate(cert: x509.Certificate, member: Member, role: str,
     return IdentityMatch(names_member(cert, member, role, organisation_attribute), BY_NAME)
 
 
-def names_member(cert: x509.Certificate, member: Member, role: str,
+def names_member(cert: x509.Certificate, member: Member, role: Role,
                  organisation_attribute: str = "O") -> bool:
     """The rule without a pin: the head's certificate names the head (CN) and the unit
     (organisation attribute); the seal's names the unit (CN) and the unit or its parent."""

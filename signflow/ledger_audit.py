@@ -236,7 +236,7 @@ def _compare_files(audit: LedgerAudit, ledger: Ledger, files: list[Path] | None)
     else:
         targets = [(f, None) for f in files]
     compared: set[str] = set()
-    for path, identity in targets:
+    for path, recorded_identity in targets:
         try:
             data = path.read_bytes()
             first = hashlib.sha256(data[:revision_ends(data)[0]]).hexdigest()
@@ -245,7 +245,7 @@ def _compare_files(audit: LedgerAudit, ledger: Ledger, files: list[Path] | None)
             audit.problems.append(_("{path}: cannot be compared with the ledger: {reason}"
                                     ).format(path=path, reason=failure_reason(exc)))
             continue
-        if identity is not None and first != identity:
+        if recorded_identity is not None and first != recorded_identity:
             audit.problems.append(_("{path}: the file there is not the document the ledger "
                                     "recorded").format(path=path))
             continue

@@ -435,7 +435,7 @@ def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
     )
 
 
-def pin_certificate(path: str | Path, member_id: str, role: str, sha256: str,
+def pin_certificate(path: str | Path, member_id: str, role: Role, sha256: str,
                     subject: str) -> Roster:
     """Write a certificate pin (fingerprint and subject) for one member and role into the
     roster file, keeping its comments and layout; the file is replaced only when the
@@ -454,7 +454,7 @@ def pin_certificate(path: str | Path, member_id: str, role: str, sha256: str,
         doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     except (OSError, TOMLKitError) as exc:
         raise InputError(_("{path}: {reason}").format(path=path, reason=exc)) from None
-    entry = next(m for m in doc["members"] if m.get("id") == member_id)  # type: ignore[union-attr]
+    entry = next(m for m in doc["members"] if m.get("id") == member_id)
     pin = tomlkit.inline_table()
     pin.update({"sha256": sha256, "subject": subject})
     if role == "head":

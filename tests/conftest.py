@@ -109,7 +109,7 @@ def open_credential(pki, owner: str, role: str):
     members that have one, the PKCS#12 file otherwise."""
     import contextlib
 
-    from signflow.demo.pki import activate_softhsm
+    from signflow.demo.softhsm import activate_softhsm
     from signflow.signing.credentials import open_pkcs11, open_pkcs12
 
     if owner in HSM_MEMBERS and role in ("head", "seal"):
@@ -150,7 +150,7 @@ def lta_agreement(pdf_pack, demo_pki, pki_roster, tmp_path_factory):
     """The 2019 agreement signed by all members with signature timestamps (B-T), then
     archived (validation data + document timestamp): every signature at B-LTA. The test
     PKI is served on loopback only while signing; every verification below is offline."""
-    from signflow.demo.pki import serve_pki
+    from signflow.demo.services import serve_pki
     from signflow.ledger import Ledger
     from signflow.signing.archive import archive_document
     from signflow.signing.signer import SignSettings

@@ -240,7 +240,7 @@ def test_case_4_expired_key_with_back_dated_token_and_a_genuine_archive(
     from cryptography import x509
     from pyhanko.sign.timestamps import DummyTimeStamper
 
-    from signflow.demo.pki import serve_pki
+    from signflow.demo.services import serve_pki
 
     expired = demo_pki.credential("expired")
     cert = x509.load_pem_x509_certificate(expired.cert_pem.read_bytes())
@@ -397,7 +397,7 @@ def test_case_7_the_real_people_match_by_name_and_organisation(cli, signed_agree
 
 @pytest.fixture(scope="module")
 def archived_b_b(signed_agreement, demo_pki, tmp_path_factory):
-    from signflow.demo.pki import serve_pki
+    from signflow.demo.services import serve_pki
     from signflow.signing.archive import archive_document
     from signflow.validation.verify import VerifyPolicy
 
@@ -619,7 +619,7 @@ def test_annotations_reordered_under_a_document_timestamp(cli, signed_agreement,
     from pyhanko.sign import signers
     from pyhanko.sign.timestamps import HTTPTimeStamper
 
-    from signflow.demo.pki import serve_pki
+    from signflow.demo.services import serve_pki
 
     pdf = copy(signed_agreement, tmp_path / "t.pdf")
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()))

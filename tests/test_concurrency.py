@@ -8,7 +8,11 @@ import multiprocessing
 import random
 import time
 
+import pytest
+
 from .conftest import DATA, fresh_agreement_folder, sign_args
+
+pytestmark = pytest.mark.slow  # long end-to-end runs: `pytest -m "not slow"` skips them
 
 ROUNDS = 50
 GENERATE_ROUNDS = 10

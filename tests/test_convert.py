@@ -94,7 +94,7 @@ def test_same_names_from_different_folders_do_not_collide(cli, tmp_path):
 def test_pdfa_none_gives_plain_pdf(tmp_path):
     src = _doc(tmp_path / "p.docx", "Không PDF/A")
     report = convert_documents([ConversionJob(src, tmp_path / "p.pdf")], pdfa=None)
-    assert not report.failed
+    assert not report.failed, report.failed
     assert pdf_facts(tmp_path / "p.pdf").pdfa is None
 
 
@@ -109,10 +109,13 @@ def test_corrupt_and_non_documents_fail_clearly_and_leave_nothing(cli, tmp_path)
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
     out = tmp_path / "out"
     result = cli("convert", good, garbage, corrupt, image, "--out", out)
-    assert result.code == 2
-    assert "garbage.docx" in result.err and "corrupt.docx" in result.err
-    assert "photo.png" in result.err
-    assert "Traceback" not in result.err
+    assert result.code == 2, result.err
+    assert "3 văn bản không chuyển được" in result.err, result.err
+    # each file named with its own reason
+    for name in ("garbage.docx", "corrupt.docx"):
+        assert f"{name}: không phải văn bản DOCX hợp lệ" in result.err, result.err
+    assert "photo.png: signflow không chuyển loại tệp này" in result.err, result.err
+    assert "Traceback" not in result.err, result.err
     assert sorted(p.name for p in out.iterdir()) == ["good.pdf"]  # no partial outputs
 
 
@@ -121,12 +124,16 @@ def test_missing_libreoffice(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.delenv("SIGNFLOW_SOFFICE", raising=False)
     result = cli("convert", src, "--out", tmp_path / "out")
-    assert result.code == 2
-    assert "LibreOffice" in result.err and "libreoffice-writer-nogui" in result.err
-    assert len(result.err.strip().splitlines()) == 1
+    assert result.code == 2, result.err
+    assert "chưa cài LibreOffice" in result.err, result.err
+    assert "libreoffice-writer-nogui" in result.err, result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err
 
 
 def test_hung_conversion_is_killed_with_its_process_group(tmp_path, monkeypatch):
+    from signflow import i18n
+
+    monkeypatch.setattr(i18n, "_language", "vi")  # whatever an earlier test left set
     # A real LibreOffice cannot be made to hang on demand, so this one test replaces it with
     # a script that hangs the way soffice does: a launcher waiting on a child that never ends.
     pidfile = tmp_path / "child.pid"
@@ -139,8 +146,9 @@ def test_hung_conversion_is_killed_with_its_process_group(tmp_path, monkeypatch)
     report = convert_documents([ConversionJob(src, tmp_path / "out" / "x.pdf")],
                                document_timeout=1, startup_timeout=1)
     assert time.monotonic() - started < 30
-    assert [f.source for f in report.failed] == [src]
-    assert "LibreOffice" in report.failed[0].reason
+    assert [f.source for f in report.failed] == [src], report.failed
+    reason = report.failed[0].reason
+    assert "LibreOffice" in reason and "đã bị dừng" in reason, reason  # timed out, stopped
     assert not (tmp_path / "out" / "x.pdf").exists()
     child = int(pidfile.read_text())
     time.sleep(0.2)
@@ -164,8 +172,9 @@ def test_hung_conversion_cli_exit_2(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("SIGNFLOW_LO_STARTUP_TIMEOUT", "1")
     src = _doc(tmp_path / "x.docx", "x")
     result = cli("convert", src, "--out", tmp_path / "out", "--timeout", "1")
-    assert result.code == 2
-    assert "x.docx" in result.err
+    assert result.code == 2, result.err
+    # stopped for taking too long, not refused for some other reason
+    assert "x.docx: LibreOffice" in result.err and "đã bị dừng" in result.err, result.err
     assert not (tmp_path / "out" / "x.pdf").exists()
 
 

@@ -14,7 +14,11 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
+import pytest
+
 from .conftest import ROOT, fresh_agreement_folder, sign_args
+
+pytestmark = pytest.mark.slow  # long end-to-end runs: `pytest -m "not slow"` skips them
 
 KILLS = 30
 

@@ -3,9 +3,13 @@
 import json
 import subprocess
 
+import pytest
+
 from signflow.validation.revisions import read_history
 
 from .conftest import ROOT
+
+pytestmark = pytest.mark.slow  # long end-to-end runs: `pytest -m "not slow"` skips them
 
 
 def test_demo_runs_the_whole_flow(cli, tmp_path):
@@ -29,7 +33,7 @@ def test_demo_runs_the_whole_flow(cli, tmp_path):
     # verifying again from the command line, offline, agrees
     check = cli("verify", agreement, "--roster", out / "pki" / "roster.toml", "--trust",
                 out / "pki" / "trust" / "root.pem", "--json")
-    assert check.code == 0
+    assert check.code == 0, check.out[-3000:]
     assert json.loads(check.out)["complete"] is True
     # the pack's ledger: anchored twice, every document compared with its file
     audit = cli("log", "--verify", "--ledger", out / "2019" / "signflow-ledger.sqlite",
@@ -48,5 +52,6 @@ def test_demo_runs_the_whole_flow(cli, tmp_path):
 def test_demo_refuses_a_folder_it_did_not_make(cli, tmp_path):
     (tmp_path / "keep.txt").write_text("dữ liệu của người dùng", encoding="utf-8")
     result = cli("demo", "--out", tmp_path)
-    assert result.code == 2
+    assert result.code == 2, result.err
+    assert f"{tmp_path} không rỗng và không do `signflow demo` tạo" in result.err, result.err
     assert (tmp_path / "keep.txt").is_file()

@@ -87,7 +87,7 @@ def test_read_only_disk(cli, pdf_pack, demo_pki, tmp_path):
     with small_disk(tmp_path / "disk", "8m") as disk:
         pdf = disk / "giao-uoc.pdf"
         shutil.copyfile(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf", pdf)
-        from signflow.demo.pki import serve_pki
+        from signflow.demo.services import serve_pki
         from signflow.signing.timestamps import tsa_stamp
 
         with serve_pki(demo_pki), Ledger(disk / "signflow-ledger.sqlite") as ledger:

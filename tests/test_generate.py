@@ -120,9 +120,10 @@ def test_unknown_member_is_one_line_exit_2(cli, tmp_path):
     out = tmp_path / "o"
     result = cli("generate", "--roster", ROSTER, "--data", DATA, "--out", out,
                  "--member", "ha-noi", "--no-pdf")
-    assert result.code == 2
-    assert "ha-noi" in result.err and "quang-ninh" in result.err
-    assert len(result.err.strip().splitlines()) == 1
+    assert result.code == 2, result.err
+    # the unknown id named, and the ids the roster does have
+    assert "mã 'ha-noi'" in result.err and "quang-ninh" in result.err, result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err
     assert not out.exists()
 
 
@@ -133,8 +134,9 @@ def test_bad_data_date_writes_nothing(cli, tmp_path):
                     encoding="utf-8")
     out = tmp_path / "o"
     result = cli("generate", "--roster", ROSTER, "--data", data, "--out", out, "--no-pdf")
-    assert result.code == 2
-    assert "ke-hoach-phat-dong" in result.err and "25/03/2019" in result.err
+    assert result.code == 2, result.err
+    assert "ke-hoach-phat-dong.date" in result.err and "25/03/2019" in result.err, result.err
+    assert "ngày không hợp lệ" in result.err, result.err
     assert not out.exists()
 
 
@@ -145,7 +147,10 @@ def test_typo_in_member_override_is_reported(cli, tmp_path):
                     encoding="utf-8")
     result = cli("generate", "--roster", ROSTER, "--data", data, "--out", tmp_path / "o",
                  "--no-pdf")
-    assert result.code == 2 and "quang-nin" in result.err
+    assert result.code == 2, result.err
+    # the typo named as an id the roster does not have, with the id meant
+    assert "không có trong danh sách: quang-nin;" in result.err, result.err
+    assert "quang-ninh?" in result.err, result.err
 
 
 def test_broken_template_in_custom_folder(cli, tmp_path):
@@ -155,9 +160,9 @@ def test_broken_template_in_custom_folder(cli, tmp_path):
     out = tmp_path / "o"
     result = cli("generate", "--roster", ROSTER, "--data", DATA, "--templates", templates,
                  "--out", out, "--no-pdf", "--only", "dang-ky-thi-dua")
-    assert result.code == 2
-    assert "dang-ky-thi-dua.docx" in result.err
-    assert "Traceback" not in result.err
+    assert result.code == 2, result.err
+    assert "dang-ky-thi-dua.docx không phải văn bản Word" in result.err, result.err
+    assert "Traceback" not in result.err, result.err
     assert not list(out.rglob("*.docx"))
 
 

@@ -40,11 +40,13 @@ def test_language_from_environment():
 def test_lang_option_switches_to_english(cli, tmp_path):
     result = cli("--lang", "en", "generate", "--roster", tmp_path / "nope.toml",
                  "--data", tmp_path / "d.toml", "--out", tmp_path)
-    assert result.code == 2
-    assert result.err.startswith("signflow: error: roster not found")
+    assert result.code == 2, result.err
+    assert result.err.startswith("signflow: error: roster not found"), result.err
     result = cli("generate", "--roster", tmp_path / "nope.toml", "--data", tmp_path / "d.toml",
                  "--out", tmp_path)
-    assert result.err.startswith("signflow: lỗi: không tìm thấy danh sách thành viên")
+    assert result.code == 2, result.err
+    assert result.err.startswith("signflow: lỗi: không tìm thấy danh sách thành viên"), \
+        result.err
 
 
 def test_console_script_help_in_vietnamese_without_traceback():
@@ -52,10 +54,11 @@ def test_console_script_help_in_vietnamese_without_traceback():
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, env=env,
                             check=False)
-    assert result.returncode == 0
-    assert "Cách dùng:" in result.stdout and "Tùy chọn" in result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Cách dùng:" in result.stdout and "Tùy chọn" in result.stdout, result.stdout
     result = subprocess.run([str(exe), "generate", "--bogus"], capture_output=True, text=True,
                             env=env, check=False)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert re.search("Không có tùy chọn", result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert re.search("Không có tùy chọn", result.stderr) and "--bogus" in result.stderr, \
+        result.stderr

@@ -19,6 +19,8 @@ import pytest
 
 from .conftest import open_credential
 
+pytestmark = pytest.mark.slow  # long end-to-end runs: `pytest -m "not slow"` skips them
+
 SEED = 20191
 CASES = 240
 LAST = "quang-ninh"
@@ -486,7 +488,7 @@ def _verify_case(args: tuple[int, str, str]) -> tuple[int, str, bool, str]:
 def mutants(signed_agreement, demo_pki, tmp_path_factory) -> list[tuple[int, Path, str, bool]]:
     from asn1crypto import pem, x509
 
-    from signflow.demo.pki import serve_pki
+    from signflow.demo.services import serve_pki
     from signflow.pdf.reader import revision_ends
     from signflow.signing.credentials import open_pkcs12
 
@@ -554,7 +556,7 @@ def test_honest_continuations_pass(signed_agreement, demo_pki, pki_roster, tmp_p
     """From the hand-over before the last member: its two signatures (one with a signature
     timestamp), then the archive, each step verifying ok; and an archive of the complete
     agreement."""
-    from signflow.demo.pki import serve_pki
+    from signflow.demo.services import serve_pki
     from signflow.pdf.reader import revision_ends
     from signflow.signing.archive import archive_document
     from signflow.signing.signer import SignSettings, sign_documents

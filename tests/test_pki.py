@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import tomllib
@@ -29,17 +31,9 @@ from cryptography.x509.oid import (
 )
 from PIL import Image
 
-from signflow.demo.pki import (
-    ARCH,
-    DemoPki,
-    ExtraSigner,
-    activate_softhsm,
-    check_exports,
-    create_demo_pki,
-    dump_toml,
-    load_demo_pki,
-    serve_pki,
-)
+from signflow.demo.pki import ARCH, DemoPki, ExtraSigner, create_demo_pki, dump_toml, load_demo_pki
+from signflow.demo.services import check_exports, serve_pki
+from signflow.demo.softhsm import activate_softhsm
 from signflow.errors import InputError, SigningError, ToolMissingError
 from signflow.roster import load_roster
 
@@ -113,9 +107,19 @@ def test_pki_json_reads_back(pki: DemoPki) -> None:
     assert pki.ocsp_url == f"{pki.url}/{ARCH}/ocsp/interm"
 
 
-def test_load_demo_pki_refuses_other_folders(tmp_path: Path) -> None:
-    with pytest.raises(InputError):
+@pytest.fixture
+def vietnamese(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Messages in Vietnamese, whatever language an earlier test left set."""
+    from signflow import i18n
+
+    monkeypatch.setattr(i18n, "_language", "vi")
+
+
+def test_load_demo_pki_refuses_other_folders(tmp_path: Path, vietnamese) -> None:
+    with pytest.raises(InputError, match="không phải thư mục PKI thử nghiệm") as info:
         load_demo_pki(tmp_path)
+    assert str(tmp_path) in info.value.message and "pki.json" in info.value.message, \
+        info.value.message
 
 
 # --------------------------------------------------------------------------------------
@@ -147,7 +151,7 @@ def test_p12_files_hold_key_certificate_and_chain(pki: DemoPki) -> None:
             else:
                 assert _attr(subject, NameOID.COMMON_NAME) == member.unit
                 assert _attr(subject, NameOID.ORGANIZATION_NAME) == member.parent
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="password"):
         cred = pki.credentials[("ninh-binh", "head")]
         pkcs12.load_key_and_certificates(cred.p12.read_bytes(), b"wrong")
 
@@ -322,9 +326,13 @@ def test_ocsp_says_good_for_members_and_revoked_for_the_revoked_signer(
     assert revoked.revocation_time_utc < pki.created
 
 
-def test_a_second_server_on_the_same_port_is_refused(pki: DemoPki, served: str) -> None:
-    with pytest.raises(SigningError), serve_pki(pki):
+def test_a_second_server_on_the_same_port_is_refused(pki: DemoPki, served: str,
+                                                    vietnamese) -> None:
+    with pytest.raises(SigningError, match="không khởi chạy được") as info, serve_pki(pki):
         pass
+    # the port is taken (by the first server), not some other failure
+    assert pki.url in info.value.message, info.value.message
+    assert f"[Errno {errno.EADDRINUSE}]" in info.value.message, info.value.message
 
 
 def test_crls_are_signed_and_list_the_revoked_signer(pki: DemoPki, served: str) -> None:
@@ -486,22 +494,23 @@ def test_softhsm_missing_is_reported_with_the_package(
 # Refusals
 
 
-def test_bad_requests_are_refused_before_any_work(tmp_path: Path) -> None:
+def test_bad_requests_are_refused_before_any_work(tmp_path: Path, vietnamese) -> None:
     roster = load_roster(ROSTER)
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "something").write_text("x")
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=f"{re.escape(str(busy))} không trống"):
         create_demo_pki(roster, busy)
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="không có đơn vị mã 'atlantis'"):
         create_demo_pki(roster, tmp_path / "a", softhsm_members=("atlantis",))
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="không thể dùng 'root' làm tên người ký bổ sung"):
         create_demo_pki(roster, tmp_path / "b", extra_signers=[ExtraSigner("root", "X", "Y")])
-    with pytest.raises(InputError):
+    with pytest.raises(InputError,
+                       match="không thể dùng 'ninh-binh-head' làm tên người ký bổ sung"):
         create_demo_pki(roster, tmp_path / "c",
                         extra_signers=[ExtraSigner("ninh-binh-head", "X", "Y")])
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=f"phải có dạng.*{re.escape('https://ca.example/x')}"):
         create_demo_pki(roster, tmp_path / "d", url="https://ca.example/x")
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="thời hạn hiệu lực phải từ 1 đến"):
         create_demo_pki(roster, tmp_path / "e", valid_days=0)
     assert sorted(os.listdir(tmp_path)) == ["busy"]

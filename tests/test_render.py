@@ -1,6 +1,7 @@
 """Rendering one template: escaping, split runs, missing variables, broken inputs."""
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -9,6 +10,14 @@ import pytest
 
 from signflow.documents.render import docx_text, render_bytes, render_file
 from signflow.errors import TemplateError
+
+
+@pytest.fixture
+def vietnamese(monkeypatch):
+    """Messages in Vietnamese, whatever language an earlier test left set."""
+    from signflow import i18n
+
+    monkeypatch.setattr(i18n, "_language", "vi")
 
 
 def make_template(path: Path, paragraphs=(), table_rows=None, split_runs=None) -> Path:
@@ -94,52 +103,52 @@ def test_missing_variable_names_template_variable_and_text(tmp_path):
     with pytest.raises(TemplateError) as info:
         render_file(tpl, {"member": {"head": {"name": "X"}, "place": "Hà Nam"}}, out)
     message = info.value.message
-    assert "ke-hoach.docx" in message
-    assert "'nam'" in message
-    assert "Kính gửi Chánh Thanh tra" in message
+    assert "ke-hoach.docx" in message, message
+    assert "biến 'nam' chưa được định nghĩa" in message, message
+    assert "Kính gửi Chánh Thanh tra" in message, message
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [tpl]  # no temporary file left behind
 
 
-def test_missing_top_level_variable(tmp_path):
+def test_missing_top_level_variable(tmp_path, vietnamese):
     tpl = make_template(tmp_path / "a.docx", paragraphs=["Năm {{ year }}"])
-    with pytest.raises(TemplateError, match="'year'"):
+    with pytest.raises(TemplateError, match="biến 'year' chưa được định nghĩa"):
         render_bytes(tpl, {})
 
 
-def test_if_on_missing_name_is_an_error_not_a_blank(tmp_path):
+def test_if_on_missing_name_is_an_error_not_a_blank(tmp_path, vietnamese):
     tpl = make_template(tmp_path / "a.docx", paragraphs=["{% if deputy %}Phó{% endif %}"])
-    with pytest.raises(TemplateError, match="deputy"):
+    with pytest.raises(TemplateError, match="biến 'deputy' chưa được định nghĩa"):
         render_bytes(tpl, {})
 
 
 def test_unknown_tag_is_a_syntax_error(tmp_path):
     tpl = make_template(tmp_path / "a.docx", paragraphs=["{% frobnicate %}"])
-    with pytest.raises(TemplateError, match="frobnicate"):
+    with pytest.raises(TemplateError, match="unknown tag 'frobnicate'"):
         render_bytes(tpl, {})
 
 
-def test_not_a_docx(tmp_path):
+def test_not_a_docx(tmp_path, vietnamese):
     bogus = tmp_path / "bogus.docx"
     bogus.write_text("this is not a Word document", encoding="utf-8")
-    with pytest.raises(TemplateError, match="bogus.docx"):
+    with pytest.raises(TemplateError, match=r"bogus\.docx không phải văn bản Word"):
         render_bytes(bogus, {})
 
 
-def test_corrupt_docx_zip_without_document(tmp_path):
+def test_corrupt_docx_zip_without_document(tmp_path, vietnamese):
     broken = tmp_path / "broken.docx"
     with zipfile.ZipFile(broken, "w") as z:
         z.writestr("hello.txt", "no word/document.xml here")
-    with pytest.raises(TemplateError, match="broken.docx"):
+    with pytest.raises(TemplateError, match=r"broken\.docx không phải văn bản Word"):
         render_bytes(broken, {})
 
 
-def test_truncated_docx(tmp_path):
+def test_truncated_docx(tmp_path, vietnamese):
     good = make_template(tmp_path / "good.docx", paragraphs=["x"])
     data = good.read_bytes()
     truncated = tmp_path / "truncated.docx"
     truncated.write_bytes(data[: len(data) // 2])
-    with pytest.raises(TemplateError, match="truncated.docx"):
+    with pytest.raises(TemplateError, match=r"truncated\.docx không phải văn bản Word"):
         render_bytes(truncated, {})
 
 
@@ -159,16 +168,20 @@ def test_render_command_errors_are_one_line_exit_2(cli, tmp_path):
     tpl = make_template(tmp_path / "t.docx", paragraphs=["{{ a }}"])
     bad = tmp_path / "bad.toml"
     bad.write_text("a = = 1", encoding="utf-8")
+    good = tmp_path / "good.toml"
+    good.write_text('a = "x"\n', encoding="utf-8")
     out = tmp_path / "out.docx"
-    for args in (
-        (tpl, "--data", bad),
-        (tpl, "--data", tmp_path / "nope.toml"),
-        (tmp_path / "nope.docx", "--data", bad),
+    for args, reason in (
+        ((tpl, "--data", bad), "bad.toml: TOML không hợp lệ"),
+        ((tpl, "--data", tmp_path / "nope.toml"), "không tìm thấy tệp dữ liệu"),
+        # good data, so that the missing template is what is refused
+        ((tmp_path / "nope.docx", "--data", good), "không tìm thấy mẫu"),
     ):
         result = cli("render", *args, "--out", out)
-        assert result.code == 2
+        assert result.code == 2, (args, result.err)
         assert len(result.err.strip().splitlines()) == 1, result.err
-        assert result.err.startswith("signflow: lỗi:")
+        assert result.err.startswith("signflow: lỗi:"), result.err
+        assert reason in result.err, (reason, result.err)
         assert not out.exists()
 
 
@@ -179,7 +192,8 @@ def test_existing_output_untouched_when_render_fails(cli, tmp_path):
     out = tmp_path / "out.docx"
     out.write_bytes(b"previous version")
     result = cli("render", tpl, "--data", data, "--out", out)
-    assert result.code == 2
+    assert result.code == 2, result.err
+    assert "biến 'missing' chưa được định nghĩa" in result.err, result.err
     assert out.read_bytes() == b"previous version"
 
 
@@ -215,7 +229,13 @@ def test_template_cannot_run_code(cli, tmp_path, monkeypatch, tag):
     assert not out.exists()
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.err, result.err
-    assert "evil.docx" in lines[0]
+    assert "evil.docx" in lines[0], lines[0]
+    # refused as unsafe, or because the helper it reaches through is not there at all
+    # (lipsum): the tag named either way
+    first_tag = re.match(r"\{[{%].*?[}%]\}", tag).group(0)
+    assert first_tag in lines[0], lines[0]
+    assert "từ chối mã mẫu không an toàn" in lines[0] or (
+        "chưa được định nghĩa" in lines[0]), lines[0]
 
 
 def test_unsafe_template_message_names_the_tag(tmp_path):

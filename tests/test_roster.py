@@ -70,16 +70,16 @@ def test_every_problem_reported_at_once_with_file_and_key(tmp_path: Path):
         load_roster(path)
     details = info.value.details
     text = "\n".join(details)
-    assert all(d.startswith(f"{path}: ") for d in details)
-    assert "cluster.date" in text  # 30 February
-    assert "cluster.leader" in text and "ha-noi" in text
-    assert "cluster.colour" in text  # unknown key (typo guard)
-    assert "members[0].signature_image" in text and "missing.png" in text
-    assert "members[1].head.certificate.sha256" in text
-    assert "members[2].id" in text  # not a slug
-    assert "members[2].parent" in text  # missing
-    assert "members[2].symbol" in text
-    assert len(details) >= 8
+    assert all(d.startswith(f"{path}: ") for d in details), text
+    assert "cluster.date" in text and "'2019-02-30'" in text, text  # 30 February
+    assert "cluster.leader" in text and "ha-noi" in text, text
+    assert "cluster.colour" in text, text  # unknown key (typo guard)
+    assert "members[0].signature_image" in text and "missing.png" in text, text
+    assert "members[1].head.certificate.sha256" in text, text
+    assert "members[2].id" in text and "'Hà Nam'" in text, text  # not a slug
+    assert "members[2].parent" in text, text  # missing
+    assert "members[2].symbol" in text, text
+    assert len(details) >= 8, text
 
 
 def test_duplicate_ids(tmp_path: Path):
@@ -88,7 +88,8 @@ def test_duplicate_ids(tmp_path: Path):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(RosterError) as info:
         load_roster(path)
-    assert any("members[1].id" in d and "ninh-binh" in d for d in info.value.details)
+    assert any("members[1].id" in d and "'ninh-binh'" in d and "members[0]" in d
+               for d in info.value.details), info.value.details
 
 
 def test_relative_image_paths_resolve_next_to_roster(tmp_path: Path):
@@ -114,10 +115,10 @@ def test_cli_reports_roster_problems_in_vietnamese(cli, tmp_path: Path):
     path = tmp_path / "roster.toml"
     path.write_text(BROKEN, encoding="utf-8")
     result = cli("generate", "--roster", path, "--data", path, "--out", tmp_path / "out")
-    assert result.code == 2
-    assert "lỗi" in result.err
-    assert "cluster.leader" in result.err
-    assert "Traceback" not in result.err
+    assert result.code == 2, result.err
+    assert "lỗi" in result.err, result.err
+    assert "cluster.leader" in result.err, result.err
+    assert "Traceback" not in result.err, result.err
     assert not (tmp_path / "out").exists()
 
 
@@ -127,7 +128,7 @@ def test_cli_reports_roster_problems_in_vietnamese(cli, tmp_path: Path):
 def test_roster_pin_from_a_certificate_a_pkcs12_file_and_a_token(cli, demo_pki, tmp_path):
     import shutil
 
-    from signflow.demo.pki import activate_softhsm
+    from signflow.demo.softhsm import activate_softhsm
 
     roster_path = tmp_path / "roster.toml"
     shutil.copyfile(ROSTER, roster_path)
@@ -196,19 +197,23 @@ def test_roster_pin_bad_input_is_one_line_and_leaves_the_roster(cli, demo_pki, t
     head = demo_pki.credential("ninh-binh", "head")
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate", encoding="utf-8")
-    for args in (
-        ("--member", "ninh-binh", "--cert", head.cert_pem),  # no --yes, no terminal
-        ("--member", "ninh-binh", "--cert", head.cert_pem, "--pkcs12", head.p12, "--yes"),
-        ("--member", "ninh-binh", "--yes"),
-        ("--member", "ha-noi", "--cert", head.cert_pem, "--yes"),
-        ("--member", "ninh-binh", "--cert", junk, "--yes"),
-        ("--member", "ninh-binh", "--cert", tmp_path / "missing.pem", "--yes"),
+    for args, reason in (
+        (("--member", "ninh-binh", "--cert", head.cert_pem), "--yes"),  # no terminal to ask
+        (("--member", "ninh-binh", "--cert", head.cert_pem, "--pkcs12", head.p12, "--yes"),
+         "chọn một nguồn chứng thư số"),
+        (("--member", "ninh-binh", "--yes"), "chọn một nguồn chứng thư số"),
+        (("--member", "ha-noi", "--cert", head.cert_pem, "--yes"), "mã 'ha-noi'"),
+        (("--member", "ninh-binh", "--cert", junk, "--yes"),
+         f"không đọc được chứng thư số {junk}"),
+        (("--member", "ninh-binh", "--cert", tmp_path / "missing.pem", "--yes"),
+         f"không đọc được chứng thư số {tmp_path / 'missing.pem'}"),
     ):
         result = cli("roster", "pin", roster_path, *args)
         assert result.code == 2, (args, result)
         lines = [line for line in result.err.splitlines() if line.strip()]
         assert len(lines) == 1 and "Traceback" not in result.err, (args, result.err)
-        assert roster_path.read_bytes() == before
+        assert reason in lines[0], (reason, result.err)
+        assert roster_path.read_bytes() == before, args
     # a certificate that does not name the member is pinned only with a warning
     other = demo_pki.credential("nam-dinh", "head")
     result = cli("roster", "pin", roster_path, "--member", "ninh-binh", "--cert",

@@ -105,7 +105,7 @@ def test_lta_agreement_verifies_a_year_after_the_certificates_expire(cli, lta_ag
 
 
 def test_sign_at_b_lta_directly(cli, pdf_pack, demo_pki, tmp_path):
-    from signflow.demo.pki import serve_pki
+    from signflow.demo.services import serve_pki
 
     member = "hai-duong"
     pdf = copy(pdf_pack / member / f"giao-uoc-noi-bo-{member}-2019.pdf", tmp_path / "gu.pdf")
@@ -164,7 +164,7 @@ def test_a_failing_or_garbage_tsa_is_an_error_and_the_file_is_unchanged(cli, pdf
 
 
 def test_revoked_signer_is_reported_as_revoked(cli, pdf_pack, demo_pki, tmp_path):
-    from signflow.demo.pki import serve_pki
+    from signflow.demo.services import serve_pki
     from signflow.roster import load_roster
     from signflow.signing.signer import sign_documents
 

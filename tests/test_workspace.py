@@ -16,18 +16,24 @@ def test_init_then_commands_use_the_workspace(cli, tmp_path, monkeypatch):
     assert (ws / "out" / "2019" / "cluster" / "giao-uoc-thi-dua-2019.docx").is_file()
     # a command-line option overrides the workspace
     result = cli("generate", "--no-pdf", "--only", "giao-uoc-thi-dua", "--out", tmp_path / "x")
-    assert result.code == 0 and (tmp_path / "x" / "2019").is_dir()
+    assert result.code == 0, result.err
+    assert (tmp_path / "x" / "2019").is_dir()
     manifest = json.loads((ws / "out" / "2019" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["documents"][0]["kind"] == "giao-uoc-thi-dua"
 
 
 def test_init_refuses_a_non_empty_folder(cli, tmp_path):
     (tmp_path / "x.txt").write_text("x")
-    assert cli("init", tmp_path).code == 2
+    result = cli("init", tmp_path)
+    assert result.code == 2, result.err
+    assert f"{tmp_path} không rỗng" in result.err, result.err
 
 
 def test_bad_settings_are_one_clear_error(cli, tmp_path, monkeypatch):
     (tmp_path / "signflow.toml").write_text('[workspace]\nroster = 5\ncolour = "x"\n')
     monkeypatch.chdir(tmp_path)
     result = cli("status", tmp_path / "none.pdf")
-    assert result.code == 2 and "signflow.toml" in result.err
+    assert result.code == 2, result.err
+    # the file and the unknown key named
+    assert "signflow.toml: thiết lập không xác định: colour" in result.err, result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err

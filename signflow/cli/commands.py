@@ -10,15 +10,23 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from signflow import __version__
+from signflow.cli.secrets import (
+    check_key_source,
+    key_source_options,
+    open_key_source,
+)
 from signflow.documents.context import KINDS
 from signflow.errors import EXIT_OK, EXIT_PROBLEMS
 from signflow.i18n import LANGUAGES, _
-from signflow.roster import load_roster
+from signflow.roster import Role, load_roster
+
+if TYPE_CHECKING:
+    from signflow.validation.verdicts import PadesLevel
 
 _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -318,59 +326,10 @@ def prepare(pdfs: tuple[Path, ...], roster_path: Path) -> int:
     return EXIT_OK
 
 
-def _key_source_options(f: Callable) -> Callable:
-    """Where a key (or just its certificate) comes from: a PKCS#12 file or a token."""
-    options = [
-        click.option("--pkcs12", "pkcs12_path", type=click.Path(dir_okay=False, path_type=Path),
-                     help=_("PKCS#12 file (.p12/.pfx) holding the key and certificate.")),
-        click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
-                     help=_("File holding the PKCS#12 passphrase (else $SIGNFLOW_PASSPHRASE, "
-                            "else a hidden prompt).")),
-        click.option("--pkcs11-lib", help=_("PKCS#11 module of the token (a .so file).")),
-        click.option("--token-label", help=_("Label of the token.")),
-        click.option("--slot", type=int, help=_("Slot number of the token.")),
-        click.option("--key-label", help=_("Label of the key on the token.")),
-        click.option("--key-id", help=_("CKA_ID of the key on the token, in hex.")),
-        click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path),
-                     help=_("File holding the token PIN (else $SIGNFLOW_PIN, else a hidden "
-                            "prompt).")),
-        click.option("--pinpad", is_flag=True,
-                     help=_("Enter the PIN on the token's own PIN pad.")),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
 
 
-def check_key_source(pkcs12_path: Path | None, pkcs11_lib: str | None, **_rest: Any) -> None:
-    from signflow.errors import InputError
-
-    if (pkcs12_path is None) == (pkcs11_lib is None):
-        raise InputError(_("choose one key source: --pkcs12 FILE or --pkcs11-lib LIB"))
 
 
-def open_key_source(stack: Any, pkcs12_path: Path | None, passphrase_file: Path | None,
-                    pkcs11_lib: str | None, token_label: str | None, slot: int | None,
-                    key_label: str | None, key_id: str | None, pin_file: Path | None,
-                    pinpad: bool) -> Any:
-    """The credential the key source options name; a token stays open until ``stack``
-    closes. Secrets come from files, the environment or a hidden prompt only."""
-    from signflow.errors import InputError
-    from signflow.signing.credentials import PINPAD, open_pkcs11, open_pkcs12
-
-    check_key_source(pkcs12_path, pkcs11_lib)
-    if pkcs12_path is not None:
-        secret = read_secret(passphrase_file, "SIGNFLOW_PASSPHRASE", _("Passphrase"))
-        return open_pkcs12(pkcs12_path, secret.encode("utf-8"))
-    assert pkcs11_lib is not None
-    try:
-        key_id_bytes = bytes.fromhex(key_id) if key_id else None
-    except ValueError:
-        raise InputError(_("--key-id must be hexadecimal")) from None
-    pin = PINPAD if pinpad else read_secret(pin_file, "SIGNFLOW_PIN", _("PIN"))
-    return stack.enter_context(open_pkcs11(
-        pkcs11_lib, token_label=token_label, slot=slot, key_label=key_label,
-        key_id=key_id_bytes, pin=pin))
 
 
 def tell_waiting(path: Path) -> None:
@@ -378,28 +337,6 @@ def tell_waiting(path: Path) -> None:
         path=path), err=True)
 
 
-def read_secret(file: Path | None, env_var: str, prompt: str) -> str:
-    """A passphrase or PIN from a file, the environment, or a hidden prompt, in that order.
-
-    Never from the command line, never echoed, never logged."""
-    import os
-
-    from signflow.errors import InputError
-
-    if file is not None:
-        try:
-            return file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise InputError(_("cannot read {path}: {reason}").format(
-                path=file, reason=exc.strerror or exc)) from None
-    value = os.environ.get(env_var)
-    if value is not None:
-        return value
-    if not sys.stdin.isatty():
-        raise InputError(_("no {what} given: use a file option or the {env} environment "
-                           "variable (there is no terminal to ask on)").format(
-            what=prompt.lower(), env=env_var))
-    return click.prompt(prompt, hide_input=True, err=True)
 
 
 @cli.group("roster", help=_("Work with the roster."))
@@ -416,9 +353,9 @@ def roster_group() -> None:
               help=_("head: the head's personal signature; seal: the organisation's."))
 @click.option("--cert", "cert_path", type=click.Path(dir_okay=False, path_type=Path),
               help=_("Certificate file (PEM or DER)."))
-@_key_source_options
+@key_source_options
 @click.option("--yes", is_flag=True, help=_("Write without asking."))
-def roster_pin(roster_path: Path, member_id: str, role: str, cert_path: Path | None,
+def roster_pin(roster_path: Path, member_id: str, role: Role, cert_path: Path | None,
                yes: bool, **key_source: Any) -> int:
     import contextlib
 
@@ -469,7 +406,7 @@ def roster_pin(roster_path: Path, member_id: str, role: str, cert_path: Path | N
 @click.option("--member", "member_id", required=True, help=_("Member id of the signer."))
 @click.option("--role", type=click.Choice(["head", "seal"]), default="head", show_default=True,
               help=_("head: the head's personal signature; seal: the organisation's."))
-@_key_source_options
+@key_source_options
 @click.option("--level", type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]), default="B-B",
               show_default=True, help=_("PAdES baseline level."))
 @click.option("--tsa", "tsa_url", help=_("URL of the timestamp authority (RFC 3161)."))
@@ -478,8 +415,8 @@ def roster_pin(roster_path: Path, member_id: str, role: str, cert_path: Path | N
                      "repeated."))
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
               help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
-def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: str,
-         level: str, tsa_url: str | None, trust: tuple[Path, ...], ledger_path: Path | None,
+def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: Role,
+         level: PadesLevel, tsa_url: str | None, trust: tuple[Path, ...], ledger_path: Path | None,
          **key_source: Any) -> int:
     import contextlib
 
@@ -732,7 +669,8 @@ def keys_demo(roster_path: Path, out_dir: Path, softhsm_members: tuple[str, ...]
 def keys_serve(pki_dir: Path) -> int:
     import time
 
-    from signflow.demo.pki import load_demo_pki, serve_pki
+    from signflow.demo.pki import load_demo_pki
+    from signflow.demo.services import serve_pki
 
     pki = load_demo_pki(pki_dir)
     with serve_pki(pki) as base:

@@ -254,7 +254,7 @@ def _slanted_text(text: str, font: ImageFont.FreeTypeFont, slant: float) -> Imag
     left, top, right, bottom = font.getbbox(text)
     height = bottom - top + 8
     lean = int(height * slant) + 4
-    img = Image.new("L", (right - left + lean + 8, height), 0)
+    img = Image.new("L", (int(right - left + lean + 8), int(height)), 0)
     ImageDraw.Draw(img).text((-left + 4, -top + 4), text, font=font, fill=255)
     # Output (x, y) samples input (x - slant * (height - y), y): the top moves right by
     # slant * height, the bottom stays put, hence the room left on the right.
@@ -411,7 +411,7 @@ def _text_on_arc(
         left, top, right, bottom = font.getbbox(ch, anchor="ls")
         pad = 4
         gw, gh = right - left + 2 * pad, bottom - top + 2 * pad
-        glyph = Image.new("L", (gw, gh), 0)
+        glyph = Image.new("L", (int(gw), int(gh)), 0)
         ImageDraw.Draw(glyph).text((pad - left, pad - top), ch, font=font, fill=255, anchor="ls")
         # Anchor point: the glyph's horizontal middle on its baseline.
         ax, ay = pad - left + glyph_w / 2, pad - top

@@ -46,40 +46,35 @@ Layout of the output folder (all paths in ``pki.json`` are relative to it)::
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import secrets
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from signflow._internal.files import atomic_write_bytes
+from signflow.demo import require_demo_extra
 from signflow.demo.images import draw_seal, draw_signature
-from signflow.errors import InputError, SigningError, ToolMissingError
+from signflow.demo.softhsm import SoftHsmToken, _create_token, _require_softhsm, read_secret
+from signflow.errors import InputError, SigningError
 from signflow.i18n import _
 from signflow.roster import ROLES, Roster
 
 ARCH = "signflow-demo"
-TOKEN_LABEL = "signflow-demo"
-SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 EXTRA_ROLE = "extra"
 PKI_FILE = "pki.json"
 RSA_BITS = 2048
@@ -108,8 +103,9 @@ class ExtraSigner:
 
 
 @dataclass(frozen=True)
-class Credential:
-    """One signing identity: its PKCS#12 file, certificate, and token key if any."""
+class KeyFiles:
+    """The files of one demo signing identity: its PKCS#12 file, certificate, key, and token
+    key if any (open them with signflow.signing.credentials to sign)."""
 
     label: str
     p12: Path
@@ -125,16 +121,6 @@ class Credential:
         return read_secret(self.passphrase_file)
 
 
-@dataclass(frozen=True)
-class SoftHsmToken:
-    conf: Path
-    module: Path
-    token_label: str
-    pin_file: Path
-    serial: str = ""  # the token's serial number: every demo token has the same label
-
-    def pin(self) -> str:
-        return read_secret(self.pin_file)
 
 
 @dataclass(frozen=True)
@@ -150,10 +136,10 @@ class DemoPki:
     ocsp_url: str
     crl_urls: dict[str, str]
     created: dt.datetime
-    credentials: dict[tuple[str, str], Credential] = field(default_factory=dict)
+    credentials: dict[tuple[str, str], KeyFiles] = field(default_factory=dict)
     softhsm: SoftHsmToken | None = None
 
-    def credential(self, owner: str, role: str = EXTRA_ROLE) -> Credential:
+    def credential(self, owner: str, role: str = EXTRA_ROLE) -> KeyFiles:
         try:
             return self.credentials[(owner, role)]
         except KeyError:
@@ -161,10 +147,6 @@ class DemoPki:
                 owner=owner, role=role)) from None
 
 
-def read_secret(path: Path) -> str:
-    """A passphrase or PIN file: written without a newline, but a hand-edited one may
-    end with one, and no secret here ends in whitespace."""
-    return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
 
 
 def tsa_url(url: str) -> str:
@@ -218,6 +200,7 @@ def create_demo_pki(
     day before ``now`` for ``valid_days``; the CAs, OCSP responder and TSA for about 20
     years. ``softhsm_members`` also get their head and seal keys on a SoftHSM2 token.
     """
+    require_demo_extra()
     out = Path(out_dir).absolute()
     if out.exists() and any(out.iterdir()):
         raise InputError(_("the folder {path} is not empty: choose a new folder for the "
@@ -283,6 +266,8 @@ def _build(
     # 2. Certomancer configuration, then the architecture built from the file as written.
     config = _certomancer_config(base_url, labels, subjects, start)
     config_path = out / "certomancer.yml"
+    import yaml  # the [demo] extra
+
     atomic_write_bytes(config_path, yaml.safe_dump(
         config, sort_keys=False, allow_unicode=True).encode("utf-8"))
     arch = _load_arch(config_path)
@@ -299,7 +284,7 @@ def _build(
     _write_pem(certs_dir / "tsa.pem", certs["tsa"])
     _write_pem(certs_dir / "ocsp.pem", certs["interm-ocsp"])
 
-    credentials: dict[tuple[str, str], Credential] = {}
+    credentials: dict[tuple[str, str], KeyFiles] = {}
     chain = [certs["interm"], certs["root"]]
     for subj in subjects:
         cert = certs[subj.label]
@@ -314,7 +299,7 @@ def _build(
             encryption_algorithm=serialization.BestAvailableEncryption(
                 passphrase.encode("ascii")),
         ), mode=0o600)
-        credentials[(subj.owner, subj.role)] = Credential(
+        credentials[(subj.owner, subj.role)] = KeyFiles(
             label=subj.label, p12=p12, passphrase_file=pass_file, cert_pem=cert_pem,
             key_pem=private / f"{subj.label}.key.pem",
             sha256=hashlib.sha256(ders[subj.label]).hexdigest(),
@@ -643,146 +628,14 @@ def _write_pem(path: Path, cert: x509.Certificate) -> None:
 # SoftHSM2
 
 
-def _require_softhsm() -> None:
-    if shutil.which("softhsm2-util") is None or not SOFTHSM_MODULE.is_file():
-        raise ToolMissingError(_("SoftHSM2 is not installed (softhsm2-util, {module}): "
-                                 "install the Debian package softhsm2").format(
-                                     module=SOFTHSM_MODULE))
 
 
-def _create_token(
-    out: Path,
-    objects: Sequence[tuple[str, Path, Path]],
-    certs: Mapping[str, x509.Certificate],
-    ca_certs: Sequence[Path] = (),
-) -> tuple[SoftHsmToken, dict[str, str]]:
-    """Initialise a token in out/softhsm and import (label, key PEM, cert PEM) into it.
-
-    Returns the token and the CKA_ID (hex) of each label: the certificate's subject key
-    identifier, as most CAs' tokens do, so that it is distinct per key. ``ca_certs`` go on
-    the token too, as Vietnamese CAs ship their chain on the token, so that signatures made
-    with it carry the intermediate certificate.
-    """
-    folder = out / "softhsm"
-    tokens = folder / "tokens"
-    tokens.mkdir(parents=True, mode=0o700)
-    folder.chmod(0o700)
-    tokens.chmod(0o700)
-    conf = folder / "softhsm2.conf"
-    atomic_write_bytes(conf, (
-        f"directories.tokendir = {tokens}\n"
-        "objectstore.backend = file\n"
-        "log.level = ERROR\n"
-        "slots.removable = false\n"
-    ).encode(), mode=0o600)
-    pin, so_pin = secrets.token_hex(8), secrets.token_hex(8)
-    pin_file = folder / "pin"
-    atomic_write_bytes(pin_file, pin.encode("ascii"), mode=0o600)
-    env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
-    # The PINs are on the command line for a moment: acceptable for a throw-away token.
-    result = subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL,
-         "--pin", pin, "--so-pin", so_pin],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )
-    if result.returncode != 0:
-        raise SigningError(_("softhsm2-util could not create the token: {reason}").format(
-            reason=(result.stderr or result.stdout).strip()))
-
-    ids = {label: certs[label].extensions.get_extension_for_class(
-        x509.SubjectKeyIdentifier).value.digest.hex() for label, _k, _c in objects}
-    request = {
-        "module": str(SOFTHSM_MODULE), "token": TOKEN_LABEL, "pin": pin,
-        "objects": [{"label": label, "id": ids[label], "key": str(key), "cert": str(cert)}
-                    for label, key, cert in objects],
-        "ca_certs": [str(p) for p in ca_certs],
-    }
-    # The package may not be installed in the interpreter (a checkout run in place).
-    pythonpath = os.pathsep.join(
-        p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p)
-    result = subprocess.run(
-        [sys.executable, "-c", "from signflow.demo.pki import _token_import_main; "
-                               "_token_import_main()"],
-        input=json.dumps(request), env={**env, "PYTHONPATH": pythonpath},
-        capture_output=True, text=True, timeout=300, check=False,
-    )
-    if result.returncode != 0:
-        raise SigningError(_("the keys could not be imported into the SoftHSM token: "
-                             "{reason}").format(reason=result.stderr.strip()[-2000:]))
-    serial = json.loads(result.stdout)["serial"]
-    return SoftHsmToken(conf=conf, module=SOFTHSM_MODULE, token_label=TOKEN_LABEL,
-                        pin_file=pin_file, serial=serial), ids
 
 
-def _token_import_main() -> None:
-    """Child process: import keys and certificates described as JSON on stdin."""
-    import pkcs11
-    from pkcs11 import Attribute
-    from pkcs11.util.rsa import decode_rsa_private_key, decode_rsa_public_key
-    from pkcs11.util.x509 import decode_x509_certificate
-
-    request = json.loads(sys.stdin.read())
-    lib = pkcs11.lib(request["module"])
-    token = lib.get_token(token_label=request["token"])
-    with token.open(rw=True, user_pin=request["pin"]) as session:
-        for obj in request["objects"]:
-            key = serialization.load_pem_private_key(Path(obj["key"]).read_bytes(), None)
-            assert isinstance(key, rsa.RSAPrivateKey)
-            cert = x509.load_pem_x509_certificate(Path(obj["cert"]).read_bytes())
-            common = {Attribute.LABEL: obj["label"], Attribute.ID: bytes.fromhex(obj["id"]),
-                      Attribute.TOKEN: True}
-            priv = decode_rsa_private_key(key.private_bytes(
-                serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
-                serialization.NoEncryption()))
-            # Like a real token: the key signs, never leaves, and needs the PIN.
-            priv.update(common)
-            priv.update({Attribute.PRIVATE: True, Attribute.SENSITIVE: True,
-                         Attribute.EXTRACTABLE: False, Attribute.SIGN: True,
-                         Attribute.DECRYPT: False, Attribute.UNWRAP: False})
-            session.create_object(priv)
-            pub = decode_rsa_public_key(key.public_key().public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.PKCS1))
-            pub.update(common)
-            pub.update({Attribute.PRIVATE: False, Attribute.VERIFY: True})
-            session.create_object(pub)
-            cert_attrs = decode_x509_certificate(
-                cert.public_bytes(serialization.Encoding.DER))
-            cert_attrs.update(common)
-            cert_attrs[Attribute.PRIVATE] = False
-            session.create_object(cert_attrs)
-        for n, path in enumerate(request.get("ca_certs", [])):
-            ca = x509.load_pem_x509_certificate(Path(path).read_bytes())
-            ca_attrs = decode_x509_certificate(ca.public_bytes(serialization.Encoding.DER))
-            ca_attrs.update({Attribute.LABEL: f"ca-{n}", Attribute.TOKEN: True,
-                             Attribute.PRIVATE: False})
-            session.create_object(ca_attrs)
-    print(json.dumps({"serial": _token_serial(token)}))
 
 
-def _token_serial(token: Any) -> str:
-    serial = token.serial
-    return (serial.decode("ascii", "replace") if isinstance(serial, bytes)
-            else str(serial)).strip()
 
 
-def activate_softhsm(token: SoftHsmToken) -> None:
-    """Point this process's SoftHSM at ``token``'s folder, before opening a session.
-
-    SoftHSM reads ``SOFTHSM2_CONF`` when the library is initialised, once per process. If
-    this process already initialised it (another demo PKI, an earlier test), the library
-    is finalised and initialised again: sessions opened before are then invalid.
-    """
-    import pkcs11
-
-    os.environ["SOFTHSM2_CONF"] = str(token.conf)
-    lib = pkcs11.lib(str(token.module))  # initialises it if nobody has yet
-    try:
-        present = any(_token_serial(slot.get_token()) == token.serial
-                      for slot in lib.get_slots(token_present=True))
-    except pkcs11.PKCS11Error:
-        present = False  # e.g. the folder it was set up with has been deleted since
-    if not present:
-        lib.reinitialize()
 
 
 # --------------------------------------------------------------------------------------
@@ -790,7 +643,7 @@ def activate_softhsm(token: SoftHsmToken) -> None:
 
 
 def _write_roster(
-    roster: Roster, path: Path, credentials: Mapping[tuple[str, str], Credential]
+    roster: Roster, path: Path, credentials: Mapping[tuple[str, str], KeyFiles]
 ) -> None:
     """Copy the input roster (every key kept) with fingerprints and demo images added."""
     raw = tomllib.loads(roster.path.read_text(encoding="utf-8"))
@@ -929,12 +782,13 @@ def _pki_to_json(pki: DemoPki) -> dict[str, Any]:
 
 def load_demo_pki(pki_dir: str | Path) -> DemoPki:
     """Read back what ``create_demo_pki`` wrote in ``pki_dir``."""
+    require_demo_extra()
     folder = Path(pki_dir).absolute()
     path = folder / PKI_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         creds = {
-            (c["owner"], c["role"]): Credential(
+            (c["owner"], c["role"]): KeyFiles(
                 label=c["label"], p12=folder / c["p12"],
                 passphrase_file=folder / c["passphrase_file"], cert_pem=folder / c["cert_pem"],
                 key_pem=folder / c["key_pem"], sha256=c["sha256"], subject=c["subject"],
@@ -968,102 +822,5 @@ def load_demo_pki(pki_dir: str | Path) -> DemoPki:
 # Serving
 
 
-def check_exports(pki: DemoPki, arch: Any | None = None) -> None:
-    """Raise SigningError unless certomancer rebuilds every exported certificate to the
-    same bytes (otherwise OCSP and CRLs would describe other certificates)."""
-    arch = arch if arch is not None else _load_arch(pki.config_path)
-    files = {"root": pki.root_pem, "interm": pki.intermediate_pem,
-             "tsa": pki.dir / "certs" / "tsa.pem", "interm-ocsp": pki.dir / "certs" / "ocsp.pem"}
-    files.update({c.label: c.cert_pem for c in pki.credentials.values()})
-    for label, pem in files.items():
-        exported = x509.load_pem_x509_certificate(pem.read_bytes()).public_bytes(
-            serialization.Encoding.DER)
-        if arch.get_cert(_cert_label(label)).dump() != exported:
-            raise SigningError(_("the demo PKI in {path} is inconsistent: certomancer "
-                                 "rebuilds the certificate {label} differently from the "
-                                 "exported one").format(path=pki.dir, label=label))
 
 
-@contextlib.contextmanager
-def serve_pki(pki_dir: str | Path | DemoPki, separate_process: bool = False) -> Iterator[str]:
-    """Serve the PKI's OCSP responder, CRLs, certificates and TSA on its saved URL.
-
-    Runs certomancer's Animator under werkzeug in a daemon thread on 127.0.0.1 at the
-    port of the saved URL; yields the base URL; stops the server on exit. Certomancer
-    honours the ``X-Certomancer-Fake-Time`` request header (tests can ask for answers
-    as of another moment). With ``separate_process`` the server runs in a forked child
-    instead, so that its signing work (timestamps, OCSP) uses the other CPU core rather
-    than competing with the caller for the interpreter lock.
-    """
-    from certomancer.integrations.animator import Animator, AnimatorArchStore
-    from certomancer.registry import ArchLabel, CertomancerConfig
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    pki = pki_dir if isinstance(pki_dir, DemoPki) else load_demo_pki(pki_dir)
-    parts = urlsplit(pki.url)
-    host = parts.hostname or ""
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise InputError(_("the demo PKI answers at {url}, which is not this computer: "
-                           "create it with a loopback URL").format(url=pki.url))
-    port = parts.port or 80
-    _install_key_cache()
-    _trust_own_keys(pki.dir / "private")
-    try:
-        config = CertomancerConfig.from_file(str(pki.config_path))
-    except (OSError, ValueError, KeyError) as exc:
-        raise SigningError(_("cannot load the demo PKI configuration {path}: {reason}").format(
-            path=pki.config_path, reason=exc)) from exc
-    # Also builds every certificate up front, so no request waits for it.
-    check_exports(pki, config.get_pki_arch(ArchLabel(pki.arch)))
-
-    class _WholeSecondsAnimator(Animator):
-        # Certomancer stamps OCSP responses (producedAt, thisUpdate) with the current
-        # time including microseconds; DER allows the fraction, but cryptography's
-        # parser (and RFC 5280 profiles) refuse it. Whole seconds satisfy everyone.
-        def at_time(self, request: Any) -> dt.datetime:
-            return super().at_time(request).replace(microsecond=0)
-
-    app = _WholeSecondsAnimator(AnimatorArchStore(config.pki_archs), with_web_ui=False)
-
-    class _QuietHandler(WSGIRequestHandler):
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            pass  # one line per OCSP/TSA request would drown the user's output
-
-    # Our own listening socket: werkzeug's make_server answers a busy port by printing
-    # and calling sys.exit(1), which is no way for a library to fail.
-    bind_host = "127.0.0.1" if host == "localhost" else host
-    family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            # Restarting on the same port must not wait for old connections' TIME_WAIT.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((bind_host, port))
-            sock.listen(128)
-            # werkzeug duplicates the descriptor; ours closes when the block ends.
-            server = make_server(bind_host, port, app, threaded=True,
-                                 request_handler=_QuietHandler, fd=sock.fileno())
-    except OSError as exc:
-        raise SigningError(_("cannot serve the demo PKI at {url}: {reason}").format(
-            url=pki.url, reason=exc)) from exc
-    import multiprocessing
-
-    if separate_process and "fork" in multiprocessing.get_all_start_methods():
-        child = multiprocessing.get_context("fork").Process(
-            target=server.serve_forever, name="signflow-demo-pki", daemon=True)
-        child.start()
-        try:
-            yield pki.url
-        finally:
-            child.terminate()
-            child.join(timeout=10)
-            server.server_close()
-        return
-    thread = threading.Thread(target=server.serve_forever, name="signflow-demo-pki",
-                              daemon=True)
-    thread.start()
-    try:
-        yield pki.url
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

@@ -48,19 +48,24 @@ def _fresh_folder(out: Path) -> None:
 
 
 def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoResult:
-    from signflow.demo.pki import activate_softhsm, create_demo_pki, serve_pki
+    from signflow.demo import require_demo_extra
+    from signflow.demo.pki import create_demo_pki
+    from signflow.demo.services import serve_pki
+    from signflow.demo.softhsm import activate_softhsm
     from signflow.documents.data import load_data
     from signflow.documents.generate import generate_pack
     from signflow.documents.resources import example_dir
     from signflow.ledger import LEDGER_NAME, Ledger
     from signflow.output.report import render_html
-    from signflow.roster import load_roster
+    from signflow.roster import ROLES, load_roster
     from signflow.signing.archive import archive_document
     from signflow.signing.credentials import open_pkcs11, open_pkcs12
     from signflow.signing.signer import SignSettings, sign_documents
     from signflow.signing.timestamps import tsa_stamp
     from signflow.validation.status import document_status
     from signflow.validation.verify import VerifyPolicy, verify_files
+
+    require_demo_extra()
 
     started = time.monotonic()
     out = out.absolute()
@@ -71,6 +76,8 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
     token_members = list(SOFTHSM_MEMBERS) if shutil.which("softhsm2-util") else []
     pki = create_demo_pki(load_roster(example / "roster.toml"), out / "pki",
                           softhsm_members=token_members)
+    if pki.roster_path is None:
+        raise InputError("the demo PKI wrote no roster")  # create_demo_pki always does
     roster = load_roster(pki.roster_path)
 
     step(_("Generating the 2019 pack and converting it to PDF/A-2b"))
@@ -99,7 +106,7 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
         step(_("Signing the agreement: nine heads and nine seals (SoftHSM2 token for {n} "
                "members, PKCS#12 for the others)").format(n=len(token_members)))
         for m in roster.members:
-            for role in ("head", "seal"):
+            for role in ROLES:
                 with credential(m.id, role) as cred:
                     sign_documents([agreement], roster, m.id, role, cred, settings,
                                            ledger=ledger)
@@ -111,7 +118,7 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
         ledger.anchor(pki.tsa_url, tsa_stamp(pki.tsa_url))
         step(_("Each member signs its own three documents (one login per member)"))
         for m in roster.members:
-            for role in ("head", "seal"):
+            for role in ROLES:
                 with credential(m.id, role) as cred:
                     sign_documents(member_docs[m.id], roster, m.id, role, cred,
                                            settings, ledger=ledger)

@@ -16,7 +16,7 @@ from signflow.documents.data import deep_merge
 from signflow.errors import InputError
 from signflow.i18n import _
 from signflow.pdf.anchors import anchor
-from signflow.roster import ROLES, Member, Roster
+from signflow.roster import ROLES, Member, Role, Roster
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ MEMBER_KINDS = tuple(k for k, v in KINDS.items() if v.scope == "member")
 
 def required_signatures(
     kind: str, roster: Roster, member_id: str | None
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, Role]]:
     """(member id, role) of every signature a document of this kind needs, in order."""
     if KINDS[kind].scope == "cluster":
         return [(m.id, role) for m in roster.members for role in ROLES]
@@ -187,9 +187,13 @@ def document_context(
             kind=kind, kinds=", ".join(KINDS)))
     cluster = roster.cluster
     scope = KINDS[kind].scope
-    if scope == "member" and member_id is None:
-        raise InputError(_("{kind} is a member's document: name the member").format(kind=kind))
-    issuer = roster.member(member_id) if scope == "member" else roster.member(cluster.leader)
+    if scope == "member":
+        if member_id is None:
+            raise InputError(_("{kind} is a member's document: name the member").format(
+                kind=kind))
+        issuer = roster.member(member_id)
+    else:
+        issuer = roster.member(cluster.leader)
     members = [member_context(m, roster) for m in roster.members]
     by_id = {m["id"]: m for m in members}
 

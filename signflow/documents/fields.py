@@ -23,7 +23,7 @@ from signflow._internal.files import atomic_output
 from signflow.errors import InputError
 from signflow.i18n import _
 from signflow.pdf.anchors import HEAD_BOX_MM, HEAD_GAP_MM, MM, Anchor, field_name, find_anchors
-from signflow.roster import ROLES, Roster
+from signflow.roster import ROLES, Role, Roster
 
 if TYPE_CHECKING:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 class FieldPlacement:
     name: str
     member: str
-    role: str
+    role: Role
     page: int
     box: tuple[float, float, float, float]
 

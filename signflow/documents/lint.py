@@ -96,6 +96,6 @@ def check_templates(
     for path in sorted(templates_dir.glob("*.docx")):
         if path.name.startswith(("~$", ".~lock")):
             continue  # Word and LibreOffice lock files
-        kind = path.stem if path.stem in KINDS else None
-        problems.extend(check_template(path, kind, roster, data))
+        known = path.stem if path.stem in KINDS else None
+        problems.extend(check_template(path, known, roster, data))
     return problems

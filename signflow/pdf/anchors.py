@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from signflow._internal.pdfium import PDFIUM_LOCK
 from signflow.errors import InputError
 from signflow.i18n import _
+from signflow.roster import Role
 
 MM = 72 / 25.4  # PDF points per millimetre
 HEAD_BOX_MM = (44.0, 24.0)  # width, height of the head's signature area
@@ -27,25 +29,26 @@ ANCHOR_RE = re.compile(r"\[\[sf:([a-z0-9]+(?:-[a-z0-9]+)*):(head|seal)\]\]")
 FIELD_RE = re.compile(r"^sf-(head|seal)-([a-z0-9]+(?:-[a-z0-9]+)*)$")
 
 
-def anchor(member_id: str, role: str) -> str:
+def anchor(member_id: str, role: Role) -> str:
     """The anchor text a template writes in ``member_id``'s signature block for ``role``."""
     return f"[[sf:{member_id}:{role}]]"
 
 
-def field_name(member_id: str, role: str) -> str:
+def field_name(member_id: str, role: Role) -> str:
     return f"sf-{role}-{member_id}"
 
 
-def parse_field_name(name: str) -> tuple[str, str] | None:
+def parse_field_name(name: str) -> tuple[str, Role] | None:
     """(member id, role) of one of our signature fields, or None for any other field."""
     match = FIELD_RE.match(name)
-    return (match.group(2), match.group(1)) if match else None
+    # the pattern admits head|seal only
+    return (match.group(2), cast(Role, match.group(1))) if match else None
 
 
 @dataclass(frozen=True)
 class Anchor:
     member: str
-    role: str
+    role: Role
     page: int  # 0-based
     box: tuple[float, float, float, float]  # PDF user space: left, bottom, right, top
 
@@ -81,7 +84,8 @@ def find_anchors(pdf: Path | bytes, name: str = "") -> list[Anchor]:
                     rects = [textpage.get_rect(i) for i in range(n)]
                     box = (min(r[0] for r in rects), min(r[1] for r in rects),
                            max(r[2] for r in rects), max(r[3] for r in rects))
-                    anchors.append(Anchor(match.group(1), match.group(2), page_index, box))
+                    role = cast(Role, match.group(2))  # the pattern admits head|seal only
+                    anchors.append(Anchor(match.group(1), role, page_index, box))
                 searcher.close()
                 textpage.close()
                 page.close()

@@ -38,7 +38,6 @@ def open_reader(data: bytes, path: Path | str = "") -> Any:
             path=path, reason=str(exc)[:160])) from None
 
 
-_LOCATIONS: dict[str, list[int]] = {}
 
 
 def revision_ends(data: bytes, reader: Any = None) -> list[int]:

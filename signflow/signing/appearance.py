@@ -22,7 +22,7 @@ from signflow import vn
 from signflow._internal.files import atomic_write_bytes
 from signflow.errors import ToolMissingError
 from signflow.i18n import _
-from signflow.roster import Member
+from signflow.roster import Member, Role
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf",
@@ -90,7 +90,7 @@ def _image_style(image: Path, seal: bool) -> Any:
     )
 
 
-def _text_style(role: str) -> Any:
+def _text_style(role: Role) -> Any:
     """Text in the part of the field the other role's field does not cover: the seal's
     field overlaps the left third of the head's (fields.py), so the head's text sits in
     the right two thirds and the seal's text left of the head's field."""
@@ -101,8 +101,8 @@ def _text_style(role: str) -> Any:
     from signflow.pdf.anchors import HEAD_BOX_MM, MM
 
     overlap = HEAD_BOX_MM[0] * MM / 3
-    margins = (layout.Margins(left=overlap + 2, right=2, top=2, bottom=2) if role == "head"
-               else layout.Margins(left=2, right=overlap + 2, top=2, bottom=2))
+    margins = (layout.Margins(left=round(overlap + 2), right=2, top=2, bottom=2) if role == "head"
+               else layout.Margins(left=2, right=round(overlap + 2), top=2, bottom=2))
 
     return TextStampStyle(
         stamp_text="%(line1)s\n%(line2)s\n%(line3)s",
@@ -124,7 +124,7 @@ def _text_style(role: str) -> Any:
     )
 
 
-def appearance(member: Member, role: str, signer_name: str,
+def appearance(member: Member, role: Role, signer_name: str,
                when: dt.datetime) -> tuple[Any, dict[str, str]]:
     """(pyHanko stamp style, text parameters) for this member and role."""
     image = member.signature_image if role == "head" else member.seal_image

@@ -16,14 +16,14 @@ from asn1crypto import x509
 
 from signflow.i18n import _
 from signflow.identity import common_name, match_certificate
-from signflow.roster import Member, Roster
+from signflow.roster import Member, Role, Roster
 from signflow.validation.revisions import DocumentHistory, signature_intact
 
 
-def _role_label(role: str) -> str:
+def _role_label(role: Role) -> str:
     return _("head") if role == "head" else _("seal")
 
-def certificate_problems(cert: x509.Certificate, member: Member, role: str,
+def certificate_problems(cert: x509.Certificate, member: Member, role: Role,
                          now: dt.datetime, organisation_attribute: str = "O") -> list[str]:
     problems = []
     name = common_name(cert)
@@ -52,7 +52,7 @@ def certificate_problems(cert: x509.Certificate, member: Member, role: str,
     return problems
 
 def document_problems(history: DocumentHistory, roster: Roster, member: Member,
-                      role: str, known_good: int = 0) -> list[str]:
+                      role: Role, known_good: int = 0) -> list[str]:
     """Why this member may not sign this document in this role now (empty: may sign).
 
     ``known_good``: the number of leading revisions already checked (the ledger remembers

@@ -29,7 +29,7 @@ from signflow.errors import InputError, SigningError, failure_reason
 from signflow.i18n import _
 from signflow.identity import cert_sha256, common_name, load_trust_roots
 from signflow.pdf.reader import remember_appended
-from signflow.roster import Member, Roster
+from signflow.roster import Member, Role, Roster
 from signflow.signing.appearance import appearance
 from signflow.signing.credentials import Credential
 from signflow.signing.policy import certificate_problems, document_problems
@@ -64,7 +64,7 @@ class SignOutcome:
     path: Path
     field: str
     member: str
-    role: str
+    role: Role
     signer: str
     sha256_before: str
     sha256_after: str
@@ -96,7 +96,7 @@ def _validation_context(settings: SignSettings, backend: Any) -> Any:
     return ValidationContext(trust_roots=roots, allow_fetching=True, fetcher_backend=backend)
 
 
-async def _sign_bytes(data: bytes, field: str, member: Member, role: str,
+async def _sign_bytes(data: bytes, field: str, member: Member, role: Role,
                       credential: Credential, settings: SignSettings, now: dt.datetime,
                       session: Any, bytes_reserved: int | None = None) -> bytes:
     """One signature as a new revision of ``data``; ``session`` is the HTTP session shared
@@ -123,9 +123,13 @@ async def _sign_bytes(data: bytes, field: str, member: Member, role: str,
         # too, as some CAs issue seal certificates with that bit only.
         signer_key_usage={"digital_signature"} if role == "seal" else {"non_repudiation"},
     )
-    timestamper = (http_timestamper(settings.tsa_url, timeout=int(settings.tsa_timeout),
-                                    session=session)
-                   if settings.level != "B-B" else None)
+    timestamper = None
+    if settings.level != "B-B":
+        if not settings.tsa_url:  # SignSettings.check() said so before any signing
+            raise InputError(_("level {level} needs a timestamp authority: --tsa URL").format(
+                level=settings.level))
+        timestamper = http_timestamper(settings.tsa_url, timeout=int(settings.tsa_timeout),
+                                       session=session)
     pdf_signer = signers.PdfSigner(meta, signer=credential.signer, timestamper=timestamper,
                                    stamp_style=style)
 
@@ -187,7 +191,7 @@ def sign_documents(
     paths: Sequence[Path],
     roster: Roster,
     member_id: str,
-    role: str,
+    role: Role,
     credential: Credential,
     settings: SignSettings | None = None,
     ledger: Any = None,
@@ -215,7 +219,7 @@ def sign_documents(
                                now)
 
 
-def _check_and_sign(paths: list[Path], roster: Roster, member: Member, role: str,
+def _check_and_sign(paths: list[Path], roster: Roster, member: Member, role: Role,
                     credential: Credential, settings: SignSettings, ledger: Any,
                     now: dt.datetime) -> list[SignOutcome]:
     prepared: list[tuple[Path, bytes, str]] = []
@@ -286,7 +290,7 @@ def _sign_share(args: tuple) -> list[SignOutcome]:
                                           ledger))
 
 
-def _sign_in_parallel(prepared: list[tuple[Path, bytes, str]], member: Member, role: str,
+def _sign_in_parallel(prepared: list[tuple[Path, bytes, str]], member: Member, role: Role,
                       credential: Credential, settings: SignSettings, now: dt.datetime,
                       ledger: Any, workers: int) -> list[SignOutcome]:
     import multiprocessing
@@ -316,7 +320,7 @@ def _sign_share_inherited(args: tuple) -> list[SignOutcome]:
     return _sign_share((share, member, role, _SHARED_CREDENTIAL, settings, now, ledger_path))
 
 
-async def _sign_prepared(prepared: list[tuple[Path, bytes, str]], member: Member, role: str,
+async def _sign_prepared(prepared: list[tuple[Path, bytes, str]], member: Member, role: Role,
                          credential: Credential, settings: SignSettings, now: dt.datetime,
                          ledger: Any) -> list[SignOutcome]:
     """Sign the checked documents one by one in one event loop with one HTTP session."""

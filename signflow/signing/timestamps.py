@@ -17,7 +17,7 @@ from signflow.errors import failure_reason
 def _checked_timestamper_class() -> type:
     from pyhanko.sign.timestamps import HTTPTimeStamper, TimestampRequestError
 
-    class CheckedTimeStamper(HTTPTimeStamper):  # type: ignore[misc, valid-type]
+    class CheckedTimeStamper(HTTPTimeStamper):
         async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> Any:
             try:
                 return await super().async_timestamp(message_digest, md_algorithm)

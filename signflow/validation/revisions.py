@@ -16,9 +16,10 @@ signature that precedes it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from signflow.i18n import _
 from signflow.identity import common_name
 from signflow.pdf.anchors import parse_field_name
 from signflow.pdf.reader import open_reader
+from signflow.roster import Role
 from signflow.validation.workflow import DocumentShape
 
 LEVEL_NAMES = {0: "none", 1: "lta_updates", 2: "form_filling", 3: "annotations", 4: "other"}
@@ -49,10 +51,10 @@ class RevisionReview:
 class SignatureRecord:
     field: str
     member: str | None
-    role: str | None
+    role: Role | None
     revision: int  # the revision this signature signs
     is_timestamp: bool
-    embedded: Any = field(repr=False)  # pyhanko EmbeddedPdfSignature
+    embedded: Any = dataclasses.field(repr=False)  # pyhanko EmbeddedPdfSignature
 
     @property
     def signer_cert(self) -> x509.Certificate:
@@ -96,9 +98,9 @@ class DocumentHistory:
                 for name, value, _ref in enumerate_sig_fields(self.reader)}
 
     @cached_property
-    def our_fields(self) -> dict[tuple[str, str], str]:
+    def our_fields(self) -> dict[tuple[str, Role], str]:
         """(member, role) -> field name, for the fields signflow created."""
-        result = {}
+        result: dict[tuple[str, Role], str] = {}
         for name in self.fields:
             parsed = parse_field_name(name)
             if parsed:
@@ -165,7 +167,7 @@ class DocumentHistory:
             digest.update(data[second_start:second_start + second])
             emb.external_digests.setdefault("sha256", digest.digest())
 
-    def signature_for(self, member: str, role: str) -> SignatureRecord | None:
+    def signature_for(self, member: str, role: Role) -> SignatureRecord | None:
         for record in self.signatures:
             if record.member == member and record.role == role and not record.is_timestamp:
                 return record

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from signflow import vn
-from signflow.roster import ROLES, Roster
+from signflow.roster import ROLES, Role, Roster
 from signflow.validation.revisions import DocumentHistory, SignatureRecord, read_history
 
 
 @dataclass(frozen=True)
 class FieldStatus:
     member: str
-    role: str
+    role: Role
     field: str
     signed: bool
     signer: str | None = None

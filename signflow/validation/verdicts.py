@@ -4,8 +4,11 @@ README); renderers (terminal table, HTML report) only read it."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import dataclasses
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
+
+from signflow.roster import Role
 
 SCHEMA_VERSION = 1
 
@@ -37,7 +40,7 @@ class SignatureVerdict:
     field: str  # the signature field's fully qualified name
     signer: str | None  # common name of the signer's certificate
     member: str | None  # roster member id, when the field is one of ours
-    role: str | None  # "head" | "seal" | None (document timestamp or foreign field)
+    role: Role | None  # "head" | "seal" | None (document timestamp or foreign field)
     intact: bool  # the signed bytes are unchanged (digest matches)
     valid: bool  # the cryptographic signature verifies
     trusted: bool  # the certificate chains to a given trust root (valid at the time used)
@@ -46,9 +49,9 @@ class SignatureVerdict:
     modifications: str  # worst change after this signature: one of MODIFICATION_VALUES
     signing_time: str | None  # the signer's claimed time, ISO 8601 +07:00
     timestamp: str | None  # time of the RFC 3161 signature timestamp, ISO 8601 +07:00
-    level: str | None  # PAdES baseline level reached: one of LEVEL_VALUES
+    level: PadesLevel | None  # PAdES baseline level reached: one of LEVEL_VALUES
     ok: bool
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
     is_timestamp: bool = False  # a document timestamp (the LTA chain), not a person's signature
     certificate_sha256: str | None = None
     # how the certificate was matched to the roster: "sha256" or "subject" (pinned), "name"
@@ -61,9 +64,9 @@ class FileVerdict:
     file: str
     ok: bool
     complete: bool | None  # None without a roster
-    missing: list[dict[str, str]] = field(default_factory=list)  # [{member, role}]
-    problems: list[str] = field(default_factory=list)
-    signatures: list[SignatureVerdict] = field(default_factory=list)
+    missing: list[dict[str, str]] = dataclasses.field(default_factory=list)  # [{member, role}]
+    problems: list[str] = dataclasses.field(default_factory=list)
+    signatures: list[SignatureVerdict] = dataclasses.field(default_factory=list)
     readable: bool = True  # False: the file could not be read at all (exit code 2)
     validation_time: str | None = None  # the time the verdicts refer to (--at, or now)
     # some signer was matched to the roster by name and organisation only (not pinned)

@@ -30,7 +30,12 @@ from signflow.i18n import _
 from signflow.identity import BY_NAME, cert_sha256, common_name, match_certificate
 from signflow.roster import ROLES, Roster
 from signflow.validation.revisions import DocumentHistory, SignatureRecord, read_history
-from signflow.validation.verdicts import FileVerdict, SignatureVerdict, modification_label
+from signflow.validation.verdicts import (
+    FileVerdict,
+    PadesLevel,
+    SignatureVerdict,
+    modification_label,
+)
 
 # seconds each OCSP, CRL or certificate request may take online before it counts as failed
 FETCH_TIMEOUT = 10
@@ -79,7 +84,7 @@ class _Context:
 
     policy: VerifyPolicy
     roots: list[Any]
-    dss: dict[str, list[Any]] = field(default_factory=dict)  # embedded validation data
+    dss: dict[str, Any] = field(default_factory=dict)  # embedded validation data
     dss_problems: list[str] = field(default_factory=list)  # validation data that is unusable
     dss_updates: list[int] = field(default_factory=list)  # revisions adding revocation data
     ts_moments: dict[int, dt.datetime | None] = field(default_factory=dict)  # doc timestamps
@@ -158,7 +163,7 @@ def _dss_updates(history: DocumentHistory) -> list[int]:
 
 
 def _pades_level(record: SignatureRecord, history: DocumentHistory, time_proven: bool,
-                 dss_updates: list[int]) -> str:
+                 dss_updates: list[int]) -> PadesLevel:
     """The PAdES baseline level the signature really has: B-T needs a trusted time
     assertion (its own signature timestamp, or a trusted document timestamp over it)."""
     if not time_proven:
@@ -253,11 +258,12 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
     identity = None
     roster = ctx.policy.roster
     if roster is not None and not record.is_timestamp:
-        if record.member is None or not roster.has_member(record.member):
+        if (record.member is None or record.role is None
+                or not roster.has_member(record.member)):
             problems.append(_("the signature is not in a field of a roster member ({field})")
                             .format(field=record.field))
         elif cert is not None:
-            match = match_certificate(cert, roster.member(record.member), record.role or "",
+            match = match_certificate(cert, roster.member(record.member), record.role,
                                       roster.cluster.organisation_attribute)
             identity = match.method
             if not match.matches:
