@@ -23,6 +23,9 @@ ROLES: tuple[Role, ...] = get_args(Role)
 SigningOrder = Literal["any", "roster"]
 SIGNING_ORDERS: tuple[SigningOrder, ...] = get_args(SigningOrder)
 DEFAULT_SEAL_DIAMETER_MM = 34.0
+# the signature blocks of the templates leave room for a seal up to this size
+# (signflow.pdf.anchors.SIGNATURE_SPACE_MM)
+MAX_SEAL_DIAMETER_MM = 42.0
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _SYMBOL = re.compile(r"^[^\s/]+$")
@@ -47,6 +50,14 @@ class Head:
     name: str
     title: str
     certificate: CertificateExpectation | None = None
+    # how the documents introduce the person: "ông", "bà" (or another form of address);
+    # None: name and title only, never a placeholder such as "Ông/Bà"
+    honorific: str | None = None
+
+    @property
+    def introduced(self) -> str:
+        """'ông Trịnh Minh Đức', or the bare name without an honorific."""
+        return f"{self.honorific} {self.name}" if self.honorific else self.name
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,14 @@ class Member:
     seal_image: Path | None = None
     seal_diameter_mm: float = DEFAULT_SEAL_DIAMETER_MM
     seal_certificate: CertificateExpectation | None = None
+    # "tỉnh" or "thành phố" (a centrally governed city such as Hải Phòng): lets the year's
+    # content say "Thanh tra {{ member.locality }}" for every member
+    locality: str = "tỉnh"
+
+    @property
+    def locality_name(self) -> str:
+        """'tỉnh Quảng Ninh', 'thành phố Hải Phòng'."""
+        return f"{self.locality} {self.province}"
 
 
 @dataclass(frozen=True)
@@ -227,9 +246,11 @@ _CLUSTER_KEYS = {
 }
 _MEMBER_KEYS = {
     "id", "province", "unit", "parent", "place", "symbol", "head", "signature_image",
-    "seal_image", "seal_diameter_mm", "seal_certificate",
+    "seal_image", "seal_diameter_mm", "seal_certificate", "locality",
 }
-_HEAD_KEYS = {"name", "title", "certificate"}
+_HEAD_KEYS = {"name", "title", "certificate", "honorific"}
+LOCALITIES = ("tỉnh", "thành phố")
+MAX_HONORIFIC = 20  # "ông", "bà", "đồng chí"...
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -406,17 +427,37 @@ def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
         head_name = c.text(head_raw, "name", f"{where}.head.name")
         head_title = c.text(head_raw, "title", f"{where}.head.title")
         cert = c.certificate(head_raw.get("certificate"), f"{where}.head.certificate")
+        honorific = c.text(head_raw, "honorific", f"{where}.head.honorific", required=False)
+        if honorific is not None:
+            honorific = honorific.strip().lower()
+            if not honorific or len(honorific) > MAX_HONORIFIC or "/" in honorific:
+                c.problem(f"{where}.head.honorific", _(
+                    "write one form of address, e.g. \"ông\" or \"bà\" (or leave it out: "
+                    "the documents then give the name and title only)"))
+                honorific = None
         if head_name and head_title:
-            head = Head(name=head_name, title=head_title, certificate=cert)
+            head = Head(name=head_name, title=head_title, certificate=cert,
+                        honorific=honorific)
     signature_image = c.file(m, "signature_image", f"{where}.signature_image")
     seal_image = c.file(m, "seal_image", f"{where}.seal_image")
     diameter = m.get("seal_diameter_mm", DEFAULT_SEAL_DIAMETER_MM)
     if isinstance(diameter, bool) or not isinstance(diameter, int | float) or not (
-        20 <= diameter <= 60
+        20 <= diameter <= MAX_SEAL_DIAMETER_MM
     ):
-        c.problem(f"{where}.seal_diameter_mm", _("must be a size in millimetres (20 to 60)"))
+        # the signature blocks leave room for a seal up to this size (signflow.pdf.anchors)
+        c.problem(f"{where}.seal_diameter_mm", _(
+            "must be the seal's real size in millimetres, from 20 to {most:.0f}").format(
+            most=MAX_SEAL_DIAMETER_MM))
         diameter = DEFAULT_SEAL_DIAMETER_MM
     seal_cert = c.certificate(m.get("seal_certificate"), f"{where}.seal_certificate")
+    locality = c.text(m, "locality", f"{where}.locality", required=False)
+    if locality is None:  # "Thanh tra thành phố Hải Phòng": a city; else a province
+        unit = (texts["unit"] or "").lower()
+        locality = "thành phố" if "thành phố" in unit else "tỉnh"
+    elif locality.strip().lower() not in LOCALITIES:
+        c.problem(f"{where}.locality", _("must be \"tỉnh\" or \"thành phố\""))
+    else:
+        locality = locality.strip().lower()
     if len(c.problems) > before or head is None or member_id is None:
         return None
     assert symbol is not None
@@ -432,6 +473,7 @@ def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
         seal_image=seal_image,
         seal_diameter_mm=float(diameter),
         seal_certificate=seal_cert,
+        locality=locality,
     )
 
 

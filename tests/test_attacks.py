@@ -145,7 +145,9 @@ def test_case_1_recreated_fields_alone(cli, signed_agreement, demo_pki, tmp_path
     pdf = copy(signed_agreement, tmp_path / "t.pdf")
     append_change(pdf, recreate_fields)
     report = flagged(cli, pdf, demo_pki)
-    assert not any(s["ok"] for s in report["signatures"])
+    assert not any(s["ok"] for s in report["signatures"]), report
+    assert any("18 ô bị tạo lại thành đối tượng mới" in p for p in all_problems(report)), \
+        all_problems(report)
 
 
 def test_case_2_missing_signer_hidden_by_recreated_fields(cli, signed_agreement, demo_pki,
@@ -159,8 +161,10 @@ def test_case_2_missing_signer_hidden_by_recreated_fields(cli, signed_agreement,
 
     append_change(pdf, attack)
     report = flagged(cli, pdf, demo_pki)
-    assert report["complete"] is False
-    assert {"member": LAST, "role": "seal"} in report["missing"]
+    assert report["complete"] is False, report
+    assert {"member": LAST, "role": "seal"} in report["missing"], report["missing"]
+    assert any(f"ô chữ ký 'sf-seal-{LAST}' bị xóa" in p for p in all_problems(report)), \
+        all_problems(report)
 
 
 def test_case_3_next_signer_refuses_the_forgery(cli, signed_agreement, demo_pki, tmp_path):
@@ -168,20 +172,21 @@ def test_case_3_next_signer_refuses_the_forgery(cli, signed_agreement, demo_pki,
         recreate_fields(writer)
         overlay_page_one(writer)
 
-    result = refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, attack)
+    result = refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, attack, "tạo lại")
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert lines[0] == "signflow: lỗi: từ chối ký; không văn bản nào bị thay đổi", result.err
-    assert any("tạo lại" in line for line in lines), result.err  # the reason, in words
     assert len(lines) <= 8, "a forged file has many problems; the first few say enough"
 
 
 def test_sign_refuses_a_hand_over_with_an_overlay(cli, signed_agreement, demo_pki, tmp_path):
-    refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, overlay_page_one)
+    refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, overlay_page_one,
+                      "một trang bị thay đổi: /Contents")
 
 
-def refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, attack):
+def refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, attack, reason: str):
     """The file handed to the last member with ``attack`` appended: signing it is refused,
-    exit 2, the file byte-for-byte unchanged."""
+    exit 2, with ``reason`` among the lines that say why, the file byte-for-byte
+    unchanged."""
     pdf = tmp_path / "t.pdf"
     pdf.write_bytes(signed_agreement.read_bytes()[:revisions(signed_agreement)[-3]])
     append_change(pdf, attack)
@@ -190,6 +195,7 @@ def refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, attack):
     result = cli("sign", pdf, "--roster", demo_pki.roster_path, "--member", LAST,
                  "--pkcs12", cred.p12, "--passphrase-file", cred.passphrase_file)
     assert result.code == 2, result
+    assert "từ chối ký" in result.err and reason in result.err, (reason, result.err)
     assert pdf.read_bytes() == before
     return result
 
@@ -324,15 +330,23 @@ def _prepared_elsewhere(pdf_pack: Path, pki_roster, tmp_path: Path, name: str, h
     return pdf
 
 
+# what is wrong with the field, as prepare, sign and verify say it
+GEOMETRY = {"zero": "có kích thước không dùng được", "hidden": "bị ẩn hoặc không được in",
+            "page-1": "nằm ở trang 1, còn mốc chữ ký của nó ở trang"}
+
+
 @pytest.mark.parametrize("how", ["zero", "hidden", "page-1"])
 def test_case_5_fields_made_elsewhere(cli, pdf_pack, demo_pki, pki_roster, tmp_path, how):
     name = f"sf-head-{FIRST}"
+    reason = f"ô '{name}' {GEOMETRY[how]}"
     pdf = _prepared_elsewhere(pdf_pack, pki_roster, tmp_path, name, how)
     before = pdf.read_bytes()
     # prepare does not take them for its own
     result = cli("prepare", pdf, "--roster", demo_pki.roster_path)
     assert result.code == 2, result
     assert name in result.err and VIETNAMESE.search(result.err), result.err
+    assert "có ô chữ ký không do signflow tạo" in result.err, result.err
+    assert reason in result.err, (reason, result.err)
     assert pdf.read_bytes() == before
     # sign refuses, unchanged
     cred = demo_pki.credential(FIRST, "head")
@@ -340,12 +354,14 @@ def test_case_5_fields_made_elsewhere(cli, pdf_pack, demo_pki, pki_roster, tmp_p
                  "--pkcs12", cred.p12, "--passphrase-file", cred.passphrase_file)
     assert result.code == 2, result
     assert name in result.err, result.err
+    assert reason in result.err, (reason, result.err)
     assert pdf.read_bytes() == before
     # signed anyway (pyHanko directly): verify names the field's geometry
     with open_credential(demo_pki, FIRST, "head") as head:
         _pyhanko_sign(pdf, name, head.signer)
     report = flagged(cli, pdf, demo_pki)
     assert any(name in p for p in report["problems"]), report
+    assert any(reason in p for p in report["problems"]), (reason, report["problems"])
 
 
 def test_prepare_accepts_its_own_fields_again(cli, pdf_pack, demo_pki, tmp_path):
@@ -370,11 +386,16 @@ def test_case_7_namesakes_do_not_sign_for_a_member(cli, pdf_pack, demo_pki, tmp_
     result = cli("sign", pdf, "--roster", ROSTER, "--member", FIRST, "--role", role,
                  "--pkcs12", cred.p12, "--passphrase-file", cred.passphrase_file)
     assert result.code == 2, result
+    # refused as not the member's certificate (the names are the same)
+    assert "không phải chứng thư danh sách quy định cho" in result.err, result.err
+    assert f"({FIRST}, " in result.err, result.err
     assert pdf.read_bytes() == before
     with open_credential(demo_pki, label, "extra") as other:
         _pyhanko_sign(pdf, f"sf-{role}-{FIRST}", other.signer)
     report = flagged(cli, pdf, demo_pki, ROSTER)
-    assert report["signatures"][0]["problems"], report
+    problems = report["signatures"][0]["problems"]
+    assert any(f"không đúng với danh sách thành viên cho {FIRST} ({role})" in p
+               for p in problems), problems
 
 
 def test_case_7_the_real_people_match_by_name_and_organisation(cli, signed_agreement,
@@ -385,7 +406,7 @@ def test_case_7_the_real_people_match_by_name_and_organisation(cli, signed_agree
     assert report["complete"] is True
     assert report["identities_by_name"] is True, report
     table = cli("verify", signed_agreement, "--roster", ROSTER, "--trust", demo_pki.root_pem)
-    assert table.code == 0
+    assert table.code == 0, table.out
     assert "roster pin" in table.out, table.out  # says the roster is not pinned
     code, pinned = verify_json(cli, signed_agreement, "--roster", demo_pki.roster_path,
                                "--trust", demo_pki.root_pem)
@@ -414,10 +435,10 @@ def test_case_8_b_b_then_archive_verifies_later(cli, archived_b_b, demo_pki, day
     code, report = verify_json(cli, archived_b_b, "--roster", demo_pki.roster_path,
                                "--trust", demo_pki.root_pem, "--at", at.isoformat())
     assert code == 0, all_problems(report)
-    assert report["ok"] and report["complete"]
+    assert report["ok"] and report["complete"], all_problems(report)
     people = [s for s in report["signatures"] if not s["is_timestamp"]]
-    assert len(people) == 18 and all(s["trusted"] for s in people)
-    assert all(s["timestamp"] is None for s in people)  # no signature timestamp of its own
+    assert len(people) == 18 and all(s["trusted"] for s in people), people
+    assert all(s["timestamp"] is None for s in people), people  # no timestamp of its own
 
 
 # --- 9: fail-closed spots -------------------------------------------------------------------
@@ -437,7 +458,10 @@ def test_case_9_fields_that_are_not_a_list(cli, signed_agreement, demo_pki, tmp_
         writer.update_root()
 
     append_change(pdf, mangle)
-    flagged(cli, pdf, demo_pki)
+    report = flagged(cli, pdf, demo_pki)
+    # without a readable field list no signature is found at all: fail closed
+    assert any("không có chữ ký số nào" in p for p in all_problems(report)), \
+        all_problems(report)
 
 
 def test_case_9_unreadable_first_byte_range(cli, signed_agreement, demo_pki, tmp_path):
@@ -456,7 +480,9 @@ def test_case_9_unreadable_first_byte_range(cli, signed_agreement, demo_pki, tmp
     pdf = tmp_path / "t.pdf"
     pdf.write_bytes(bytes(data))
     report = flagged(cli, pdf, demo_pki)
-    assert report["complete"] is False
+    assert report["complete"] is False, report
+    assert any("không đọc được các mốc chữ ký" in p for p in all_problems(report)), \
+        all_problems(report)
 
 
 def test_case_9_garbage_revocation_data(cli, signed_agreement, demo_pki, tmp_path):
@@ -490,7 +516,10 @@ def test_case_9_circular_page_tree(cli, signed_agreement, demo_pki, tmp_path):
                  "--json")
     assert "RecursionError" not in result.err + result.out
     assert result.code == 1, result
-    assert json.loads(result.out)["ok"] is False
+    report = json.loads(result.out)
+    assert report["ok"] is False, report
+    assert any("không đọc được cây trang" in p for p in all_problems(report)), \
+        all_problems(report)
 
 
 # --- found by an attacker's review: what pyHanko and viewers read differently ---------------
@@ -585,7 +614,8 @@ def test_duplicate_root_in_the_trailer(cli, signed_agreement, demo_pki, tmp_path
 
 def test_duplicate_key_hand_over_is_refused_by_the_next_signer(cli, signed_agreement,
                                                                demo_pki, tmp_path):
-    refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, _duplicate_contents(demo_pki))
+    refused_hand_over(cli, signed_agreement, demo_pki, tmp_path, _duplicate_contents(demo_pki),
+                      "khai báo /Contents hai lần")
 
 
 def test_object_number_reused_with_another_generation(cli, signed_agreement, demo_pki,

@@ -54,7 +54,8 @@ def test_generate_on_a_full_disk_leaves_nothing(cli, demo_pki, tmp_path):
         result = cli("generate", "--roster", demo_pki.roster_path, "--data", DATA, "--out",
                      disk / "out", "--no-pdf")
         assert result.code == 2, result
-        assert "ổ đĩa đã đầy" in _one_line(result)
+        line = _one_line(result)
+        assert "ổ đĩa đã đầy" in line, line
         assert _visible(disk) == [], "a failed generate left files behind"
 
 
@@ -77,7 +78,8 @@ def test_sign_and_report_on_a_full_disk(cli, pdf_pack, demo_pki, tmp_path):
         result = cli("verify", pdf, "--trust", demo_pki.root_pem, "--report",
                      disk / "bien-ban.html")
         assert result.code == 2, result
-        assert "ổ đĩa đã đầy" in _one_line(result)
+        line = _one_line(result)
+        assert "ổ đĩa đã đầy" in line and "bien-ban.html" in line, line
         assert not (disk / "bien-ban.html").exists() and not list(disk.glob(".*.tmp"))
 
 
@@ -99,14 +101,17 @@ def test_read_only_disk(cli, pdf_pack, demo_pki, tmp_path):
                      "--pkcs12", cred.p12, "--passphrase-file", cred.passphrase_file,
                      "--ledger", tmp_path / "ledger.sqlite")
         assert result.code == 2, result
-        assert "chỉ cho phép đọc" in _one_line(result)
+        line = _one_line(result)
+        assert "chỉ cho phép đọc" in line and "giao-uoc.pdf" in line, line
         result = cli("generate", "--roster", demo_pki.roster_path, "--data", DATA, "--out",
                      disk / "out", "--no-pdf")
         assert result.code == 2, result
-        assert "chỉ cho phép đọc" in _one_line(result)
+        line = _one_line(result)
+        assert "chỉ cho phép đọc" in line, line
         # an archive on read-only media can still be audited
         result = cli("log", "--verify", "--ledger", disk / "signflow-ledger.sqlite", "--trust",
                      demo_pki.root_pem)
         assert result.code == 0, result.err
         result = cli("verify", pdf, "--trust", demo_pki.root_pem)
-        assert "Traceback" not in result.err and result.code == 1  # unsigned, but read
+        assert "Traceback" not in result.err and result.code == 1, result.err  # unsigned...
+        assert "không có chữ ký số nào" in result.out, result.out  # ...but read

@@ -536,6 +536,7 @@ def test_no_edit_outside_the_allowed_set_verifies(mutants, demo_pki):
                        if not ok and i in honest]
     errors = [(i, label, reason) for i, label, ok, reason in results
               if reason.startswith("EXCEPTION")]
+    unexplained = [(i, label) for i, label, ok, reason in results if not ok and not reason]
     print(f"\nmutation test: {len(results)} cases, seed {SEED}; productions: "
           + ", ".join(f"{k} {v}" for k, v in sorted(productions.items()))
           + "; carried by: " + ", ".join(f"{k} {v}" for k, v in sorted(carriers.items())))
@@ -550,6 +551,7 @@ def test_no_edit_outside_the_allowed_set_verifies(mutants, demo_pki):
     assert not forged_ok, f"edits outside the allowed set verified ok: {forged_ok[:10]}"
     assert not controls_failed, f"honest controls failed: {controls_failed[:10]}"
     assert not errors, errors[:5]
+    assert not unexplained, f"flagged without a reason: {unexplained[:10]}"
 
 
 def test_honest_continuations_pass(signed_agreement, demo_pki, pki_roster, tmp_path):
@@ -580,7 +582,8 @@ def test_honest_continuations_pass(signed_agreement, demo_pki, pki_roster, tmp_p
                                    SignSettings(level=level, tsa_url=demo_pki.tsa_url))
                 verdict = verify_file(pdf, policy, roots)
                 step_ok = all(s.ok for s in verdict.signatures)
-                assert step_ok, [s.problems for s in verdict.signatures if not s.ok]
+                assert step_ok, (start, role, [s.problems for s in verdict.signatures
+                                               if not s.ok])
                 counts["signature"] += 1
             archive_document(pdf, demo_pki.tsa_url, roots)
             verdict = verify_file(pdf, policy, roots)

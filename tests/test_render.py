@@ -91,7 +91,7 @@ def test_tags_split_across_runs_with_different_formatting(tmp_path):
     assert para == "Đơn vị: Thanh tra tỉnh Hà Nam và Hà Nam"
 
 
-def test_missing_variable_names_template_variable_and_text(tmp_path):
+def test_missing_variable_names_template_variable_and_text(tmp_path, vietnamese):
     tpl = make_template(
         tmp_path / "ke-hoach.docx",
         paragraphs=[

@@ -61,15 +61,16 @@ def test_sign_interrupted_at_any_moment(pdf_pack, demo_pki, tmp_path, sig):
         assert "Traceback" not in err, f"after {after} s: {err}"
         if code == 0:  # it finished first
             endings.add("finished")
-            assert pdf.read_bytes() != original
+            assert pdf.read_bytes() != original, f"after {after} s: exit 0, file unsigned"
             continue
         endings.add("interrupted")
         assert code == 2, f"after {after} s: exit {code}: {err}"
         assert len(lines) == 1 and "dừng" in lines[0], f"after {after} s: {err}"
         data = pdf.read_bytes()
-        assert data == original or data.startswith(original)
-        assert not list(tmp_path.glob(".*.tmp"))
-    assert "interrupted" in endings
+        assert data == original or data.startswith(original), \
+            f"after {after} s: the original bytes were not kept"
+        assert not list(tmp_path.glob(".*.tmp")), f"after {after} s: a temporary file remains"
+    assert "interrupted" in endings, endings
 
 
 def _soffice_processes(marker: str) -> list[int]:
@@ -151,6 +152,7 @@ def test_convert_interrupted_stops_libreoffice_and_removes_its_profile(pdf_pack,
     assert proc.returncode == 2, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
+    assert "dừng" in lines[0], err  # stopped by the signal, not failed for another reason
     time.sleep(0.5)
     alive = [pid for pid in office if Path(f"/proc/{pid}").exists()
              and "office" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
@@ -172,9 +174,15 @@ def test_nan_and_infinite_timeouts_are_refused(cli, tmp_path):
 
 
 def test_usage_errors_are_one_line(cli):
-    for args in (("sign",), ("verify",), ("sign", "x.pdf"), ("frobnicate",),
-                 ("convert", "--jobs", "0", "x.docx", "--out", "o")):
+    for args, reason in (
+        (("sign",), "Thiếu đối số 'PDFS...'"),
+        (("verify",), "Thiếu đối số 'PDFS...'"),
+        (("sign", "x.pdf"), "Thiếu tùy chọn '--roster'"),
+        (("frobnicate",), "Không có lệnh 'frobnicate'"),
+        (("convert", "--jobs", "0", "x.docx", "--out", "o"), "'--jobs': 0"),
+    ):
         result = cli(*args)
         assert result.code == 2, (args, result)
         lines = [line for line in result.err.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("signflow: lỗi:"), (args, result.err)
+        assert reason in lines[0], (args, reason, lines[0])

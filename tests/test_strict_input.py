@@ -80,7 +80,10 @@ def test_a_date_time_where_a_date_belongs(cli, tmp_path):
     assert_clean_refusal(result, "ke-hoach-phat-dong.date", "ngày không kèm giờ")
 
 
-def test_one_certificate_pinned_for_two_signers_is_a_contradiction(tmp_path):
+def test_one_certificate_pinned_for_two_signers_is_a_contradiction(tmp_path, monkeypatch):
+    from signflow import i18n
+
+    monkeypatch.setattr(i18n, "_language", "vi")  # whatever an earlier test left set
     sha = "ab" * 32
     text = ROSTER.read_text(encoding="utf-8")
     text = text.replace('head.name = "Bùi Thị Yến"',
@@ -197,7 +200,10 @@ def test_nan_and_infinities_are_refused_by_options(cli, args):
     assert result.code == 2, result
     assert len(result.err.splitlines()) == 1, result.err
     for mark in INTERNAL_ERROR_MARKS:
-        assert mark not in result.err
+        assert mark not in result.err, result.err
+    # refused for the value of that option, not for the file that does not exist
+    option, value = args[-2:]
+    assert option in result.err and value in result.err, result.err
 
 
 def test_a_too_large_roster_is_refused(cli, tmp_path):
@@ -329,9 +335,12 @@ def test_fuzz_rosters_data_and_options_never_reach_an_internal_error(cli, tmp_pa
         for mark in INTERNAL_ERROR_MARKS:
             assert mark not in result.err, (name, args[:6], result.err[-2000:])
         assert result.code in (0, 1, 2), (name, result.code)
-        if result.code == 2 and result.err:  # (status reports a file's error in its table)
+        if result.code == 2 and result.err:
             first = result.err.splitlines()[0]
             assert first.startswith("signflow: lỗi:"), (name, args[:6], result.err[-2000:])
+        elif result.code == 2:  # status and verify report a file's error in their output
+            assert args[0] in ("status", "verify") and result.out.strip(), \
+                (name, args[:6], result.out[-2000:])
         assert result.code != 2 or (result.err + result.out).strip(), (name, "said nothing")
     # the fuzz must mostly exercise refusals, and some mutations stay valid input
     assert outcomes.get(2, 0) > len(cases) // 2, outcomes

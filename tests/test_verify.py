@@ -75,7 +75,7 @@ def test_lta_agreement_verifies_offline(cli, lta_agreement, demo_pki):
     # the terminal table speaks Vietnamese and fits long timestamp field names
     table = cli("verify", lta_agreement, "--roster", demo_pki.roster_path, "--trust",
                 demo_pki.root_pem)
-    assert table.code == 0
+    assert table.code == 0, table.out
     assert "chữ ký sau" in table.out and "form_filling" not in table.out
     assert "Chưa bị thu hồi" in table.out
     assert max(len(line) for line in table.out.splitlines()) < 190
@@ -101,7 +101,9 @@ def test_lta_agreement_verifies_a_year_after_the_certificates_expire(cli, lta_ag
     code, plain = verify_json(cli, unarchived, "--trust", demo_pki.root_pem, "--at",
                               at.isoformat())
     assert code == 1, plain
-    assert not any(s["trusted"] for s in plain["signatures"])
+    assert not any(s["trusted"] for s in plain["signatures"]), plain
+    assert all(any("không dẫn về chứng thư gốc tin cậy" in p for p in s["problems"])
+               for s in plain["signatures"]), plain
 
 
 def test_sign_at_b_lta_directly(cli, pdf_pack, demo_pki, tmp_path):
@@ -181,20 +183,29 @@ def test_revoked_signer_is_reported_as_revoked(cli, pdf_pack, demo_pki, tmp_path
         sign_documents([pdf], roster, "ha-nam", "head", cred)
     with serve_pki(demo_pki):
         code, report = verify_json(cli, pdf, "--trust", demo_pki.root_pem, "--online")
-    assert code == 1
+    assert code == 1, report
     sig = report["signatures"][0]
-    assert sig["revoked"] is True and not sig["ok"]
+    assert sig["revoked"] is True and not sig["ok"], sig
+    assert any("đã bị thu hồi" in p for p in sig["problems"]), sig["problems"]
 
 
 # --- tampering with signflow's own signed agreement ------------------------------------
 
 
-def _flag(cli, pdf: Path, demo_pki) -> dict:
+def _flag(cli, pdf: Path, demo_pki, reason: str | None = None) -> dict:
+    """verify says exit 1, not ok, and (given) ``reason`` among the problems."""
     code, report = verify_json(cli, pdf, "--roster", demo_pki.roster_path, "--trust",
                                demo_pki.root_pem)
     assert code == 1, report
-    assert report["ok"] is False
+    assert report["ok"] is False, report
+    if reason is not None:
+        problems = _all_problems(report)
+        assert any(reason in p for p in problems), (reason, problems)
     return report
+
+
+def _all_problems(report: dict) -> list[str]:
+    return [*report["problems"], *(p for s in report["signatures"] for p in s["problems"])]
 
 
 def test_untouched_copy_is_ok(cli, signed_agreement, demo_pki):
@@ -210,8 +221,8 @@ def test_tamper_byte_inside_signed_range(cli, signed_agreement, demo_pki, tmp_pa
     at = data.find(b"stream", 2000) + 40  # inside the first page's content stream
     data[at] ^= 0x01
     pdf.write_bytes(bytes(data))
-    report = _flag(cli, pdf, demo_pki)
-    assert not any(s["intact"] for s in report["signatures"])
+    report = _flag(cli, pdf, demo_pki, "nội dung đã ký bị thay đổi")
+    assert not any(s["intact"] for s in report["signatures"]), report
 
 
 def test_tamper_appended_page_content(cli, signed_agreement, demo_pki, tmp_path):
@@ -228,8 +239,8 @@ def test_tamper_appended_page_content(cli, signed_agreement, demo_pki, tmp_path)
         writer.update_container(page)
 
     append_change(pdf, replace_content)
-    report = _flag(cli, pdf, demo_pki)
-    assert all(s["modifications"] == "other" for s in report["signatures"])
+    report = _flag(cli, pdf, demo_pki, "một trang bị thay đổi: /Contents")
+    assert all(s["modifications"] == "other" for s in report["signatures"]), report
 
 
 def test_tamper_appended_annotation(cli, signed_agreement, demo_pki, tmp_path):
@@ -237,8 +248,8 @@ def test_tamper_appended_annotation(cli, signed_agreement, demo_pki, tmp_path):
     append_change(pdf, lambda writer: add_annotation(
         writer, "/FreeText", (72, 600, 300, 640), "Chỉ tiêu 85% sửa thành 50%",
         DA="/Helv 12 Tf 0 g"))
-    report = _flag(cli, pdf, demo_pki)
-    assert all(s["problems"] for s in report["signatures"])
+    report = _flag(cli, pdf, demo_pki, "trang 1 bị thêm chú thích")
+    assert all(s["problems"] for s in report["signatures"]), report
 
 
 def test_tamper_appended_form_value(cli, signed_agreement, demo_pki, tmp_path):
@@ -263,7 +274,7 @@ def test_tamper_appended_form_value(cli, signed_agreement, demo_pki, tmp_path):
         writer.register_annotation(page_ref, field)
 
     append_change(pdf, add_text_field)
-    _flag(cli, pdf, demo_pki)
+    _flag(cli, pdf, demo_pki, "trường biểu mẫu mới 'ghichu'")
 
 
 def test_tamper_signature_field_retargeted(cli, signed_agreement, demo_pki, tmp_path):
@@ -281,8 +292,8 @@ def test_tamper_signature_field_retargeted(cli, signed_agreement, demo_pki, tmp_
                 writer.update_container(field)
 
     append_change(pdf, retarget)
-    report = _flag(cli, pdf, demo_pki)
-    assert any(s["problems"] for s in report["signatures"])
+    report = _flag(cli, pdf, demo_pki, "ô 'sf-head-ninh-binh' bị di chuyển hoặc thay đổi")
+    assert any(s["problems"] for s in report["signatures"]), report
 
 
 def test_tamper_signature_by_certificate_outside_the_roster(cli, pdf_pack, demo_pki,
@@ -305,8 +316,9 @@ def test_tamper_signature_by_certificate_outside_the_roster(cli, pdf_pack, demo_
         pdf.write_bytes(out.getvalue())
     sign_all(pdf, demo_pki, pki_roster, members=set())  # nothing: keep the outsider alone
     report = _flag(cli, pdf, demo_pki)
-    assert "sf-head-ha-nam" in [s["field"] for s in report["signatures"]]
-    assert any("roster" in p or "danh sách" in p for p in report["signatures"][0]["problems"])
+    assert "sf-head-ha-nam" in [s["field"] for s in report["signatures"]], report
+    assert any("không đúng với danh sách thành viên cho ha-nam (head)" in p
+               for p in report["signatures"][0]["problems"]), report["signatures"][0]
     # without a roster it is a valid signature by a trusted certificate
     code, plain = verify_json(cli, pdf, "--trust", demo_pki.root_pem)
     assert plain["signatures"][0]["trusted"] and plain["complete"] is None
@@ -320,8 +332,8 @@ def test_tamper_last_revision_cut_off(cli, signed_agreement, demo_pki, tmp_path)
     pdf = tmp_path / "t.pdf"
     pdf.write_bytes(data[:ends[-2]])
     report = _flag(cli, pdf, demo_pki)
-    assert report["complete"] is False
-    assert {"member": "quang-ninh", "role": "seal"} in report["missing"]
+    assert report["complete"] is False, report
+    assert {"member": "quang-ninh", "role": "seal"} in report["missing"], report["missing"]
 
 
 # --- files that cannot be read, several files, report ----------------------------------
@@ -338,11 +350,12 @@ def test_a_trust_root_without_a_certificate_is_an_error(cli, signed_agreement, d
     key.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
-    for flag in ([], ["--lang", "en"]):
+    for flag, reason in (([], "không chứa chứng thư"), (["--lang", "en"], "holds no certificate")):
         result = cli("verify", signed_agreement, "--trust", key, *flag)
-        assert result.code == 2 and not result.out
-        assert "root.key.pem" in result.err and len(result.err.strip().splitlines()) == 1
-    assert "không chứa chứng thư" in cli("verify", signed_agreement, "--trust", key).err
+        assert result.code == 2 and not result.out, (result.out, result.err)
+        assert "root.key.pem" in result.err and len(result.err.strip().splitlines()) == 1, \
+            result.err
+        assert reason in result.err, result.err
     for level in ("B-LT", "B-LTA"):
         before = signed_agreement.read_bytes()
         member = "quang-ninh"
@@ -351,7 +364,8 @@ def test_a_trust_root_without_a_certificate_is_an_error(cli, signed_agreement, d
                      member, "--role", "seal", "--pkcs12", cred.p12, "--passphrase-file",
                      cred.passphrase_file, "--level", level, "--tsa", "http://127.0.0.1:9/",
                      "--trust", key)
-        assert result.code == 2 and "root.key.pem" in result.err
+        assert result.code == 2 and "root.key.pem" in result.err, (level, result.err)
+        assert "không chứa chứng thư" in result.err, (level, result.err)
         assert signed_agreement.read_bytes() == before
 
 
@@ -366,13 +380,18 @@ def test_unreadable_files_exit_2_and_the_run_goes_on(cli, signed_agreement, demo
                     str(signed_agreement), str(encrypted)], check=True)
     result = cli("verify", not_pdf, signed_agreement, truncated, encrypted, "--trust",
                  demo_pki.root_pem, "--json")
-    assert result.code == 2
+    assert result.code == 2, result.err
     reports = json.loads(result.out)
-    assert [r["readable"] for r in reports] == [False, True, False, False]
-    assert reports[1]["ok"] is True
-    assert all(r["problems"] for r in reports if not r["readable"])
+    assert [r["readable"] for r in reports] == [False, True, False, False], reports
+    assert reports[1]["ok"] is True, reports[1]
+    # each unreadable file with its own reason
+    for report, reason in ((reports[0], "note.pdf: không phải tệp PDF"),
+                           (reports[2], "truncated.pdf: không đọc được tệp PDF"),
+                           (reports[3], "encrypted.pdf: tệp PDF đã bị mã hóa")):
+        assert any(reason in p for p in report["problems"]), (reason, report["problems"])
     text = cli("verify", not_pdf, signed_agreement, "--trust", demo_pki.root_pem)
-    assert text.code == 2 and "Traceback" not in text.out + text.err
+    assert text.code == 2 and "Traceback" not in text.out + text.err, text.err
+    assert "note.pdf: không phải tệp PDF" in text.out, text.out
 
 
 def test_html_report(cli, lta_agreement, demo_pki, tmp_path):
@@ -444,7 +463,9 @@ def test_corpus_must_flag(name, corpus_policy):
 
     policy, roots = corpus_policy
     verdict = verify_file(CORPUS / name, policy, roots)
-    assert not verdict.ok, name
+    reasons = [*verdict.problems, *(p for s in verdict.signatures for p in s.problems)]
+    assert not verdict.ok, (name, reasons)
+    assert reasons, f"{name}: not ok without a reason"
 
 
 @pytest.mark.parametrize("name", MUST_PASS)
@@ -471,7 +492,8 @@ def test_corpus_unsigned_files_are_not_valid(name, corpus_policy):
 
     policy, roots = corpus_policy
     verdict = verify_file(CORPUS / name, policy, roots)
-    assert not verdict.ok and not [s for s in verdict.signatures if not s.is_timestamp]
+    assert not verdict.ok and not [s for s in verdict.signatures if not s.is_timestamp], \
+        (name, verdict.problems, [s.field for s in verdict.signatures])
 
 
 @pytest.mark.parametrize("name", EITHER_WAY)
@@ -485,6 +507,8 @@ def test_corpus_either_way_files_get_a_reasoned_verdict(name, corpus_policy):
     verdict = verify_file(CORPUS / name, policy, roots)
     assert verdict.readable and verdict.signatures, name
     assert all(s.intact for s in verdict.signatures), name
+    reasons = [*verdict.problems, *(p for s in verdict.signatures for p in s.problems)]
+    assert verdict.ok or reasons, f"{name}: not ok without a reason"
     if Path(name).name.startswith("02_"):
         first = verdict.signatures[0]
         assert not verdict.ok and first.modifications == "other", (name, first.modifications)
@@ -501,7 +525,7 @@ def test_library_log_lines_stay_off_the_terminal(tmp_path):
     env = {**os.environ, "SIGNFLOW_LANG": "vi"}
     quiet = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert quiet.returncode == 1, quiet.stderr
-    assert "Signature4" in quiet.stdout
+    assert "Signature4" in quiet.stdout, quiet.stdout
     assert "Could not find object" not in quiet.stderr + quiet.stdout
     loud = subprocess.run([*args, "--debug"], capture_output=True, text=True, env=env,
                           timeout=120)

@@ -5,7 +5,7 @@ import json
 
 def test_init_then_commands_use_the_workspace(cli, tmp_path, monkeypatch):
     ws = tmp_path / "cum-2-2026"
-    result = cli("init", ws)
+    result = cli("init", ws, "--year", "2026")
     assert result.code == 0, result.err
     for name in ("signflow.toml", "roster.toml", "data.toml", "templates/giao-uoc-thi-dua.docx"):
         assert (ws / name).is_file(), name
@@ -13,12 +13,12 @@ def test_init_then_commands_use_the_workspace(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(ws / "sub")  # settings are found in a folder above too
     result = cli("generate", "--no-pdf", "--only", "giao-uoc-thi-dua")
     assert result.code == 0, result.err
-    assert (ws / "out" / "2019" / "cluster" / "giao-uoc-thi-dua-2019.docx").is_file()
+    assert (ws / "out" / "2026" / "cluster" / "giao-uoc-thi-dua-2026.docx").is_file()
     # a command-line option overrides the workspace
     result = cli("generate", "--no-pdf", "--only", "giao-uoc-thi-dua", "--out", tmp_path / "x")
     assert result.code == 0, result.err
-    assert (tmp_path / "x" / "2019").is_dir()
-    manifest = json.loads((ws / "out" / "2019" / "manifest.json").read_text(encoding="utf-8"))
+    assert (tmp_path / "x" / "2026").is_dir()
+    manifest = json.loads((ws / "out" / "2026" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["documents"][0]["kind"] == "giao-uoc-thi-dua"
 
 

@@ -48,6 +48,8 @@ from docx.styles.style import ParagraphStyle
 from docx.table import Table, _Cell, _Row
 from docx.text.paragraph import Paragraph
 
+from signflow.pdf.anchors import SIGNATURE_SPACE_MM
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "signflow" / "documents" / "templates"
 
@@ -84,8 +86,11 @@ SIGNATURE_COLUMNS_MM = (70.0, 95.0)
 # Signature grid of the cluster agreement: `signature_columns` (2) equal columns, wide
 # enough for a real-size seal over the left third of each head's signature.
 GRID_COLUMNS = 2
-# Empty space between the anchors and the signer's name: at least 30 mm.
-SIGNATURE_SPACE_PT = 88.0  # 31 mm
+# Empty space between the anchors and the signer's name (at least 30 mm): room for the
+# head's signature box and, over its left third, the organisation's seal at its real size
+# (up to MAX_SEAL_DIAMETER_MM), clear of the title above and the name below. The field
+# geometry (signflow.pdf.anchors) is computed from the same figure.
+SIGNATURE_SPACE_PT = SIGNATURE_SPACE_MM * 72 / 25.4
 # Rows of the department heads' hand signatures (internal pledge), no anchors.
 HAND_SIGNATURE_ROW_MM = 16.0
 
@@ -558,21 +563,25 @@ def repeat_header(row: _Row) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def header_block(doc: DocxDocument, parent: str, body: str) -> None:
+def header_block(doc: DocxDocument, parent: str, body: str, member: str | None = None
+                 ) -> None:
     """Issuing body (left) and national title, motto and date line (right).
 
     `parent` and `body` are Jinja expressions; the parent line is left out when the
-    value is None.
+    value is None. With `member` (a Jinja expression), its province name never breaks
+    across lines in either.
     """
+    shown_parent = unbroken(parent, member) if member else parent
+    shown_body = unbroken(body, member) if member else body
     tbl = table(doc, HEADER_COLUMNS_MM, cell_margin_mm=HEADER_CELL_MARGIN_MM)
     left, right = tbl.rows[0].cells
     left_width = HEADER_COLUMNS_MM[0] - 2 * HEADER_CELL_MARGIN_MM
     right_width = HEADER_COLUMNS_MM[1] - 2 * HEADER_CELL_MARGIN_MM
 
     control(left, "{%p if " + parent + " %}")
-    par(left, S_HDR, "{{ " + parent + " }}")
+    par(left, S_HDR, "{{ " + shown_parent + " }}")
     control(left, "{%p endif %}")
-    par(left, S_HDR_BOLD, "{{ " + body + " }}")
+    par(left, S_HDR_BOLD, "{{ " + shown_body + " }}")
     rule(left, BODY_RULE_MM, left_width)
     par(left, S_HDR_NUMBER, "{{ doc.number_line }}")
 
@@ -589,24 +598,36 @@ def title_block(doc: DocxDocument) -> None:
     rule(doc, TITLE_RULE_MM, TEXT_WIDTH_MM, after_pt=12)
 
 
-def recipients(container: Container) -> None:
-    """The "Nơi nhận:" heading and the list ``- X;`` ... ``- Lưu: VT.`` from content.recipients."""
-    par(container, S_RECIP_HEAD, "Nơi nhận:")
-    control(container, "{%p for r in content.recipients %}")
-    par(container, S_RECIP, "- {{ r }}{{ '.' if loop.last else ';' }}")
-    control(container, "{%p endfor %}")
+def recipients(container: Container, keep_together: bool = False) -> None:
+    """The "Nơi nhận:" heading and the list ``- X;`` ... ``- Lưu: VT.`` from content.recipients.
+
+    ``keep_together`` (outside a table): the heading and the lines keep with each other, so
+    the list never splits across pages."""
+    paragraphs = [par(container, S_RECIP_HEAD, "Nơi nhận:"),
+                  control(container, "{%p for r in content.recipients %}"),
+                  par(container, S_RECIP, "- {{ r }}{{ '.' if loop.last else ';' }}"),
+                  control(container, "{%p endfor %}")]
+    if keep_together:
+        for paragraph in paragraphs:
+            paragraph.paragraph_format.keep_with_next = True
 
 
-def unbroken_province(member: str) -> str:
-    """Tag printing `member`'s unit in capitals with no line break inside the province.
+def unbroken(expr: str, member: str) -> str:
+    """Jinja expression: `expr` (a name in capitals) with no line break inside `member`'s
+    province name.
 
-    In a narrow grid cell "THANH TRA TỈNH HÀ NAM" must wrap; this makes it wrap as
-    "THANH TRA TỈNH / HÀ NAM" rather than "THANH TRA TỈNH HÀ / NAM" (the spaces of the
+    In a narrow column "THANH TRA THÀNH PHỐ HẢI PHÒNG" must wrap; this makes it wrap as
+    "THANH TRA THÀNH PHỐ / HẢI PHÒNG" rather than "… HẢI / PHÒNG" (the spaces of the
     province name become no-break spaces).
     """
     province = f"{member}.province|upper"
-    unbroken = f"{province}|replace(' ', '\\u00a0')"  # Jinja literal: no-break space
-    return f"{{{{ {member}.unit_upper|replace({province}, {unbroken}) }}}}"
+    kept = f"{province}|replace(' ', '\\u00a0')"  # Jinja literal: no-break space
+    return f"{expr}|replace({province}, {kept})"
+
+
+def unbroken_province(member: str) -> str:
+    """Tag printing `member`'s unit in capitals with no line break inside the province."""
+    return "{{ " + unbroken(f"{member}.unit_upper", member) + " }}"
 
 
 def signer(
@@ -676,7 +697,7 @@ def build_giao_uoc_thi_dua() -> DocxDocument:
     par(
         doc,
         S_BODY,
-        "{{ loop.index }}. {{ m.unit }}, đại diện là Ông/Bà {{ m.head.name }}, "
+        "{{ loop.index }}. {{ m.unit }}, đại diện là {{ m.head.introduced }}, "
         "{{ m.head.title }}"
         "{{ ' (' ~ m.cluster_role ~ ')' if m.cluster_role else '' }}"
         "{{ '.' if loop.last else ';' }}",
@@ -692,12 +713,31 @@ def build_giao_uoc_thi_dua() -> DocxDocument:
     control(doc, "{%p endfor %}")
 
     # Signature grid: one row per `signature_rows` entry, one member (or None) per cell.
+    # The last row is a loop of its own whose paragraphs keep with the next one, so that
+    # "Nơi nhận" never starts a page alone: the last signatures move along with it.
     par(doc, S_SIGN_HEADING, "ĐẠI DIỆN CÁC ĐƠN VỊ KÝ GIAO ƯỚC")
     width = TEXT_WIDTH_MM / GRID_COLUMNS
-    grid = table(doc, [width] * GRID_COLUMNS, rows=3, cell_margin_mm=1.0)
-    control_row(grid.rows[0], "{%tr for row in signature_rows %}")
-    cant_split(grid.rows[1])
-    for i, cell in enumerate(grid.rows[1].cells):
+    grid = table(doc, [width] * GRID_COLUMNS, rows=6, cell_margin_mm=1.0)
+    control_row(grid.rows[0], "{%tr for row in signature_rows[:-1] %}")
+    grid_signers(grid.rows[1])
+    control_row(grid.rows[2], "{%tr endfor %}")
+    control_row(grid.rows[3], "{%tr for row in signature_rows[-1:] %}")
+    grid_signers(grid.rows[4], keep_with_next=True)
+    control_row(grid.rows[5], "{%tr endfor %}")
+    ensure_paragraphs(grid)
+
+    recipients(doc, keep_together=True)
+    return doc
+
+
+def grid_signers(row: _Row, keep_with_next: bool = False) -> None:
+    """One row of the agreement's signature grid: a member (or nothing) per cell.
+
+    Cells are aligned at the bottom: a unit name on three lines pushes its own title up,
+    not its anchors and name down, so the names of a row share one baseline."""
+    cant_split(row)
+    for i, cell in enumerate(row.cells):
+        cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.BOTTOM
         m = f"row[{i}]"
         # "is defined" keeps a shorter row (signature_columns < 3) from failing.
         control(cell, "{%p if " + m + " is defined and " + m + " %}")
@@ -706,17 +746,15 @@ def build_giao_uoc_thi_dua() -> DocxDocument:
         control(cell, "{%p else %}")
         par(cell, S_SIGN_NAME)
         control(cell, "{%p endif %}")
-    control_row(grid.rows[2], "{%tr endfor %}")
-    ensure_paragraphs(grid)
-
-    recipients(doc)
-    return doc
+        if keep_with_next:
+            for paragraph in cell.paragraphs:
+                paragraph.paragraph_format.keep_with_next = True
 
 
 def build_ke_hoach_phat_dong() -> DocxDocument:
     """Launch plan of one member."""
     doc = new_document("Kế hoạch phát động phong trào thi đua")
-    header_block(doc, "member.parent_upper", "member.unit_upper")
+    header_block(doc, "member.parent_upper", "member.unit_upper", "member")
     title_block(doc)
     par(doc, S_BODY, "{{ content.legal_basis }}")
 
@@ -787,7 +825,7 @@ def _bordered_table(
 def build_dang_ky_thi_dua() -> DocxDocument:
     """Registration of emulation titles of one member."""
     doc = new_document("Bản đăng ký thi đua")
-    header_block(doc, "member.parent_upper", "member.unit_upper")
+    header_block(doc, "member.parent_upper", "member.unit_upper", "member")
     title_block(doc)
     par(doc, S_ADDRESSEE, "Kính gửi: {{ content.addressee }}")
     par(doc, S_BODY, "{{ content.intro }}")
@@ -821,14 +859,15 @@ def build_dang_ky_thi_dua() -> DocxDocument:
 def build_giao_uoc_noi_bo() -> DocxDocument:
     """Internal pledge among the departments of one member."""
     doc = new_document("Giao ước thi đua nội bộ")
-    header_block(doc, "member.parent_upper", "member.unit_upper")
+    header_block(doc, "member.parent_upper", "member.unit_upper", "member")
     title_block(doc)
     par(doc, S_BODY, "{{ content.intro }}")
 
     par(doc, S_HEADING, "I. CÁC PHÒNG, ĐƠN VỊ THAM GIA GIAO ƯỚC")
     control(doc, "{%p for d in content.departments %}")
     par(doc, S_BODY,
-        "{{ loop.index }}. {{ d.name }}, đại diện là Ông/Bà {{ d.head }}"
+        "{{ loop.index }}. {{ d.name }}, đại diện là "
+        "{{ d.honorific ~ ' ' if d.honorific is defined and d.honorific else '' }}{{ d.head }}"
         "{{ '.' if loop.last else ';' }}")  # fmt: skip
     control(doc, "{%p endfor %}")
 

@@ -755,10 +755,14 @@ def demo(out_dir: Path) -> int:
 @cli.command(help=_("Create a workspace for real use: settings, a roster and the year's data "
                     "to edit, and the templates."))
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-def init(folder: Path) -> int:
+@click.option("--year", type=click.IntRange(2000, 2100),
+              help=_("Year of the documents (default: the roster's year, else this year)."))
+@click.option("--roster", "roster_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("The cluster's roster to start from (default: a skeleton to edit)."))
+def init(folder: Path, year: int | None, roster_path: Path | None) -> int:
     from signflow.cli.workspace import init_workspace
 
-    written = init_workspace(folder)
+    written = init_workspace(folder, year=year, roster=roster_path)
     click.echo(_("Workspace created in {path}:").format(path=folder))
     for path in written:
         click.echo(f"  {path}")

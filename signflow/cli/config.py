@@ -103,8 +103,10 @@ def default_map(ws: Workspace) -> dict[str, Any]:
         "generate": drop_none({**roster, "data_files": ws.data, "templates_dir": ws.templates,
                                "out_dir": ws.out}),
         "prepare": drop_none(roster),
+        # with a timestamp authority configured, signatures are B-T unless said otherwise
         "sign": drop_none({**roster, "tsa_url": ws.tsa, "trust": ws.trust,
-                           "ledger_path": ws.ledger, "level": ws.level}),
+                           "ledger_path": ws.ledger,
+                           "level": ws.level or ("B-T" if ws.tsa else None)}),
         "status": drop_none({**roster, "ledger_path": ws.ledger}),
         "verify": drop_none({**roster, "trust": ws.trust}),
         "archive": drop_none({"tsa_url": ws.tsa, "trust": ws.trust, "ledger_path": ws.ledger}),

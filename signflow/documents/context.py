@@ -69,10 +69,14 @@ def member_context(member: Member, roster: Roster) -> dict[str, Any]:
         "parent_upper": vn.upper(member.parent),
         "place": member.place,
         "symbol": member.symbol,
+        "locality": member.locality,
+        "locality_name": member.locality_name,
         "head": {
             "name": member.head.name,
             "title": member.head.title,
             "title_upper": vn.upper(member.head.title),
+            "honorific": member.head.honorific,
+            "introduced": member.head.introduced,
         },
         "cluster_role": role,
         "anchors": {r: anchor(member.id, r) for r in ROLES},
@@ -199,6 +203,11 @@ def document_context(
 
     content = kind_content(data, kind, member_id if scope == "member" else None)
     where = f"{kind}" if scope == "cluster" else f"members.{member_id}.{kind} / {kind}"
+    if scope == "member" and isinstance(data.get(kind), dict) and "number" in data[kind]:
+        raise InputError(_(
+            "data: [{kind}].number would give every member the same document number: set "
+            "it per member under [members.<id>.{kind}], or leave it out so that the "
+            "clerical office numbers the document when it is issued").format(kind=kind))
     date = _data_date(content["date"], f"{where}.date") if "date" in content else cluster.date
     number = _data_number(content.get("number"), f"{where}.number")
     if "symbol" in content:
@@ -208,24 +217,15 @@ def document_context(
         symbol = f"{code}-{issuer.symbol}"
     place = cluster.place if scope == "cluster" else issuer.place
 
+    content = fill_roster_values(content, {
+        "member": by_id[issuer.id], "cluster": _cluster_values(cluster, by_id)}, where)
+
     columns = data.get("signature_columns", 2)
     if isinstance(columns, bool) or not isinstance(columns, int) or not 1 <= columns <= 3:
         raise InputError(_("data: signature_columns must be a whole number from 1 to 3"))
 
     return {
-        "cluster": {
-            "name": cluster.name,
-            "name_upper": vn.upper(cluster.name),
-            "full_name": cluster.full_name,
-            "parent": cluster.parent,
-            "parent_upper": vn.upper(cluster.parent) if cluster.parent else None,
-            "year": cluster.year,
-            "place": cluster.place,
-            "date": cluster.date.isoformat(),
-            "date_line": vn.date_line(cluster.place, cluster.date),
-            "leader": by_id[cluster.leader],
-            "deputy": by_id[cluster.deputy] if cluster.deputy else None,
-        },
+        "cluster": _cluster_values(cluster, by_id),
         "members": members,
         "signature_rows": signature_rows(members, columns),
         "member": by_id[issuer.id],
@@ -241,3 +241,47 @@ def document_context(
         "data": data,
         "today": (today or dt.date.today()).isoformat(),
     }
+
+
+def _cluster_values(cluster: Any, by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "name": cluster.name,
+        "name_upper": vn.upper(cluster.name),
+        "full_name": cluster.full_name,
+        "parent": cluster.parent,
+        "parent_upper": vn.upper(cluster.parent) if cluster.parent else None,
+        "year": cluster.year,
+        "place": cluster.place,
+        "date": cluster.date.isoformat(),
+        "date_line": vn.date_line(cluster.place, cluster.date),
+        "leader": by_id[cluster.leader],
+        "deputy": by_id[cluster.deputy] if cluster.deputy else None,
+    }
+
+
+def fill_roster_values(value: Any, names: dict[str, Any], where: str) -> Any:
+    """The year's content with roster values filled in: a string of the data may say
+    ``{{ member.unit }}``, ``Thanh tra {{ member.locality }}``, ``{{ member.head.title }}``
+    or ``{{ cluster.year }}`` so that one sentence serves a province and a city alike.
+
+    Rendered in Jinja's sandbox with strict undefined values: a misspelt name is an error
+    naming the key, never an empty string in a signed document."""
+    if isinstance(value, dict):
+        return {k: fill_roster_values(v, names, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill_roster_values(v, names, f"{where}[{i + 1}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+        return value
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    try:
+        return env.from_string(value).render(**names)
+    except jinja2.UndefinedError as exc:
+        raise InputError(_("data: {key}: {problem} (a data text can use member.… and "
+                           "cluster.…, e.g. {{{{ member.unit }}}})").format(
+            key=where, problem=exc.message or exc)) from None
+    except jinja2.TemplateError as exc:
+        raise InputError(_("data: {key}: cannot fill in the roster values: {problem}").format(
+            key=where, problem=exc.message or exc)) from None

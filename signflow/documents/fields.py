@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 from signflow._internal.files import atomic_output
 from signflow.errors import InputError
 from signflow.i18n import _
-from signflow.pdf.anchors import HEAD_BOX_MM, HEAD_GAP_MM, MM, Anchor, field_name, find_anchors
+from signflow.pdf.anchors import (
+    HEAD_BOX_MM,
+    MM,
+    SIGNATURE_SPACE_MM,
+    Anchor,
+    field_name,
+    find_anchors,
+)
 from signflow.roster import ROLES, Role, Roster
 
 if TYPE_CHECKING:
@@ -75,15 +82,18 @@ def placements(anchors: list[Anchor], roster: Roster) -> list[FieldPlacement]:
     result: list[FieldPlacement] = []
     for member in members:
         head_anchor = by_key[(member, "head")]
+        seal_anchor = by_key[(member, "seal")]
+        # The empty space starts under the two anchor lines; both boxes are centred in it.
+        space_top = (min(head_anchor.box[1], seal_anchor.box[1])
+                     if seal_anchor.page == head_anchor.page else head_anchor.box[1])
+        centre_y = space_top - SIGNATURE_SPACE_MM * MM / 2
         w, h = HEAD_BOX_MM[0] * MM, HEAD_BOX_MM[1] * MM
         left = head_anchor.centre_x - w / 2
-        top = head_anchor.box[1] - HEAD_GAP_MM * MM
-        head_box = (left, top - h, left + w, top)
+        head_box = (left, centre_y - h / 2, left + w, centre_y + h / 2)
         result.append(FieldPlacement(field_name(member, "head"), member, "head",
                                      head_anchor.page, head_box))
         d = roster.member(member).seal_diameter_mm * MM
-        seal_right = left + w / 3
-        centre_y = top - h / 2
+        seal_right = left + w / 3  # the seal covers the left third of the signature
         seal_box = (seal_right - d, centre_y - d / 2, seal_right, centre_y + d / 2)
         result.append(FieldPlacement(field_name(member, "seal"), member, "seal",
                                      by_key[(member, "seal")].page, seal_box))

@@ -28,3 +28,9 @@ def shipped_templates_dir() -> Path:
 def example_dir() -> Path:
     """The founding case: the 2019 roster and content of Cụm Thi đua số 2."""
     return _folder("examples", EXAMPLE_NAME)
+
+
+def skeleton_dir() -> Path:
+    """The skeleton of a year's roster and content (``*.toml.in``, the year written
+    ``@NAM@``), from which ``signflow init --year`` makes a workspace."""
+    return _folder("examples", "khung-nam")

@@ -18,11 +18,16 @@ from typing import cast
 from signflow._internal.pdfium import PDFIUM_LOCK
 from signflow.errors import InputError
 from signflow.i18n import _
-from signflow.roster import Role
+from signflow.roster import MAX_SEAL_DIAMETER_MM, Role
 
 MM = 72 / 25.4  # PDF points per millimetre
 HEAD_BOX_MM = (44.0, 24.0)  # width, height of the head's signature area
-HEAD_GAP_MM = 1.0  # between the anchor and the top of the head's box
+# The templates leave this much empty space between the anchors and the signer's name
+# (tools/build_templates.py). The head's box and the seal are centred in it, so that a
+# seal up to MAX_SEAL_DIAMETER_MM covers the left third of the signature and neither the
+# title above nor the name below (Decree 30/2020, Appendix I).
+SIGNATURE_SPACE_MM = 44.0
+assert SIGNATURE_SPACE_MM >= MAX_SEAL_DIAMETER_MM + 2  # a margin above and below the seal
 
 # The anchor written (in 1 pt white text) in every signature block; see docs/templates.md.
 ANCHOR_RE = re.compile(r"\[\[sf:([a-z0-9]+(?:-[a-z0-9]+)*):(head|seal)\]\]")
