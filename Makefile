@@ -22,12 +22,15 @@ system:
 # The venv is rebuilt when pyproject.toml changes; the stamp records the last install.
 venv: $(VENV)/.installed
 
+# pip's own output goes to .venv/install.log; one line is printed (the log on failure).
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "signflow needs Python 3.11 or newer")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $@
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "signflow: installing the Python packages into $(VENV) (log: $(VENV)/install.log)"
+	@( $(BIN)/python -m pip install -q --upgrade pip && \
+	   $(BIN)/python -m pip install -q -e '.[test]' ) > $(VENV)/install.log 2>&1 \
+	  || { tail -n 30 $(VENV)/install.log; echo "signflow: pip failed, see $(VENV)/install.log" >&2; exit 1; }
+	@touch $@
 
 templates: venv
 	$(BIN)/python tools/build_templates.py
@@ -37,8 +40,9 @@ lint: venv
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
-	$(BIN)/python bench/run.py
+	@$(BIN)/python -m pip install -q -e '.[test,bench]' > $(VENV)/install.log 2>&1 \
+	  || { tail -n 30 $(VENV)/install.log; exit 1; }
+	$(BIN)/python bench/run.py --check
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

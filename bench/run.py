@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         entry["load"] = load.as_json()
         report["benchmarks"][name] = entry
         if name in cannot:
-            print(f"\n{name}: {cannot[name]}", file=sys.stderr, flush=True)
+            print(f"\n{name}: {cannot[name]}", flush=True)
         busy = load.other_cores
         print(f"\n({name}: {load.wall:.0f} s"
               + (f"; other programs kept {busy:.2f} of {host['cores']} cores busy on average"

@@ -42,7 +42,12 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "  sudo apt-get install --no-install-recommends ${missing[*]}" >&2
   exit 1
 fi
-echo "signflow: installing system packages: ${missing[*]}"
+log=$(mktemp -t signflow-apt.XXXXXX.log)
+echo "signflow: installing system packages: ${missing[*]} (log: $log)"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } \
+     >"$log" 2>&1; then
+  tail -n 30 "$log" >&2
+  echo "signflow: apt-get failed, see $log" >&2
+  exit 1
+fi

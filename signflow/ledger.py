@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from signflow.errors import InputError, SigningError
+from signflow.errors import InputError, SigningError, os_error_message
 from signflow.i18n import _
 from signflow.pdf.reader import revision_ends
 
@@ -187,25 +188,60 @@ class Ledger:
         self.path = Path(path)
         self.created = False
         self._chained: tuple[tuple[int, str] | None, dict[str, set[str]]] | None = None
-        if self.path.is_file() and self.path.stat().st_size == 0:
-            # SQLite would take an empty file for a new database: the history would restart
-            raise InputError(_("the ledger {path} is empty (0 bytes): its history was lost; "
-                               "restore it from a backup").format(path=self.path))
         if read_only:
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                with self._creating():  # another process may be creating it right now
+                    self._refuse_empty()
             self.db = self._open_read_only()
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(_SCHEMA)
-            with self._transaction():  # (two processes creating it at once: one event)
-                self.created = self._start()
-        except sqlite3.DatabaseError as exc:
+        except OSError as exc:
             raise InputError(_("cannot open the ledger {path}: {reason}").format(
-                path=self.path, reason=exc)) from None
+                path=self.path, reason=os_error_message(exc, with_path=False))) from None
+        # Creation is one step for every process: the file SQLite makes is empty until the
+        # first schema write, and an empty ledger must be told from a new one.
+        with self._creating():
+            self._refuse_empty()
+            try:
+                self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
+                self.db.executescript(_SCHEMA)
+                with self._transaction():
+                    self.created = self._start()
+            except sqlite3.DatabaseError as exc:
+                raise InputError(_("cannot open the ledger {path}: {reason}").format(
+                    path=self.path, reason=exc)) from None
         self.reconcile()
+
+    def _refuse_empty(self) -> None:
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            # SQLite would take an empty file for a new database: the history would restart
+            raise InputError(_("the ledger {path} is empty (0 bytes): its history was lost; "
+                               "restore it from a backup").format(path=self.path))
+
+    @contextmanager
+    def _creating(self) -> Iterator[None]:
+        """The ledger's creation lock (a hidden file beside it), held while it is checked,
+        created and given its first event."""
+        from filelock import FileLock, Timeout
+
+        from signflow._internal.locks import lock_path
+
+        lock = FileLock(str(lock_path(self.path)), is_singleton=False)
+        try:
+            lock.acquire(timeout=60)
+        except Timeout:
+            raise InputError(_("the ledger {path} is being created by another process that "
+                               "does not finish; try again").format(path=self.path)) from None
+        except OSError:
+            yield  # a read-only folder: nobody can be creating the ledger there
+            return
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _start(self) -> bool:
         """A new ledger's first event says it was created (so that an existing ledger
@@ -242,6 +278,19 @@ class Ledger:
     def close(self) -> None:
         self.db.close()
 
+    # Paths are kept relative to the ledger's folder (one ledger per workspace, beside the
+    # documents it records): the workspace can be moved, copied or archived as a whole.
+    # Ledgers written before kept absolute paths; those still resolve as they are.
+    def stored_path(self, path: Path | str) -> str:
+        """How a document's path is written in the ledger: relative to the ledger."""
+        return Path(os.path.relpath(Path(path).absolute(),
+                                    self.path.absolute().parent)).as_posix()
+
+    def resolve(self, text: str) -> Path:
+        """Where a path written in the ledger is on this machine."""
+        path = Path(text)
+        return path if path.is_absolute() else self.path.absolute().parent / path
+
     def __enter__(self) -> Ledger:
         return self
 
@@ -266,8 +315,7 @@ class Ledger:
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
         at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         text = json.dumps(details, ensure_ascii=False, sort_keys=True)
-        # absolute: the audit finds a document where its last event saw it
-        path_text = str(Path(path).absolute()) if path is not None else None
+        path_text = self.stored_path(path) if path is not None else None
         digest = _event_hash(prev, seq, at, action, document, path_text, text)
         self.db.execute(
             "INSERT INTO events (seq, at, action, document, path, details, prev_hash, hash) "
@@ -300,7 +348,7 @@ class Ledger:
             if row is None:
                 cur = self.db.execute(
                     "INSERT INTO documents (identity, path, first_seen) VALUES (?, ?, ?)",
-                    (identity, str(Path(path).absolute()), now))
+                    (identity, self.stored_path(path), now))
                 doc_id = cur.lastrowid
                 known: list[tuple[int, int, str]] = []
                 self._append("registered", identity, path,
@@ -309,7 +357,7 @@ class Ledger:
             else:
                 doc_id = row[0]
                 self.db.execute("UPDATE documents SET path = ? WHERE id = ?",
-                                (str(Path(path).absolute()), doc_id))
+                                (self.stored_path(path), doc_id))
                 known = self.db.execute(
                     "SELECT number, size, sha256 FROM revisions WHERE document_id = ? "
                     "ORDER BY number", (doc_id,)).fetchall()
@@ -359,7 +407,7 @@ class Ledger:
         with self._transaction():
             cur = self.db.execute(
                 "INSERT INTO pending (path, sha256_before, sha256_after, details, at) "
-                "VALUES (?, ?, ?, ?, ?)", (str(Path(path).absolute()), outcome.sha256_before,
+                "VALUES (?, ?, ?, ?, ?)", (self.stored_path(path), outcome.sha256_before,
                                            outcome.sha256_after, json.dumps(details), now))
         return int(cur.lastrowid or 0)
 
@@ -431,7 +479,7 @@ class Ledger:
         except sqlite3.DatabaseError:
             return done
         for pending_id, path_text, before, after, details_text in rows:
-            path = Path(path_text)
+            path = self.resolve(path_text)
             with try_writing(path) as locked:
                 if not locked:
                     continue  # its writer is alive (or the folder is gone): later

@@ -225,7 +225,7 @@ def _compare_files(audit: LedgerAudit, ledger: Ledger, files: list[Path] | None)
         targets: list[tuple[Path, str | None]] = []
         for identity in documents:
             recorded = located.get(identity)
-            found = _locate(Path(recorded), ledger.path, origin) if recorded else None
+            found = _locate(recorded, ledger, origin) if recorded else None
             if found is None:
                 audit.problems.append(_(
                     "{path}: not found where the ledger last saw it, so not compared (name "
@@ -270,11 +270,16 @@ def _origin(ledger: Ledger) -> Path | None:
     return None
 
 
-def _locate(path: Path, ledger_path: Path, origin: Path | None) -> Path | None:
-    """Where a recorded document is now: beside this ledger as it was beside the original
-    when the ledger moved, else where it was recorded."""
+def _locate(recorded: str, ledger: Ledger, origin: Path | None) -> Path | None:
+    """Where a recorded document is now. A path relative to the ledger is where it says,
+    wherever the ledger is now. An absolute one (ledgers written before paths were kept
+    relative): beside this ledger as it was beside the original when the ledger moved,
+    else where it was recorded."""
+    path = ledger.resolve(recorded)
+    ledger_path = ledger.path
     candidates = [path]
-    if origin is not None and origin.absolute() != ledger_path.absolute():
+    if (Path(recorded).is_absolute() and origin is not None
+            and origin.absolute() != ledger_path.absolute()):
         try:
             moved = ledger_path.absolute().parent / path.relative_to(origin.parent)
         except ValueError:

@@ -24,6 +24,16 @@ class CliResult:
     err: str
 
 
+@pytest.fixture(autouse=True)
+def vietnamese_by_default(monkeypatch):
+    """Every test starts in Vietnamese, whatever language an earlier test's `--lang en`
+    left behind (the library translates with the process's current language)."""
+    from signflow import i18n
+
+    monkeypatch.setenv("SIGNFLOW_LANG", "vi")
+    monkeypatch.setattr(i18n, "_language", None)
+
+
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """Run `signflow ...` in-process; messages in Vietnamese unless --lang says otherwise."""

@@ -36,7 +36,7 @@ def test_demo_runs_the_whole_flow(cli, tmp_path):
     assert check.code == 0, check.out[-3000:]
     assert json.loads(check.out)["complete"] is True
     # the pack's ledger: anchored twice, every document compared with its file
-    audit = cli("log", "--verify", "--ledger", out / "2019" / "signflow-ledger.sqlite",
+    audit = cli("log", "--verify", "--ledger", out / "signflow-ledger.sqlite",
                 "--trust", out / "pki" / "trust" / "root.pem", "--json")
     assert audit.code == 0, audit.out[-3000:]
     payload = json.loads(audit.out)

@@ -117,3 +117,18 @@ def test_init_with_the_clusters_own_roster(cli, tmp_path):
     assert mismatch.code == 2, mismatch
     assert "2026" in mismatch.err and "2019" in mismatch.err, mismatch.err
     assert not (tmp_path / "other").exists()
+
+
+def test_keys_demo_keeps_the_users_roster_comments_and_says_which_roster_is_next(cli, tmp_path):
+    ws = tmp_path / "ws"
+    assert cli("init", ws, "--year", "2026").code == 0
+    original = (ws / "roster.toml").read_text(encoding="utf-8")
+    result = cli("keys", "demo", "--roster", ws / "roster.toml", "--out", tmp_path / "pki")
+    assert result.code == 0, result.err
+    written = (tmp_path / "pki" / "roster.toml").read_text(encoding="utf-8")
+    comments = [line for line in original.splitlines() if line.startswith("#")]
+    assert comments and all(c in written for c in comments), "the user's comments were lost"
+    roster = load_roster(tmp_path / "pki" / "roster.toml")
+    assert all(m.head.certificate and m.seal_certificate for m in roster.members)
+    assert roster.member("hai-phong").head.honorific == "ông"
+    assert str(tmp_path / "pki" / "roster.toml") in result.out, result.out

@@ -31,7 +31,7 @@ from cryptography.x509.oid import (
 )
 from PIL import Image
 
-from signflow.demo.pki import ARCH, DemoPki, ExtraSigner, create_demo_pki, dump_toml, load_demo_pki
+from signflow.demo.pki import ARCH, DemoPki, ExtraSigner, create_demo_pki, load_demo_pki
 from signflow.demo.services import check_exports, serve_pki
 from signflow.demo.softhsm import activate_softhsm
 from signflow.errors import InputError, SigningError, ToolMissingError
@@ -267,22 +267,6 @@ def test_images_are_transparent_pngs_of_the_right_colour_and_size(pki: DemoPki) 
                        for x in range(0, img.width, 3) for y in range(0, img.height, 3))
                    for i in range(3))
         assert (b > 2 * r) if want == "blue" else (r > 3 * b and r > 3 * g)
-
-
-def test_dump_toml_round_trips() -> None:
-    data = {
-        "title": 'quote " backslash \\ tab \t newline \n bell \x07 Việt Nam',
-        "n": 3, "f": 34.5, "yes": True, "day": dt.date(2019, 3, 15),
-        "when": dt.datetime(2019, 3, 15, 8, 30, tzinfo=dt.UTC),
-        "list": [1, 2, 3], "strings": ["a", "ă"],
-        "odd key": {"x.y": 1, "nested": {"deep": "z"}},
-        "members": [
-            {"id": "a", "head": {"name": "A", "certificate": {"sha256": "0" * 64}},
-             "tags": [{"k": 1}]},
-            {"id": "b", "head": {"name": "B"}},
-        ],
-    }
-    assert tomllib.loads(dump_toml(data)) == data
 
 
 # --------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ place = "Ninh Bình"
 symbol = "TTr"
 head.name = "A"
 head.title = "Chánh Thanh tra"
-signature_image = "missing.png"
+signature_image = "."
 
 [[members]]
 id = "ninh-binh"
@@ -74,7 +74,7 @@ def test_every_problem_reported_at_once_with_file_and_key(tmp_path: Path):
     assert "cluster.date" in text and "'2019-02-30'" in text, text  # 30 February
     assert "cluster.leader" in text and "ha-noi" in text, text
     assert "cluster.colour" in text, text  # unknown key (typo guard)
-    assert "members[0].signature_image" in text and "missing.png" in text, text
+    assert "members[0].signature_image" in text, text  # a folder, not an image
     assert "members[1].head.certificate.sha256" in text, text
     assert "members[2].id" in text and "'Hà Nam'" in text, text  # not a slug
     assert "members[2].parent" in text, text  # missing
@@ -219,3 +219,24 @@ def test_roster_pin_bad_input_is_one_line_and_leaves_the_roster(cli, demo_pki, t
     result = cli("roster", "pin", roster_path, "--member", "ninh-binh", "--cert",
                  other.cert_pem, "--yes")
     assert result.code == 0 and "Đinh Văn Hùng" in result.err, result.err
+
+
+def test_other_members_missing_images_do_not_stop_an_office(cli, tmp_path, pdf_pack):
+    """An office receives the agreement and a roster without the other members' images:
+    the roster loads; only signing as a member whose own image is missing fails, naming
+    the file."""
+    text = ROSTER.read_text(encoding="utf-8").replace(
+        'head.name = "Bùi Thị Yến"', 'head.name = "Bùi Thị Yến"\nsignature_image = "anh/bty.png"')
+    roster_path = tmp_path / "roster.toml"
+    roster_path.write_text(text, encoding="utf-8")
+    roster = load_roster(roster_path)
+    assert roster.member("quang-ninh").signature_image == tmp_path / "anh" / "bty.png"
+    import shutil
+
+    pdf = tmp_path / "a.pdf"
+    shutil.copyfile(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf", pdf)
+    (tmp_path / "pw").write_text("x")
+    result = cli("sign", pdf, "--roster", roster_path, "--member", "quang-ninh",
+                 "--pkcs12", tmp_path / "none.p12", "--passphrase-file", tmp_path / "pw")
+    assert result.code == 2, result
+    assert "anh/bty.png" in result.err and "quang-ninh" in result.err, result.err

@@ -142,6 +142,45 @@ def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -
     return ledger
 
 
+def documents_named(pdfs: tuple[Path, ...]) -> list[Path]:
+    """The PDF files a command works on: those named, every PDF under a folder named, or,
+    with none named inside a workspace, the documents of the workspace's year."""
+    from signflow.errors import InputError
+
+    if not pdfs:
+        config = _workspace_config()
+        if config is None:
+            raise InputError(_("name the PDF files or a folder (or run the command inside a "
+                               "workspace: signflow init)"))
+        from signflow.cli.config import load_workspace
+
+        ws = load_workspace(config)
+        if ws.roster is None or ws.out is None:
+            raise InputError(_("{path}: roster and out are needed to find the year's "
+                               "documents").format(path=config))
+        year_dir = ws.out / str(load_roster(ws.roster).cluster.year)
+        found = _pdfs_under(year_dir)
+        if not found:
+            raise InputError(_("no documents in {path} yet: run signflow generate").format(
+                path=year_dir))
+        return found
+    named: list[Path] = []
+    for path in pdfs:
+        named += _pdfs_under(path) if path.is_dir() else [path]
+    if not named:
+        raise InputError(_("no PDF files in {path}").format(
+            path=", ".join(str(p) for p in pdfs)))
+    return named
+
+
+def _pdfs_under(folder: Path) -> list[Path]:
+    """Every PDF below ``folder`` in a stable order, hidden files and folders left out
+    (temporary files, generate's staging)."""
+    return sorted(p for p in folder.rglob("*.pdf")
+                  if p.is_file() and not any(part.startswith(".")
+                                             for part in p.relative_to(folder).parts))
+
+
 def _workspace_config() -> Path | None:
     ctx = click.get_current_context(silent=True)
     obj = ctx.find_root().obj if ctx is not None else None
@@ -230,19 +269,25 @@ def render(template: Path, data_files: tuple[Path, ...], out: Path) -> int:
 @_jobs_option
 @click.option("--force", is_flag=True,
               help=_("Regenerate documents even if they already carry signatures."))
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: signflow-ledger.sqlite in the output folder)."))
 def generate(roster_path: Path, data_files: tuple[Path, ...], templates_dir: Path | None,
              out_dir: Path, only: tuple[str, ...], members: tuple[str, ...], pdf: bool,
-             pdfa: str, jobs: int | None, force: bool) -> int:
+             pdfa: str, jobs: int | None, force: bool, ledger_path: Path | None) -> int:
     from signflow.documents.data import load_data
     from signflow.documents.generate import generate_pack
+    from signflow.ledger import LEDGER_NAME
 
     roster = load_roster(roster_path)
     data = load_data(data_files)
+    ledger_path = ledger_path or out_dir / LEDGER_NAME
+    if pdf:  # the workspace's checks of its ledger, before anything is written
+        open_ledger(ledger_path).close()
     with progress_bar(_("Converting to PDF")) as progress:
         entries = generate_pack(roster, data, out_dir, templates_dir, only, members,
                                 pdf=pdf, pdfa=None if pdfa == "none" else pdfa,
                                 workers=jobs, convert_progress=progress, force=force,
-                                on_wait=tell_waiting)
+                                on_wait=tell_waiting, ledger_path=ledger_path)
     year_dir = out_dir / str(roster.cluster.year)
     n_docs = sum(1 for e in entries if e.format == "docx")
     n_pdf = sum(1 for e in entries if e.format == "pdf")
@@ -421,11 +466,12 @@ def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: Role,
     import contextlib
 
     from signflow.ledger import default_ledger_path
+    from signflow.signing.policy import check_signing_image
     from signflow.signing.signer import SignSettings, sign_documents
 
     check_key_source(**key_source)
     roster = load_roster(roster_path)
-    roster.member(member_id)
+    check_signing_image(roster.member(member_id), role)  # before any PIN is asked for
     settings = SignSettings(level=level, tsa_url=tsa_url, trust_roots=trust)
     settings.check()
     with contextlib.ExitStack() as stack:
@@ -462,6 +508,7 @@ def status(pdfs: tuple[Path, ...], roster_path: Path | None, ledger_path: Path |
     from signflow.ledger import default_ledger_path
     from signflow.validation.status import DocumentStatus, document_status
 
+    pdfs = tuple(documents_named(pdfs))
     roster = load_roster(roster_path) if roster_path else None
     results: list[DocumentStatus] = []
     failed = False
@@ -601,8 +648,8 @@ def verify(pdfs: tuple[Path, ...], trust: tuple[Path, ...], roster_path: Path | 
         if at.tzinfo is None:
             at = at.replace(tzinfo=dt.timezone(dt.timedelta(hours=7)))  # Vietnam time
     roster = load_roster(roster_path) if roster_path else None
-    verdicts = verify_files(list(pdfs), VerifyPolicy(trust_roots=trust, roster=roster, at=at,
-                                                    online=online))
+    policy = VerifyPolicy(trust_roots=trust, roster=roster, at=at, online=online)
+    verdicts = verify_files(documents_named(pdfs), policy)
     if as_json:
         payload = [v.as_json() for v in verdicts]
         click.echo(json.dumps(payload[0] if len(payload) == 1 else payload,
@@ -701,13 +748,35 @@ def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
     from signflow.signing.archive import archive_document
 
     roots = load_trust_roots(trust)
-    with open_ledger(ledger_path or default_ledger_path(pdfs[0])) as ledger:
+    named = unique_paths(documents_named(pdfs))
+    whole_folders = not pdfs or any(p.is_dir() for p in pdfs)
+    if whole_folders:  # a year or a folder: the documents that carry signatures
+        from signflow.validation.status import carries_signatures
+
+        skipped = [p for p in named if not carries_signatures(p)]
+        named = [p for p in named if p not in skipped]
+        if skipped:
+            click.echo(_("{n} document(s) without signatures left as they are").format(
+                n=len(skipped)))
+    if not named:
+        from signflow.errors import InputError
+
+        raise InputError(_("no signed document to archive"))
+    with open_ledger(ledger_path or default_ledger_path(named[0])) as ledger:
         try:
-            for pdf in unique_paths(pdfs):
-                outcome = archive_document(pdf, tsa_url, roots, ledger=ledger,
-                                           on_wait=tell_waiting)
-                click.echo(_("{path}: validation data and a document timestamp added ({n} "
-                             "signature(s))").format(path=outcome.path, n=outcome.signatures))
+            with progress_bar(_("Archiving")) as progress:
+                for i, pdf in enumerate(named):
+                    outcome = archive_document(pdf, tsa_url, roots, ledger=ledger,
+                                               on_wait=tell_waiting)
+                    if progress:
+                        progress(i + 1, len(named))
+                    click.echo(_("{path}: validation data and a document timestamp added "
+                                 "({n} signature(s), now PAdES B-LTA)").format(
+                        path=outcome.path, n=outcome.signatures))
+                    if outcome.untimestamped:
+                        click.echo(_("  {n} of them had no timestamp of their own (B-B): "
+                                     "they now count as signed no later than this document "
+                                     "timestamp").format(n=outcome.untimestamped))
         except Exception:  # what was archived before the failure is covered too
             anchor_ledger(ledger, tsa_url, quiet=True)
             raise

@@ -101,7 +101,7 @@ def default_map(ws: Workspace) -> dict[str, Any]:
     roster = {"roster_path": ws.roster}
     return {
         "generate": drop_none({**roster, "data_files": ws.data, "templates_dir": ws.templates,
-                               "out_dir": ws.out}),
+                               "out_dir": ws.out, "ledger_path": ws.ledger}),
         "prepare": drop_none(roster),
         # with a timestamp authority configured, signatures are B-T unless said otherwise
         "sign": drop_none({**roster, "tsa_url": ws.tsa, "trust": ws.trust,

@@ -54,7 +54,6 @@ import secrets
 import shutil
 import socket
 import threading
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -645,108 +644,34 @@ def _write_pem(path: Path, cert: x509.Certificate) -> None:
 def _write_roster(
     roster: Roster, path: Path, credentials: Mapping[tuple[str, str], KeyFiles]
 ) -> None:
-    """Copy the input roster (every key kept) with fingerprints and demo images added."""
-    raw = tomllib.loads(roster.path.read_text(encoding="utf-8"))
+    """Copy the input roster with fingerprints and demo images added: every key and every
+    comment of the user's roster kept (tomlkit edits the document, it does not rewrite it)."""
+    import tomlkit
+
+    doc = tomlkit.parse(roster.path.read_text(encoding="utf-8"))
     images = path.parent / "images"
     by_id = {m.id: m for m in roster.members}
-    for entry in raw.get("members", []):
+    for entry in doc.get("members", []):
         member = by_id[str(entry["id"]).strip()]
-        sig = f"images/{member.id}-signature.png"
-        seal = f"images/{member.id}-seal.png"
         draw_signature(member.head.name, images / f"{member.id}-signature.png")
         draw_seal(member.unit.upper(), images / f"{member.id}-seal.png",
                   diameter_mm=member.seal_diameter_mm)
-        head = dict(entry.get("head", {}))
-        head["certificate"] = {"sha256": credentials[(member.id, "head")].sha256}
-        entry["head"] = head
-        entry["seal_certificate"] = {"sha256": credentials[(member.id, "seal")].sha256}
-        entry["signature_image"] = sig
-        entry["seal_image"] = seal
+        pin = tomlkit.inline_table()
+        pin["sha256"] = credentials[(member.id, "head")].sha256
+        if "head" not in entry:
+            entry["head"] = tomlkit.table()
+        entry["head"]["certificate"] = pin
+        seal_pin = tomlkit.inline_table()
+        seal_pin["sha256"] = credentials[(member.id, "seal")].sha256
+        entry["seal_certificate"] = seal_pin
+        entry["signature_image"] = f"images/{member.id}-signature.png"
+        entry["seal_image"] = f"images/{member.id}-seal.png"
     header = (
-        f"# Roster for the signflow demo PKI, made from {roster.path}.\n"
-        "# Certificates and images are demo ones: never use them for real documents.\n\n"
+        f"# Danh sách thành viên cho hạ tầng khóa mẫu của signflow, làm từ {roster.path}.\n"
+        "# Chứng thư số và hình ảnh ở đây chỉ để thử: không bao giờ dùng cho văn bản thật.\n"
+        f"# Roster for the signflow demo PKI, made from {roster.path}.\n\n"
     )
-    atomic_write_bytes(path, (header + dump_toml(raw)).encode("utf-8"))
-
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
-            "\r": "\\r"}
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _toml_string(key)
-
-
-def _toml_string(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        if value in (float("inf"), float("-inf")):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(
-            f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
-def _is_table_array(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
-
-
-def dump_toml(data: Mapping[str, Any]) -> str:
-    """Serialise parsed TOML back to text: plain keys first, then tables, then arrays of
-    tables; tables nested inside arrays of tables are written inline, which keeps each
-    ``[[members]]`` entry in one piece. ``tomllib.loads(dump_toml(d)) == d``."""
-    lines: list[str] = []
-    _dump_table(data, [], lines, inline_subtables=False)
-    return "\n".join(lines).strip("\n") + "\n"
-
-
-def _dump_table(
-    table: Mapping[str, Any], path: list[str], lines: list[str], *, inline_subtables: bool
-) -> None:
-    for key, value in table.items():
-        if inline_subtables or not (isinstance(value, Mapping) or _is_table_array(value)):
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    if inline_subtables:
-        return
-    for key, value in table.items():
-        if isinstance(value, Mapping):
-            lines += ["", "[" + ".".join(_toml_key(k) for k in [*path, key]) + "]"]
-            _dump_table(value, [*path, key], lines, inline_subtables=False)
-    for key, value in table.items():
-        if _is_table_array(value):
-            for item in value:
-                lines += ["", "[[" + ".".join(_toml_key(k) for k in [*path, key]) + "]]"]
-                _dump_table(item, [*path, key], lines, inline_subtables=True)
-
-
-# --------------------------------------------------------------------------------------
-# pki.json
+    atomic_write_bytes(path, (header + tomlkit.dumps(doc)).encode("utf-8"))
 
 
 def _pki_to_json(pki: DemoPki) -> dict[str, Any]:

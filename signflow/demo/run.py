@@ -101,7 +101,7 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
             opened[(member_id, role)] = open_pkcs12(cred.p12, cred.passphrase().encode())
         return contextlib.nullcontext(opened[(member_id, role)])
 
-    with serve_pki(pki, separate_process=True), Ledger(year_dir / LEDGER_NAME) as ledger:
+    with serve_pki(pki, separate_process=True), Ledger(out / LEDGER_NAME) as ledger:
         settings = SignSettings(level="B-T", tsa_url=pki.tsa_url)
         step(_("Signing the agreement: nine heads and nine seals (SoftHSM2 token for {n} "
                "members, PKCS#12 for the others)").format(n=len(token_members)))
@@ -135,7 +135,7 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
         trust_roots=[str(pki.root_pem)]).encode("utf-8"))
     from signflow.ledger_audit import audit_ledger
 
-    with Ledger(year_dir / LEDGER_NAME, read_only=True) as ledger:
+    with Ledger(out / LEDGER_NAME, read_only=True) as ledger:
         statuses = [document_status(p, roster, ledger=ledger) for p in all_docs]
         ledger_audit = audit_ledger(ledger, _Policy(trust_roots=(pki.root_pem,)).load_roots())
     return DemoResult(out=out, agreement=agreement,

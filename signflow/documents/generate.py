@@ -130,14 +130,21 @@ def generate_pack(
     convert_progress: ConvertProgress | None = None,
     force: bool = False,
     on_wait: Callable[[Path], None] | None = None,
+    ledger_path: Path | None = None,
 ) -> list[ManifestEntry]:
     """Render the pack (and convert it to PDF when asked), update the manifest, and return
-    the entries written in this run. One run at a time fills an output folder."""
-    from signflow._internal.locks import writing_folder
+    the entries written in this run. One run at a time fills an output folder.
 
+    The PDFs are recorded in the ledger at ``ledger_path`` (default: ``out_dir``'s
+    signflow-ledger.sqlite, the one `signflow sign` finds for documents under it)."""
+    from signflow._internal.locks import writing_folder
+    from signflow.ledger import LEDGER_NAME
+
+    ledger_path = ledger_path or Path(out_dir) / LEDGER_NAME
     with writing_folder(out_dir, on_wait=on_wait):
         return _generate_locked(roster, data, out_dir, templates_dir, only, members, today,
-                                progress, pdf, pdfa, workers, convert_progress, force)
+                                progress, pdf, pdfa, workers, convert_progress, force,
+                                ledger_path)
 
 
 def _generate_locked(roster: Roster, data: dict[str, Any], out_dir: Path,
@@ -145,7 +152,7 @@ def _generate_locked(roster: Roster, data: dict[str, Any], out_dir: Path,
                      today: dt.date | None, progress: ProgressCallback | None, pdf: bool,
                      pdfa: str | None, workers: int | None,
                      convert_progress: ConvertProgress | None,
-                     force: bool) -> list[ManifestEntry]:
+                     force: bool, ledger_path: Path) -> list[ManifestEntry]:
     templates_dir = templates_dir or default_templates_dir()
     check_data(data, roster)
     plan = plan_pack(roster, templates_dir, out_dir, only, members)
@@ -179,24 +186,24 @@ def _generate_locked(roster: Roster, data: dict[str, Any], out_dir: Path,
                 "docx"))
         if pdf:
             entries += convert_entries(staged_year, entries, pdfa, workers, convert_progress,
-                                       roster, register=False)
+                                       roster)
         for entry in entries:
             target = year_dir / entry.path
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged_year / entry.path, target)
         update_manifest(year_dir, roster, entries)
         if pdf:
-            register_pdfs(year_dir, [e for e in entries if e.format == "pdf"])
+            register_pdfs(year_dir, [e for e in entries if e.format == "pdf"], ledger_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return entries
 
 
-def register_pdfs(year_dir: Path, entries: list[ManifestEntry]) -> None:
-    """Each new PDF of the pack in the pack's ledger."""
-    from signflow.ledger import LEDGER_NAME, Ledger
+def register_pdfs(year_dir: Path, entries: list[ManifestEntry], ledger_path: Path) -> None:
+    """Each new PDF of the pack in the ledger."""
+    from signflow.ledger import Ledger
 
-    with Ledger(year_dir / LEDGER_NAME) as ledger:
+    with Ledger(ledger_path) as ledger:
         for entry in entries:
             path = year_dir / entry.path
             ledger.observe(path, path.read_bytes())
@@ -209,14 +216,12 @@ def convert_entries(
     workers: int | None,
     progress: ConvertProgress | None,
     roster: Roster | None = None,
-    register: bool = True,
 ) -> list[ManifestEntry]:
-    """Convert the pack's .docx files to PDF beside them, create the signature fields (when
-    a roster is given) and register each PDF in the pack's ledger (unless ``register`` is
-    false: a staging folder's PDFs are registered where they land); raise if any failed."""
+    """Convert the pack's .docx files to PDF beside them and create the signature fields
+    (when a roster is given); raise if any failed. (The PDFs are recorded in the ledger
+    where they land, by ``register_pdfs``.)"""
     from signflow.documents.convert import ConversionJob, convert_documents, raise_for_failures
     from signflow.documents.fields import prepare_fields
-    from signflow.ledger import LEDGER_NAME, Ledger
 
     docx_entries = [e for e in entries if e.format == "docx"]
     jobs = [ConversionJob(year_dir / e.path, (year_dir / e.path).with_suffix(".pdf"))
@@ -224,21 +229,14 @@ def convert_entries(
     report = convert_documents(jobs, pdfa=pdfa, workers=workers, progress=progress)
     by_source = {c.source: c for c in report.converted}
     pdf_entries = []
-    ledger = Ledger(year_dir / LEDGER_NAME) if roster is not None and register else None
-    try:
-        for entry, job in zip(docx_entries, jobs, strict=True):
-            if by_source.get(job.source) is None:
-                continue
-            if roster is not None:
-                prepare_fields(job.target, roster)
-            if ledger is not None:
-                ledger.observe(job.target, job.target.read_bytes())
-            pdf_entries.append(ManifestEntry(
-                entry.kind, entry.member, job.target.relative_to(year_dir).as_posix(),
-                sha256_file(job.target), "pdf", source=entry.path))
-    finally:
-        if ledger is not None:
-            ledger.close()
+    for entry, job in zip(docx_entries, jobs, strict=True):
+        if by_source.get(job.source) is None:
+            continue
+        if roster is not None:
+            prepare_fields(job.target, roster)
+        pdf_entries.append(ManifestEntry(
+            entry.kind, entry.member, job.target.relative_to(year_dir).as_posix(),
+            sha256_file(job.target), "pdf", source=entry.path))
     if report.failed:
         entries += pdf_entries  # keep what did convert in the manifest
         raise_for_failures(report)

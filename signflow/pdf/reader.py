@@ -10,23 +10,27 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signflow.errors import InputError
 from signflow.i18n import _
 
-
-def open_reader(data: bytes, path: Path | str = "") -> Any:
-    from pyhanko.pdf_utils.misc import PdfReadError
+if TYPE_CHECKING:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    from signflow._internal.pyhanko.speedups import install
 
-    install()
+def open_reader(data: bytes, path: Path | str = "") -> PdfFileReader:
+    """A lenient pyHanko reader on ``data``: signflow's own ``SignflowPdfReader`` (the same
+    objects, read faster; plain ``PdfFileReader`` with SIGNFLOW_PLAIN_PYHANKO=1 or an
+    unknown pyHanko version), or an ``InputError`` naming ``path``."""
+    from pyhanko.pdf_utils.misc import PdfReadError
+
+    from signflow._internal.pyhanko.reader import open_pdf_reader
+
     if not data.startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
         raise InputError(_("{path}: not a PDF file").format(path=path))
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        reader = open_pdf_reader(io.BytesIO(data), strict=False)
         if reader.encrypted:
             raise InputError(_("{path}: the PDF is encrypted").format(path=path))
         reader.root  # noqa: B018 - forces the trailer and catalogue to parse

@@ -30,6 +30,9 @@ class ArchiveOutcome:
     signatures: int
     sha256_before: str
     sha256_after: str
+    # signatures made without a timestamp of their own (B-B): from now on their time is
+    # proven by this document timestamp (they count as signed no later than it)
+    untimestamped: int = 0
 
 
 def _validation_context(trust_roots: list[Any], backend: Any) -> Any:
@@ -119,4 +122,5 @@ def _archive_locked(path: Path, tsa_url: str, trust_roots: list[Any],
     if ledger is not None:
         ledger.record_archive(path, archived, {"signatures": len(regular), "tsa": tsa_url,
                                                "sha256_after": after})
-    return ArchiveOutcome(path, len(regular), sha256_bytes(data), after)
+    untimestamped = sum(1 for s in regular if not s.has_signature_timestamp)
+    return ArchiveOutcome(path, len(regular), sha256_bytes(data), after, untimestamped)

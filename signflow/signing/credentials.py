@@ -32,10 +32,17 @@ class Credential:
 
 
 def _simple_signer_class() -> type:
+    """signflow's ``ParsedKeySigner``; pyHanko's own ``SimpleSigner`` when signflow's
+    pyHanko overrides are off (``signflow._internal.pyhanko.supported``)."""
     from pyhanko.sign.general import get_pyca_cryptography_hash
     from pyhanko.sign.signers import SimpleSigner
 
-    class ParsedKeySigner(SimpleSigner):  # type: ignore[misc, valid-type]
+    from signflow._internal.pyhanko import supported
+
+    if not supported():
+        return SimpleSigner
+
+    class ParsedKeySigner(SimpleSigner):
         """SimpleSigner that parses its private key once, not twice per signature
         (pyHanko re-loads the DER key on every raw signature, about 0.05 s each)."""
 
@@ -64,9 +71,6 @@ def _simple_signer_class() -> type:
 
 def open_pkcs12(path: Path, passphrase: bytes | None) -> Credential:
     """Load a PKCS#12 file; a wrong passphrase or a damaged file is an InputError."""
-    from signflow._internal.pyhanko.speedups import install
-
-    install()
     from cryptography.hazmat.primitives.serialization import pkcs12
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -90,7 +94,8 @@ def open_pkcs12(path: Path, passphrase: bytes | None) -> Credential:
     signer = _simple_signer_class()(
         signing_cert=signing_cert, signing_key=key_info,
         cert_registry=SimpleCertificateStore.from_certs([signing_cert, *chain]))
-    signer._parsed = key
+    if hasattr(signer, "_parsed"):
+        signer._parsed = key  # ParsedKeySigner: the key cryptography has just parsed
     return Credential(signer=signer, cert=signing_cert, source=f"PKCS#12 {path.name}")
 
 

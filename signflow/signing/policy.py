@@ -14,6 +14,7 @@ import datetime as dt
 
 from asn1crypto import x509
 
+from signflow.errors import InputError
 from signflow.i18n import _
 from signflow.identity import common_name, match_certificate
 from signflow.roster import Member, Role, Roster
@@ -22,6 +23,17 @@ from signflow.validation.revisions import DocumentHistory, signature_intact
 
 def _role_label(role: Role) -> str:
     return _("head") if role == "head" else _("seal")
+
+def check_signing_image(member: Member, role: Role) -> None:
+    """The signer's own image, when the roster names one, must be there now. A roster
+    loads without other members' images (an office receives only its own), so this is
+    checked when that member signs, before a key or PIN is asked for."""
+    image = member.signature_image if role == "head" else member.seal_image
+    if image is not None and not image.is_file():
+        what = _("signature image") if role == "head" else _("seal image")
+        raise InputError(_("{path}: the {what} of {member} named in the roster is not "
+                           "there").format(path=image, member=member.id, what=what))
+
 
 def certificate_problems(cert: x509.Certificate, member: Member, role: Role,
                          now: dt.datetime, organisation_attribute: str = "O") -> list[str]:

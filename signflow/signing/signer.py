@@ -32,7 +32,11 @@ from signflow.pdf.reader import remember_appended
 from signflow.roster import Member, Role, Roster
 from signflow.signing.appearance import appearance
 from signflow.signing.credentials import Credential
-from signflow.signing.policy import certificate_problems, document_problems
+from signflow.signing.policy import (
+    certificate_problems,
+    check_signing_image,
+    document_problems,
+)
 from signflow.signing.timestamps import http_timestamper
 from signflow.validation.revisions import DocumentHistory
 from signflow.validation.verdicts import LEVEL_VALUES, PadesLevel
@@ -208,6 +212,7 @@ def sign_documents(
     if role not in ("head", "seal"):
         raise InputError(_("unknown role '{role}' (use head or seal)").format(role=role))
     member = roster.member(member_id)
+    check_signing_image(member, role)
     now = now or dt.datetime.now(dt.UTC)
     problems = certificate_problems(credential.cert, member, role, now,
                                     roster.cluster.organisation_attribute)

@@ -65,6 +65,16 @@ class SignatureRecord:
         return common_name(self.signer_cert)
 
     @property
+    def has_signature_timestamp(self) -> bool:
+        """The CMS carries an RFC 3161 signature timestamp (B-T and up); says nothing of
+        whether it is valid or trusted (signflow.validation.verify judges that)."""
+        try:
+            attrs = self.embedded.signer_info["unsigned_attrs"]
+            return any(attr["type"].native == "signature_time_stamp_token" for attr in attrs)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False  # no unsigned attributes at all, or malformed ones
+
+    @property
     def claimed_time(self) -> dt.datetime | None:
         """The signer's own clock (signingTime attribute); not proof of anything."""
         return self.embedded.self_reported_timestamp
@@ -83,7 +93,7 @@ class DocumentHistory:
         self.reader = open_reader(data, path)
         self._reviews: dict[int, RevisionReview] = {}
         self._shapes: dict[int, DocumentShape] = {}
-        self._usage_index: Any = None
+        self._diff_policy: Any = None
 
     @property
     def total_revisions(self) -> int:
@@ -175,22 +185,22 @@ class DocumentHistory:
 
     def review(self, revision: int) -> RevisionReview:
         """Revision ``revision`` compared with the one before it (computed once)."""
-        from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, SuspiciousModification
+        from pyhanko.sign.diff_analysis import SuspiciousModification
 
         cached = self._reviews.get(revision)
         if cached is not None:
             return cached
-        from signflow._internal.pyhanko.fastdiff import UsageIndex, prime, reviewing
+        from signflow._internal.pyhanko.fastdiff import diff_policy
 
         reader = self.reader
         try:
             old = reader.get_historical_resolver(revision - 1)
-            if self._usage_index is None:
-                self._usage_index = UsageIndex(reader)
-            prime(self._usage_index, old)
             new = reader.get_historical_resolver(revision)
-            with reviewing(self._usage_index, old, new):
-                diff = DEFAULT_DIFF_POLICY.apply(old, new, None, None)
+            if self._diff_policy is None:
+                # pyHanko's default policy; signflow's incremental form of it for its own
+                # readers (the same verdicts, tests/test_fastdiff.py)
+                self._diff_policy = diff_policy(reader)
+            diff = self._diff_policy.apply(old, new, None, None)
             result = RevisionReview(revision,
                                     LEVEL_NAMES.get(diff.modification_level.value, "other"),
                                     frozenset(diff.changed_form_fields))

@@ -100,3 +100,15 @@ def document_status(path: Path, roster: Roster | None = None,
         seen = {"path": str(ledger.path), "agrees": problem is None, "problem": problem}
     return DocumentStatus(file=str(path), fields=statuses, next=next_steps(statuses, roster),
                           ledger=seen)
+
+
+def carries_signatures(path: Path) -> bool:
+    """The document holds at least one signature (a person's or a document timestamp).
+    A file that cannot be read counts as carrying some: the caller's own reading of it
+    then says what is wrong, instead of the file being passed over in silence."""
+    from signflow.errors import InputError
+
+    try:
+        return bool(read_history(path).signatures)
+    except InputError:
+        return True

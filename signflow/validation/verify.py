@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -680,8 +679,6 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
     for revision, message in history.workflow_problems():
         after.setdefault(revision, []).append(message)
     file_problems += history.geometry_problems()
-    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # our own report says it all
-    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
     verdicts = [_verify_signature(r, history, ctx, after) for r in history.signatures]
     regular = [v for v in verdicts if not v.is_timestamp]
     if not regular:

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import math
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -653,32 +654,53 @@ _DUPLICATE_KEY = re.compile(r"Multiple definitions in dictionary at byte (0x[0-9
 
 
 class _DuplicateKeys(logging.Handler):
-    """Collects pyHanko's warnings about a key defined twice in one dictionary."""
+    """Collects pyHanko's warnings about a key defined twice in one dictionary (those of
+    the thread that is looking for them)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.found: list[tuple[int, str]] = []
+        self.thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
         match = _DUPLICATE_KEY.search(record.getMessage())
         if match:
             self.found.append((int(match.group(1), 16), match.group(2)))
 
 
+# pyHanko's warnings are part of the validation here (its parser reports duplicate keys
+# only as log records). While any thread listens, pyHanko's parser logger lets warnings
+# through to the listeners only (the application's own logging settings decide what it
+# shows, so nothing reaches its handlers from here); the last listener to leave puts the
+# logger back as it found it.
+_LISTENING = threading.Lock()
+_listeners = 0
+_saved: tuple[int, bool] = (logging.NOTSET, True)
+
+
 @contextlib.contextmanager
 def _duplicate_keys() -> Iterator[_DuplicateKeys]:
+    global _listeners, _saved
     logger = logging.getLogger("pyhanko.pdf_utils.generic")
     handler = _DuplicateKeys()
-    level, propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
+    with _LISTENING:
+        if _listeners == 0:
+            _saved = (logger.level, logger.propagate)
+            logger.setLevel(logging.WARNING)
+            logger.propagate = False
+        _listeners += 1
+        logger.addHandler(handler)
     try:
         yield handler
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
+        with _LISTENING:
+            logger.removeHandler(handler)
+            _listeners -= 1
+            if _listeners == 0:
+                logger.setLevel(_saved[0])
+                logger.propagate = _saved[1]
 
 
 def duplicate_key_problems(data: bytes, ends: list[int], first: int) -> list[tuple[int, str]]:
@@ -689,7 +711,7 @@ def duplicate_key_problems(data: bytes, ends: list[int], first: int) -> list[tup
     import bisect
     import io
 
-    from pyhanko.pdf_utils.reader import PdfFileReader
+    from signflow._internal.pyhanko.reader import open_pdf_reader
 
     problems: list[tuple[int, str]] = []
 
@@ -697,7 +719,9 @@ def duplicate_key_problems(data: bytes, ends: list[int], first: int) -> list[tup
         return bisect.bisect_left(ends, offset)
 
     with _duplicate_keys() as seen:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)  # reads every trailer
+        # a reader of its own, so that every object is parsed (and warned about) here;
+        # signflow's reader reports the same byte offsets as pyHanko's
+        reader = open_pdf_reader(io.BytesIO(data), strict=False)  # reads every trailer
     for offset, key in seen.found:
         if revision_at(offset) >= first:
             problems.append((revision_at(offset), _(

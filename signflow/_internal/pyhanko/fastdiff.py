@@ -15,18 +15,32 @@ are dropped and grown again. A signature revision changes a handful of objects (
 its appearance, the signature value), so each further revision costs little.
 
 The results are the same path sets pyHanko computes (the test suite compares both, object
-by object and revision by revision); they are handed to pyHanko through the resolver's own
-cache attribute, so that its diff rules run unchanged. Written as a drop-in so it could be
-offered upstream as an incremental ``_load_reverse_xref_cache``.
+by object and revision by revision); they are handed to pyHanko through the cache
+attribute of signflow's own resolvers (those of a ``SignflowPdfReader``), so that its diff
+rules run unchanged. Written as a drop-in so it could be offered upstream as an
+incremental ``_load_reverse_xref_cache``.
+
+``SignflowDiffPolicy`` (pyHanko's public ``StandardDiffPolicy``, with pyHanko's default
+rules) is how signflow uses both this index and the form-field shortcut below; nothing in
+pyHanko is replaced, and every other policy in the process works as pyHanko made it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY
+from pyhanko.sign.diff_analysis.form_rules_api import (
+    FieldComparisonContext,
+    FieldMDPRule,
+    FormUpdatingRule,
+)
+from pyhanko.sign.diff_analysis.policies import StandardDiffPolicy
 
 Path = tuple  # of str (dictionary keys) and int (array indices)
 Edge = tuple[Path, Any]  # (relative path through direct objects, referenced Reference)
@@ -295,140 +309,100 @@ class LazyUsages(dict):
 
 
 def prime(index: UsageIndex, resolver: Any) -> None:
-    """Give ``resolver`` (the older revision of a comparison) lazily computed usages."""
-    if ENABLED and resolver._indirect_object_access_cache is None:
+    """Give ``resolver`` (the older revision of a comparison, one of signflow's own
+    resolvers) lazily computed usages."""
+    if resolver._indirect_object_access_cache is None:
         index.at(resolver.revision)
         resolver._indirect_object_access_cache = LazyUsages(index, resolver)
 
 
 # -- form fields untouched by a revision ---------------------------------------------------
 #
-# pyHanko's form rule lists every form field of both revisions and runs every field rule on
-# each (per revision: fields x rules), although a field whose objects the revision did not
-# write cannot yield anything but "unchanged". With one field per signature, that made
-# checking every revision of a document grow with the square of its signatures. While
-# signflow reviews a revision, fields that are the same object in both revisions and have
-# no written object below them are left out of the rule's list. Whether anything below a
-# field was written is read from the older revision's paths: an object the revision
-# writes was reachable from the field before, or is held by one that was (a holder must be
-# rewritten to hold something new).
+# pyHanko's form rule runs every field rule on every form field of both revisions (per
+# revision: fields x rules), although a field whose objects the revision did not write
+# cannot yield anything but "unchanged". With one field per signature, that made checking
+# every revision of a document grow with the square of its signatures. signflow's policy
+# hands its field rules only the fields that are new, gone, or have something written
+# below them. Whether anything below a field was written is read from the older revision's
+# paths: an object the revision writes was reachable from the field before, or is held by
+# one that was (a holder must be rewritten to hold something new).
 
-_REVIEWING: contextvars.ContextVar[set | None] = contextvars.ContextVar(
-    "signflow_touched_fields", default=None)
-ENABLED = True  # tests switch it off to compare with plain pyHanko
+_TOUCHED: contextvars.ContextVar[frozenset[Any] | None] = contextvars.ContextVar(
+    "signflow_touched_objects", default=None)
 
 
-class _Unusual(Exception):
-    """A field list this fast path does not handle: pyHanko's own code decides."""
+class _TouchedFieldsOnly(FieldMDPRule):
+    """One of pyHanko's field rules, shown only the fields the revision under review can
+    have changed (all of them outside ``SignflowDiffPolicy.apply``)."""
+
+    def __init__(self, rule: FieldMDPRule) -> None:
+        self.rule = rule
+
+    def apply(self, context: FieldComparisonContext) -> Iterable[tuple[Any, Any]]:
+        touched = _TOUCHED.get()
+        if touched is not None:
+            context = dataclasses.replace(context, field_specs={
+                name: spec for name, spec in context.field_specs.items()
+                if spec.old_field_ref is None or spec.old_field_ref != spec.new_field_ref
+                or spec.old_field_ref in touched})
+        return self.rule.apply(context)
 
 
-def _field_table(lst: Any, parent_name: str, inherited_ft: Any) -> dict[str, tuple]:
-    """name -> (field type, index in the list, has kids) for one /Fields or /Kids array,
-    read from the parsed objects shared by every revision (no per-revision copies)."""
-    from pyhanko.pdf_utils import generic
+class SignflowDiffPolicy(StandardDiffPolicy):
+    """pyHanko's ``DEFAULT_DIFF_POLICY`` (the same rules and settings) for consecutive
+    revisions of one of signflow's readers: the older revision's paths come from a
+    ``UsageIndex`` carried from one revision to the next, and the field rules see only the
+    fields the revision can have changed. Verdicts are pyHanko's (tests/test_fastdiff.py
+    compares them on signflow's documents and the attack corpus)."""
 
-    if not isinstance(lst, generic.ArrayObject):
-        raise _Unusual
-    table: dict[str, tuple] = {}
-    for ix, item in enumerate(lst):
-        if not isinstance(item, generic.IndirectObject):
-            raise _Unusual
-        ref = item.reference
-        resolver = ref.pdf
-        reader = resolver.reader
-        raw = reader.get_object(ref, revision=resolver.revision, transparent_decrypt=False)
-        if not isinstance(raw, generic.DictionaryObject) or isinstance(
-                raw, generic.DecryptedObjectProxy):
-            raise _Unusual
-        if "/T" not in raw:
-            continue
-        name = raw.raw_get("/T")
-        if not isinstance(name, generic.TextStringObject | generic.ByteStringObject):
-            raise _Unusual
-        if name in table or "." in name:
-            raise _Unusual
-        field_type = raw.raw_get("/FT") if "/FT" in raw else inherited_ft
-        kids = raw.raw_get("/Kids") if "/Kids" in raw else None
-        if kids is not None and not isinstance(kids, generic.ArrayObject):
-            raise _Unusual  # an indirect /Kids array: leave it to pyHanko
-        has_kids = bool(kids)
-        if not has_kids and field_type is None:
-            raise _Unusual
-        table[name] = (field_type, ix, has_kids, ref)
-    return table
+    def __init__(self, reader: Any) -> None:
+        default = DEFAULT_DIFF_POLICY
+        form_rule = None
+        if default.form_rule is not None:
+            form_rule = FormUpdatingRule(
+                field_rules=[_TouchedFieldsOnly(r) for r in default.form_rule.field_rules],
+                ignored_acroform_keys=default.form_rule.ignored_acroform_keys)
+        super().__init__(global_rules=default.global_rules, form_rule=form_rule,
+                         reject_object_freeing=default.reject_object_freeing,
+                         ignore_orphaned_objects=default.ignore_orphaned_objects,
+                         ignore_identical_objects=default.ignore_identical_objects)
+        self.reader = reader
+        self.index = UsageIndex(reader)
 
-
-def _install_field_filter() -> None:
-    from pyhanko.pdf_utils import generic
-    from pyhanko.sign.diff_analysis import form_rules_api
-    from pyhanko.sign.diff_analysis.policy_api import SuspiciousModification
-
-    original = form_rules_api._list_fields
-    if getattr(original, "signflow_filter", False):
-        return
-
-    def _list_fields(old_fields: Any, new_fields: Any, old_path: Any, parent_name: str = "",
-                     inherited_ft: Any = None) -> Iterator[tuple[str, Any]]:
-        touched = _REVIEWING.get()
-        if touched is None:
-            yield from original(old_fields, new_fields, old_path, parent_name, inherited_ft)
-            return
+    def apply(self, old: Any, new: Any, field_mdp_spec: Any = None,
+              doc_mdp: Any = None) -> Any:
+        if (old.reader is not self.reader or new.reader is not self.reader
+                or new.revision != old.revision + 1):
+            # not what the index follows: pyHanko's own policy, unchanged
+            return DEFAULT_DIFF_POLICY.apply(old, new, field_mdp_spec, doc_mdp)
+        prime(self.index, old)
+        token = _TOUCHED.set(self._touched(old, new))
         try:
-            old_table = _field_table(old_fields, parent_name, inherited_ft)
-            new_table = _field_table(new_fields, parent_name, inherited_ft)
-        except (_Unusual, Exception):
-            yield from original(old_fields, new_fields, old_path, parent_name, inherited_ft)
-            return
-        for name in set(old_table) | set(new_table):
-            old = old_table.get(name)
-            new = new_table.get(name)
-            # raw entries: indexing an array would dereference them
-            old_ref = old[3] if old else None
-            new_ref = new[3] if new else None
-            if old and new and old[0] != new[0]:
-                raise SuspiciousModification(f"Update changed field type of {name}")
-            if old_ref is not None and old_ref == new_ref and old_ref not in touched:
-                # the same field object in both revisions and nothing written below it
-                # (a changed kid would have been written, and reached through it)
-                continue
-            fq_name = f"{parent_name}.{name}" if parent_name else str(name)
-            common_ft = (old[0] if old else None) or (new[0] if new else None)
-            field_path = old_path + old[1] if old and old_path is not None else None
-            yield fq_name, form_rules_api.FieldComparisonSpec(
-                field_type=common_ft, old_field_ref=old_ref, new_field_ref=new_ref,
-                old_canonical_path=field_path)
-            old_kids = (old_ref.get_object()["/Kids"] if old and old[2]
-                        else generic.ArrayObject())
-            new_kids = (new_ref.get_object()["/Kids"] if new and new[2]
-                        else generic.ArrayObject())
-            if old_kids or new_kids:
-                yield from _list_fields(
-                    old_kids, new_kids,
-                    old_path=field_path + "/Kids" if field_path is not None else None,
-                    parent_name=fq_name, inherited_ft=common_ft)
+            return super().apply(old, new, field_mdp_spec, doc_mdp)
+        finally:
+            _TOUCHED.reset(token)
 
-    _list_fields.signflow_filter = True  # type: ignore[attr-defined]
-    form_rules_api._list_fields = _list_fields
+    def _touched(self, old: Any, new: Any) -> frozenset[Any]:
+        """Objects the revision writes or frees, and every object on a path to them."""
+        xrefs = self.reader.xrefs
+        written = set(xrefs.explicit_refs_in_revision(new.revision)) | set(
+            xrefs.refs_freed_in_revision(new.revision))
+        index = self.index.at(old.revision)
+        touched: set[Any] = set()
+        for ref in written:
+            touched.add(ref)
+            for _path, refs in index.paths.get(ref, ()):
+                touched.update(refs)
+        return frozenset(touched)
 
 
-@contextlib.contextmanager
-def reviewing(index: UsageIndex | None, old: Any, new: Any) -> Iterator[None]:
-    """Around pyHanko's comparison of ``old`` with ``new`` (consecutive revisions)."""
-    if not ENABLED or index is None or new.revision != old.revision + 1:
-        yield
-        return
-    _install_field_filter()
-    xrefs = new.reader.xrefs
-    written = set(xrefs.explicit_refs_in_revision(new.revision)) | set(
-        xrefs.refs_freed_in_revision(new.revision))
-    index.at(old.revision)
-    touched: set[Any] = set()
-    for ref in written:
-        touched.add(ref)
-        for _path, refs in index.paths.get(ref, ()):
-            touched.update(refs)
-    token = _REVIEWING.set(touched)
-    try:
-        yield
-    finally:
-        _REVIEWING.reset(token)
+def diff_policy(reader: Any) -> Any:
+    """The difference analysis policy for ``reader``'s revisions: ``SignflowDiffPolicy``
+    for one of signflow's readers, pyHanko's ``DEFAULT_DIFF_POLICY`` otherwise (plain
+    readers, SIGNFLOW_PLAIN_PYHANKO=1, an unknown pyHanko version)."""
+    from signflow._internal.pyhanko import supported
+    from signflow._internal.pyhanko.reader import SignflowPdfReader
+
+    if supported() and isinstance(reader, SignflowPdfReader):
+        return SignflowDiffPolicy(reader)
+    return DEFAULT_DIFF_POLICY
