@@ -68,9 +68,52 @@ def failure_reason(exc: BaseException) -> str:
                     "chain: is the CA's OCSP/CRL service reachable?")
     elif kinds & {"ClientError", "TimeoutError", "ConnectionError"}:
         meaning = _("a network service could not be reached")
+    elif "PKCS11Error" in kinds and token_error_meaning(exc) is not None:
+        meaning = token_error_meaning(exc) or ""
     else:
         return detail
     return f"{meaning} ({detail})"
+
+
+def token_error_meaning(exc: BaseException) -> str | None:
+    """What a PKCS#11 error (python-pkcs11's exception classes) means for the person at the
+    token, in their language; None for an error this does not know."""
+    from signflow.i18n import _
+
+    name = type(exc).__name__
+    text = {
+        "PinIncorrect": _("the PIN is wrong"),
+        "PinLocked": _("the PIN is locked after too many wrong tries: unlock it with the "
+                       "token's software (or ask the CA)"),
+        "PinExpired": _("the PIN has expired: change it with the token's software"),
+        "PinInvalid": _("the PIN has characters the token does not accept"),
+        "PinLenRange": _("the PIN is too short or too long for this token"),
+        "DeviceRemoved": _("the token was removed: plug it in again and sign again"),
+        "TokenNotPresent": _("the token was removed: plug it in again and sign again"),
+        "SessionHandleInvalid": _("the token was removed or reset: plug it in again and "
+                                  "sign again"),
+        "SessionClosed": _("the token was removed or reset: plug it in again and sign again"),
+        "ObjectHandleInvalid": _("the key is no longer on the token (was the token removed?): "
+                                 "plug it in again and sign again"),
+        "DeviceError": _("the token reported a device error: unplug it, plug it in again "
+                         "and retry"),
+        "DeviceMemory": _("the token is out of memory"),
+        "TokenNotRecognised": _("the token is not recognised by this module: use its own "
+                                "PKCS#11 module"),
+        "FunctionCancelled": _("the PIN entry was cancelled on the token"),
+        "NoSuchToken": _("no token found"),
+        "MultipleTokensReturned": _("several tokens match: name one with --token-label or "
+                                    "--slot"),
+        "NoSuchKey": _("no such key on the token"),
+        "MultipleObjectsReturned": _("several keys match: choose one with --key-id"),
+        "UserNotLoggedIn": _("the token needs the PIN first"),
+    }.get(name)
+    if text is None and "more than 1 slot" in str(exc):
+        return _("the module has several slots: name the token with --token-label or "
+                 "--slot (signflow keys list shows them)")
+    return text
+
+
 
 
 def os_error_message(exc: OSError, with_path: bool = True) -> str:

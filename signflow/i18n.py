@@ -10,11 +10,14 @@ does not name a language and keeps the default.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from functools import cache
 from pathlib import Path
 
 import polib
+
+from signflow import vn
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
@@ -74,3 +77,40 @@ _ = gettext
 
 def catalog_path(lang: str = "vi") -> Path:
     return _LOCALE_DIR / lang / "LC_MESSAGES" / "signflow.po"
+
+
+def date_text(moment: dt.date | dt.datetime | str) -> str:
+    """A date in a message: "05/3/2026" in Vietnamese (day with two digits, month as in
+    documents, Decree 30/2020), "2026-03-05" in English. A time of day is taken in Vietnam
+    time first; text that is not an ISO date is returned as it is."""
+    day = _moment(moment)
+    if day is None:
+        return str(moment)
+    if isinstance(day, dt.datetime):
+        day = day.date()
+    if get_language() == "en":
+        return day.isoformat()
+    return f"{vn.day_text(day.day)}/{vn.month_text(day.month)}/{day.year}"
+
+
+def time_text(moment: dt.datetime | str) -> str:
+    """A moment in a table or message, in Vietnam time: "09:30 05/3/2026" in Vietnamese,
+    "2026-03-05 09:30" in English (the seconds and offset are in the JSON)."""
+    when = _moment(moment)
+    if not isinstance(when, dt.datetime) or when.tzinfo is None:
+        return str(moment)
+    when = when.astimezone(vn.VN_TZ)
+    if get_language() == "en":
+        return when.strftime("%Y-%m-%d %H:%M")
+    return f"{when:%H:%M} {date_text(when)}"
+
+
+def _moment(value: dt.date | dt.datetime | str) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value.astimezone(vn.VN_TZ) if isinstance(value, dt.datetime) and \
+            value.tzinfo is not None else value
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+    return parsed.astimezone(vn.VN_TZ) if parsed.tzinfo is not None else parsed

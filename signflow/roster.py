@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 
 from signflow._internal.structured import parse_text
 from signflow.errors import InputError
-from signflow.i18n import _
+from signflow.i18n import _, date_text
 from signflow.identity import ORGANISATION_ATTRIBUTES, expected_pairs
 
 # who signs for a member: its head (the competent person), then its seal (the organisation)
@@ -29,6 +29,7 @@ MAX_SEAL_DIAMETER_MM = 42.0
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _SYMBOL = re.compile(r"^[^\s/]+$")
+_MEMBER_KEY = re.compile(r"members\[(\d+)\]\.?(.*)")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -137,9 +138,25 @@ class _Checker:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.problems: list[str] = []
+        self.member_ids: dict[int, str] = {}  # index in [[members]] -> the id written
 
     def problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.path}: {key}: {message}")
+        self.problems.append(f"{self.path}: {self.place(key)}: {message}")
+
+    def place(self, key: str) -> str:
+        """A key as people read it: ``members[0].head.name`` is "member 1 (quang-ninh),
+        head.name" (counted from 1, with the id written there)."""
+        found = _MEMBER_KEY.fullmatch(key)
+        if found is None:
+            return key
+        member = self.member(int(found[1]))
+        return f"{member}, {found[2]}" if found[2] else member
+
+    def member(self, index: int) -> str:
+        member_id = self.member_ids.get(index)
+        if member_id:
+            return _("member {n} ({id})").format(n=index + 1, id=member_id)
+        return _("member {n}").format(n=index + 1)
 
     def table(self, data: dict[str, Any], key: str, where: str) -> dict[str, Any] | None:
         value = data.get(key)
@@ -325,7 +342,7 @@ def parse_roster(raw: dict[str, Any], path: Path) -> Roster:
     date = c.date(cluster_raw, "date", "cluster.date")
     if date is not None and year is not None and date.year not in (year - 1, year):
         c.problem("cluster.date", _("{date} does not belong to the year {year}").format(
-            date=date.isoformat(), year=year))
+            date=date_text(date), year=year))
 
     signing_order = cluster_raw.get("signing_order", "any")
     if signing_order not in SIGNING_ORDERS:
@@ -349,9 +366,11 @@ def parse_roster(raw: dict[str, Any], path: Path) -> Roster:
             c.problem(where, _("must be a table"))
             continue
         raw_id = m.get("id")
+        if isinstance(raw_id, str) and raw_id.strip():
+            c.member_ids[i] = raw_id.strip()
         if isinstance(raw_id, str) and raw_id.strip() in seen:
-            c.problem(f"{where}.id", _("duplicate id '{id}' (already used by members[{n}])").format(
-                id=raw_id.strip(), n=seen[raw_id.strip()]))
+            c.problem(f"{where}.id", _("duplicate id '{id}' (already used by {member})").format(
+                id=raw_id.strip(), member=c.member(seen[raw_id.strip()])))
         elif isinstance(raw_id, str):
             seen[raw_id.strip()] = i
         member = _parse_member(c, m, where)
@@ -400,7 +419,7 @@ def _check_pins(c: _Checker, members: list[Member], index: dict[str, int]) -> No
                                   ("seal", member.seal_certificate)):
             if expectation is None or expectation.sha256 is None:
                 continue
-            where = f"{member.id} ({role})"
+            where = f"{member.id} ({_('head') if role == 'head' else _('seal')})"
             if expectation.sha256 in pinned:
                 key = "head.certificate" if role == "head" else "seal_certificate"
                 c.problem(f"members[{i}].{key}.sha256", _(

@@ -387,14 +387,15 @@ def test_case_7_namesakes_do_not_sign_for_a_member(cli, pdf_pack, demo_pki, tmp_
                  "--pkcs12", cred.p12, "--passphrase-file", cred.passphrase_file)
     assert result.code == 2, result
     # refused as not the member's certificate (the names are the same)
-    assert "không phải chứng thư danh sách quy định cho" in result.err, result.err
+    assert "không phải chứng thư số của" in result.err, result.err
     assert f"({FIRST}, " in result.err, result.err
     assert pdf.read_bytes() == before
     with open_credential(demo_pki, label, "extra") as other:
         _pyhanko_sign(pdf, f"sf-{role}-{FIRST}", other.signer)
     report = flagged(cli, pdf, demo_pki, ROSTER)
     problems = report["signatures"][0]["problems"]
-    assert any(f"không đúng với danh sách thành viên cho {FIRST} ({role})" in p
+    label = {"head": "người đứng đầu", "seal": "con dấu"}[role]
+    assert any(f"không phải của {FIRST} ({label}) theo danh sách thành viên" in p
                for p in problems), problems
 
 

@@ -15,10 +15,9 @@ def _compare_paths(data: bytes) -> int:
     from pyhanko.pdf_utils.reader import PdfFileReader, RawPdfPath
 
     from signflow._internal.pyhanko.fastdiff import UsageIndex
-    from signflow._internal.pyhanko.speedups import install
+    from signflow._internal.pyhanko.reader import SignflowPdfReader
 
-    install()
-    ours = PdfFileReader(io.BytesIO(data), strict=False)
+    ours = SignflowPdfReader(io.BytesIO(data), strict=False)
     theirs = PdfFileReader(io.BytesIO(data), strict=False)
     index = UsageIndex(ours)
     checked = 0
@@ -56,17 +55,31 @@ def _verdicts(reviews: dict) -> dict:
 
 
 def _reviews(path: Path, fast: bool) -> dict:
-    import signflow._internal.pyhanko.fastdiff as fastdiff
+    """Every revision's review, by signflow's policy on its own reader (fast) or by
+    pyHanko's default policy on a plain reader (SIGNFLOW_PLAIN_PYHANKO=1)."""
+    import os
+
+    from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY
+
+    from signflow._internal.pyhanko import PLAIN_ENV
+    from signflow._internal.pyhanko.fastdiff import SignflowDiffPolicy
     from signflow.validation.revisions import read_history
 
-    history = read_history(path)
+    saved = os.environ.pop(PLAIN_ENV, None)
     if not fast:
-        fastdiff.ENABLED = False
-        try:
-            return _verdicts(history.reviews)
-        finally:
-            fastdiff.ENABLED = True
-    return _verdicts(history.reviews)
+        os.environ[PLAIN_ENV] = "1"
+    try:
+        history = read_history(path)
+        reviews = _verdicts(history.reviews)
+        policy = history._diff_policy
+    finally:
+        os.environ.pop(PLAIN_ENV, None)
+        if saved is not None:
+            os.environ[PLAIN_ENV] = saved
+    if len(reviews):  # the policy the reviews were made with is the one meant
+        assert isinstance(policy, SignflowDiffPolicy) if fast else policy is DEFAULT_DIFF_POLICY, (
+            f"{path.name}: reviewed with {policy!r} (fast={fast})")
+    return reviews
 
 
 @pytest.mark.parametrize("name", MUST_FLAG + MUST_PASS)

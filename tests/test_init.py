@@ -3,7 +3,9 @@ of the 2019 example."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +134,31 @@ def test_keys_demo_keeps_the_users_roster_comments_and_says_which_roster_is_next
     assert all(m.head.certificate and m.seal_certificate for m in roster.members)
     assert roster.member("hai-phong").head.honorific == "ông"
     assert str(tmp_path / "pki" / "roster.toml") in result.out, result.out
+
+
+def test_workspace_settings_serve_every_command(cli, tmp_path, monkeypatch):
+    """Inside a workspace: templates check reads the workspace's templates, status and
+    verify take the year's documents, and options signflow.toml gives are not shown as
+    required."""
+    ws = tmp_path / "ws"
+    assert cli("init", ws, "--year", "2026").code == 0
+    monkeypatch.chdir(ws)
+    check = cli("templates", "check")
+    assert check.code == 0, check.err
+    assert str(ws / "templates") in check.out, check.out
+    helped = cli("generate", "--help")
+    assert "--roster" in helped.out and "bắt buộc" not in helped.out, helped.out
+    none_yet = cli("status")
+    assert none_yet.code == 2 and "signflow generate" in none_yet.err, none_yet.err
+    assert cli("generate", "--only", "giao-uoc-thi-dua").code == 0
+    status = cli("status", "--json")
+    documents = json.loads(status.out)["documents"]
+    assert [Path(d["file"]).name for d in documents] == ["giao-uoc-thi-dua-2026.pdf"], documents
+    verify = cli("verify", "--json")
+    assert verify.code == 1, verify  # nobody has signed yet: found and judged, not skipped
+    assert json.loads(verify.out)["file"].endswith("giao-uoc-thi-dua-2026.pdf")
+    monkeypatch.chdir(tmp_path)  # outside: required again, and files must be named
+    outside = cli("generate", "--help")
+    assert "bắt buộc" in outside.out, outside.out
+    nothing = cli("status")
+    assert nothing.code == 2 and "signflow init" in nothing.err, nothing.err

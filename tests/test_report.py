@@ -143,7 +143,7 @@ def test_report_content_in_vietnamese(monkeypatch):
     assert "Có vấn đề" in text
     assert "Không đọc được" in text
     assert "quang-ninh – " in text  # the missing signatures, as member – role
-    assert "Dấu thời gian tài liệu" in text or "dấu thời gian tài liệu" in text
+    assert "Dấu thời gian văn bản" in text or "dấu thời gian văn bản" in text
     assert "nội dung đã ký bị thay đổi sau khi ký" in text
     assert "startxref not found" in text
     # 18 signatures and 1 document timestamp in the good file, in order.

@@ -74,11 +74,13 @@ def test_every_problem_reported_at_once_with_file_and_key(tmp_path: Path):
     assert "cluster.date" in text and "'2019-02-30'" in text, text  # 30 February
     assert "cluster.leader" in text and "ha-noi" in text, text
     assert "cluster.colour" in text, text  # unknown key (typo guard)
-    assert "members[0].signature_image" in text, text  # a folder, not an image
-    assert "members[1].head.certificate.sha256" in text, text
-    assert "members[2].id" in text and "'Hà Nam'" in text, text  # not a slug
-    assert "members[2].parent" in text, text  # missing
-    assert "members[2].symbol" in text, text
+    # members counted from 1, with the id written there ("thành viên thứ 1 (ninh-binh)")
+    assert "members[" not in text, text
+    assert " 1 (ninh-binh), signature_image" in text, text  # a folder, not an image
+    assert " 2 (ninh-binh), head.certificate.sha256" in text, text
+    assert " 3 (Hà Nam), id" in text and "'Hà Nam'" in text, text  # not a slug
+    assert " 3 (Hà Nam), parent" in text, text  # missing
+    assert " 3 (Hà Nam), symbol" in text, text
     assert len(details) >= 8, text
 
 
@@ -88,7 +90,7 @@ def test_duplicate_ids(tmp_path: Path):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(RosterError) as info:
         load_roster(path)
-    assert any("members[1].id" in d and "'ninh-binh'" in d and "members[0]" in d
+    assert any(" 2 (ninh-binh), id" in d and "'ninh-binh'" in d and " 1 (ninh-binh))" in d
                for d in info.value.details), info.value.details
 
 

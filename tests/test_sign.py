@@ -323,7 +323,7 @@ def test_status_and_log(cli, pdf_pack, demo_pki, pki_roster, tmp_path):
     assert ("ninh-binh", "seal") in nxt and ("ha-nam", "head") in nxt
     assert ("ha-nam", "seal") not in nxt  # a seal waits for its head
     result = cli("status", pdf, "--roster", demo_pki.roster_path)
-    assert "2/18" in result.out and "ninh-binh" in result.out, result.out
+    assert "2/18" in result.out and "Ninh Bình" in result.out, result.out  # provinces
     result = cli("log", "--ledger", ledger, "--verify", "--trust", demo_pki.root_pem)
     assert result.code == 1, f"signings no timestamp covers must be reported: {result.err}"
     assert "chưa được gắn dấu thời gian" in result.err and "--anchor" in result.err, \
@@ -332,7 +332,7 @@ def test_status_and_log(cli, pdf_pack, demo_pki, pki_roster, tmp_path):
         assert cli("log", "--ledger", ledger, "--anchor", "--tsa", demo_pki.tsa_url).code == 0
     result = cli("log", "--ledger", ledger, "--verify", "--trust", demo_pki.root_pem)
     assert result.code == 0, result.err
-    assert result.out.count(" signed ") == 2
+    assert result.out.count(" ký số ") == 2
     # tampering with the audit trail is detected
     import sqlite3
 

@@ -77,8 +77,11 @@ def test_lta_agreement_verifies_offline(cli, lta_agreement, demo_pki):
                 demo_pki.root_pem)
     assert table.code == 0, table.out
     assert "chữ ký sau" in table.out and "form_filling" not in table.out
-    assert "Chưa bị thu hồi" in table.out
-    assert max(len(line) for line in table.out.splitlines()) < 190
+    assert "hợp lệ" in table.out and "Ninh Bình (người đứng đầu)" in table.out
+    assert max(len(line) for line in table.out.splitlines()) <= 100
+    wide = cli("verify", lta_agreement, "--roster", demo_pki.roster_path, "--trust",
+               demo_pki.root_pem, "--wide")  # every check in its own column
+    assert wide.code == 0 and "Chưa bị thu hồi" in wide.out, wide.out
 
 
 def test_lta_agreement_verifies_a_year_after_the_certificates_expire(cli, lta_agreement,
@@ -317,7 +320,7 @@ def test_tamper_signature_by_certificate_outside_the_roster(cli, pdf_pack, demo_
     sign_all(pdf, demo_pki, pki_roster, members=set())  # nothing: keep the outsider alone
     report = _flag(cli, pdf, demo_pki)
     assert "sf-head-ha-nam" in [s["field"] for s in report["signatures"]], report
-    assert any("không đúng với danh sách thành viên cho ha-nam (head)" in p
+    assert any("không phải của ha-nam (người đứng đầu) theo danh sách thành viên" in p
                for p in report["signatures"][0]["problems"]), report["signatures"][0]
     # without a roster it is a valid signature by a trusted certificate
     code, plain = verify_json(cli, pdf, "--trust", demo_pki.root_pem)

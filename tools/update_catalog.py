@@ -60,6 +60,58 @@ CLICK_MESSAGES = [
     "Could not open file {filename!r}: {message}",
     "Repeat for confirmation",
     "Error: The two entered values do not match.",
+    # help
+    "required",
+    "Positional arguments",
+    "deprecated",
+    "(dynamic)",
+    "%(prog)s, version %(version)s",
+    "Do you want to continue?",
+    "Confirm the action without prompting.",
+    # usage errors
+    "Missing parameter: {param_name}",
+    "Did you mean {possibility}?",
+    "(Did you mean one of: {possibilities}?)",
+    "Option {name!r} requires {nargs} arguments.",
+    "Argument {name!r} takes {nargs} values.",
+    "Invalid start character for option ({option})",
+    "Takes {nargs} values but 1 was given.",
+    "Takes {nargs} values but {len} were given.",
+    "Value must be an iterable.",
+    "{len_type} values are required, but {len_value} was given.",
+    "{len_type} values are required, but {len_value} were given.",
+    "Choose from:\n\t{choices}",
+    "{value} is not in the range {range}.",
+    "{value!r} does not match the format {format}.",
+    "{value!r} does not match the formats {formats}.",
+    "{value!r} is not a valid boolean. Recognized values: {states}",
+    "{value!r} is not a valid UUID.",
+    "{name} {filename!r} is not executable.",
+    "unknown error",
+    "Error: invalid input",
+    "Press any key to continue...",
+    # the type names click puts into "{value!r} is not a valid {number_type}."
+    "integer",
+    "integer range",
+    "float",
+    "float range",
+]
+
+# click's messages that only a programmer sees (mistakes in declaring commands, other
+# platforms, features signflow does not use): not translated. tests/test_help.py checks that
+# every message of click's is in one of the two lists.
+CLICK_DEVELOPER_MESSAGES = [
+    "DeprecationWarning: The command {name!r} is deprecated.{extra_message}",
+    "DeprecationWarning: The {param_type} {name!r} is deprecated.{extra_message}",
+    "Could not determine name for option with declarations {decls!r}",
+    "No options defined but a name was passed ({name}). Did you mean to declare an argument "
+    "instead? Did you mean to pass '--{name}'?",
+    "Arguments take exactly one parameter declaration, got {length}: {decls}.",
+    "Name '{name}' defined twice",
+    "Boolean option {decl!r} cannot use the same flag for true/false.",
+    "Choice({choices})",
+    "Unknown color {colour!r}",
+    "Unknown standard stream '{name}'",
 ]
 
 
@@ -93,7 +145,7 @@ def main() -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     old = polib.pofile(str(path)) if path.exists() else polib.POFile()
     existing = {e.msgid: e for e in old}
-    po = polib.POFile(wrapwidth=0)
+    po = polib.POFile()  # wrapped like any polib or PO editor save: small diffs
     po.metadata = {
         "Project-Id-Version": "signflow",
         "Language": "vi",

@@ -2,8 +2,8 @@
 
 This module is the one place where errors become exit codes (0 done, 1 a check found
 problems, 2 the job could not be done) and one clear line on stderr. The commands
-themselves live in ``_commands`` and are imported only after the language is fixed, because
-click evaluates help texts when the commands are defined.
+themselves live in ``signflow.cli.commands`` and are imported only after the language is
+fixed, because click evaluates help texts when the commands are defined.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ if os.path.basename(sys.argv[0] if sys.argv else "") in ("signflow", "__main__.p
     signal.signal(signal.SIGINT, _early_stop)
     signal.signal(signal.SIGTERM, _early_stop)
 
-import traceback  # noqa: E402 - after the handlers: an interrupt while importing is one line
-from collections.abc import Sequence  # noqa: E402
+import threading  # noqa: E402 - after the handlers: an interrupt while importing is one line
+import traceback  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from typing import Any  # noqa: E402
 
 import click  # noqa: E402
 
@@ -37,7 +40,7 @@ from signflow.errors import (  # noqa: E402
     SigningError,
     os_error_message,
 )
-from signflow.i18n import LANGUAGES, _, gettext, set_language  # noqa: E402
+from signflow.i18n import LANGUAGES, _, get_language, gettext, set_language  # noqa: E402
 
 
 class Terminated(KeyboardInterrupt):
@@ -50,8 +53,6 @@ def _raise_terminated(_signum: int, _frame: object) -> None:
 
 
 def _install_signal_handlers() -> None:
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         return  # only the main thread may set handlers (tests call main() from threads)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -88,25 +89,85 @@ def _global_options(argv: Sequence[str]) -> tuple[str | None, bool, list[str]]:
     return (lang if lang in LANGUAGES else None), debug, [*front, *rest, *args[end:]]
 
 
-def _translate_click() -> None:
-    """Route click's own messages (usage, missing options...) through our catalogue."""
-    import click.core
-    import click.decorators
-    import click.exceptions
-    import click.formatting
-    import click.parser
-    import click.termui
-    import click.types
+# click's modules that show users text; each binds gettext's `_` (and `ngettext`) at import.
+_CLICK_MODULES = ("core", "decorators", "exceptions", "formatting", "parser", "termui", "types")
+_click_lock = threading.Lock()
+_click_users = 0
+_click_saved: dict[tuple[str, str], Any] = {}
 
-    def ngettext(singular: str, plural: str, n: int) -> str:
-        return gettext(singular if n == 1 else plural)
 
-    for module in (click.core, click.decorators, click.exceptions, click.formatting,
-                   click.parser, click.termui, click.types):
-        if hasattr(module, "_"):
-            module._ = gettext  # type: ignore[attr-defined]
-        if hasattr(module, "ngettext"):
-            module.ngettext = ngettext  # type: ignore[attr-defined]
+class _ClickText(str):
+    """One of click's messages in the user's language. The type names click fills in
+    ("integer", "float") are translated too; the values it fills in are the user's own."""
+
+    def format(self, *args: Any, **kwargs: Any) -> str:
+        if isinstance(kwargs.get("number_type"), str):
+            kwargs["number_type"] = gettext(kwargs["number_type"])
+        return super().format(*args, **kwargs)
+
+
+def _click_gettext(message: str) -> str:
+    return _ClickText(gettext(message))
+
+
+def _click_ngettext(singular: str, plural: str, n: int) -> str:
+    return _ClickText(gettext(singular if n == 1 else plural))  # Vietnamese has one form
+
+
+@contextmanager
+def _click_in_language() -> Iterator[None]:
+    """click's own texts (usage lines, headings, usage errors, prompts) through our
+    catalogue, for as long as a command runs: click is left as it was afterwards, for
+    any other user of it in the process (main() may run in several threads at once)."""
+    global _click_users
+    import importlib
+
+    with _click_lock:
+        if _click_users == 0:
+            for name in _CLICK_MODULES:
+                module = importlib.import_module(f"click.{name}")
+                for attr, replacement in (("_", _click_gettext), ("ngettext", _click_ngettext)):
+                    if hasattr(module, attr):
+                        _click_saved[(name, attr)] = getattr(module, attr)
+                        setattr(module, attr, replacement)
+        _click_users += 1
+    try:
+        yield
+    finally:
+        with _click_lock:
+            _click_users -= 1
+            if _click_users == 0:
+                for (name, attr), original in _click_saved.items():
+                    setattr(sys.modules[f"click.{name}"], attr, original)
+                _click_saved.clear()
+
+
+def _commands() -> click.Group:
+    """The command tree, its help texts and metavars in the current language. click reads
+    them when the commands are defined, so the commands are defined again when a process
+    switches language (tests; a program calling main() for users of both languages)."""
+    import importlib
+
+    lang = get_language()
+    with _click_lock:
+        module = sys.modules.get("signflow.cli.commands")
+        if module is None:
+            module = importlib.import_module("signflow.cli.commands")
+        elif getattr(module, "_language", None) != lang:
+            module = importlib.reload(module)
+        module._language = lang  # type: ignore[attr-defined]
+    group: click.Group = module.cli
+    _localise_usage(group)
+    return group
+
+
+def _localise_usage(command: click.Command) -> None:
+    """The usage line's placeholders, which click fixes when a command is defined."""
+    command.options_metavar = _("[OPTIONS]")
+    if isinstance(command, click.Group):
+        command.subcommand_metavar = _("COMMAND [ARGS]...")
+        for sub in command.commands.values():
+            _localise_usage(sub)
 
 
 def _configure_logging(debug: bool) -> None:
@@ -139,6 +200,15 @@ def report_error(exc: SignflowError, debug: bool = False) -> None:
             n=len(exc.details) - len(shown)), err=True)
 
 
+def report_usage_error(exc: click.ClickException) -> None:
+    message = " ".join(exc.format_message().split())  # one line ("Choose from:\n\t...")
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        message = _("{message} (see: {command} --help)").format(
+            message=message, command=ctx.command_path)
+    click.echo(_("signflow: error: {message}").format(message=message), err=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # the command itself, not a call from Python
         _install_signal_handlers()
@@ -160,21 +230,16 @@ def _main(argv: Sequence[str]) -> int:
         return EXIT_FAILED
     try:
         _configure_logging(debug)
-        _translate_click()
-        from signflow.cli.commands import cli
-
-        result = cli.main(args=args, prog_name="signflow", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo(_("Interrupted."), err=True)
-        return EXIT_FAILED
-    except click.ClickException as exc:  # usage errors: one line, with where to look
-        message = exc.format_message()
-        ctx = getattr(exc, "ctx", None)
-        if isinstance(exc, click.UsageError) and ctx is not None:
-            message = _("{message} (see: {command} --help)").format(
-                message=message, command=ctx.command_path)
-        click.echo(_("signflow: error: {message}").format(message=message), err=True)
-        return EXIT_FAILED
+        with _click_in_language():  # click's messages are worded when they are shown
+            try:
+                result = _commands().main(args=args, prog_name="signflow",
+                                          standalone_mode=False)
+            except click.exceptions.Abort:
+                click.echo(_("Interrupted."), err=True)
+                return EXIT_FAILED
+            except click.ClickException as exc:  # usage errors: one line, where to look
+                report_usage_error(exc)
+                return EXIT_FAILED
     except SignflowError as exc:
         if debug:
             traceback.print_exc()

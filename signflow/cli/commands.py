@@ -16,14 +16,15 @@ import click
 
 from signflow import __version__
 from signflow.cli.secrets import (
+    KeyOwner,
     check_key_source,
     key_source_options,
     open_key_source,
 )
 from signflow.documents.context import KINDS
 from signflow.errors import EXIT_OK, EXIT_PROBLEMS
-from signflow.i18n import LANGUAGES, _
-from signflow.roster import Role, load_roster
+from signflow.i18n import LANGUAGES, _, date_text, time_text
+from signflow.roster import ROLES, Role, load_roster
 
 if TYPE_CHECKING:
     from signflow.validation.verdicts import PadesLevel
@@ -66,13 +67,20 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
             bar[0].__exit__(None, None, None)
 
 
+# Placeholders in the help, in the user's language (the module is defined again when the
+# language changes: signflow.cli.main).
+FILE = _("FILE")
+FOLDER = _("FOLDER")
+MEMBER = _("MEMBER")
+
+
 def _pdfa_option(f: Callable) -> Callable:
     return click.option("--pdfa", type=click.Choice(["2b", "none"]), default="2b",
                         show_default=True, help=_("PDF/A level of the PDF files."))(f)
 
 
 def _jobs_option(f: Callable) -> Callable:
-    return click.option("--jobs", type=click.IntRange(1, 64), default=None,
+    return click.option("--jobs", type=click.IntRange(1, 64), default=None, metavar=_("N"),
                         help=_("LibreOffice processes side by side (default: one per CPU)."))(f)
 
 
@@ -80,7 +88,8 @@ def _jobs_option(f: Callable) -> Callable:
 @click.version_option(__version__, prog_name="signflow")
 @click.option("--lang", type=click.Choice(LANGUAGES), help=_("Language of messages (vi, en)."))
 @click.option("--debug", is_flag=True, help=_("Show full error details (tracebacks)."))
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--config", "config_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Workspace settings (default: signflow.toml here or in a folder above)."))
 @click.pass_context
 def cli(ctx: click.Context, lang: str | None, debug: bool, config_path: Path | None) -> None:
@@ -89,8 +98,25 @@ def cli(ctx: click.Context, lang: str | None, debug: bool, config_path: Path | N
 
     path = config_path or find_config()
     ctx.obj = {"config": path}
-    if path is not None:
-        ctx.default_map = default_map(load_workspace(path))
+    defaults = default_map(load_workspace(path)) if path is not None else {}
+    if defaults:
+        ctx.default_map = defaults
+    _required_unless_given(ctx.command, defaults)
+
+
+def _required_unless_given(group: click.Command, defaults: dict[str, Any]) -> None:
+    """An option the workspace's signflow.toml supplies is not required on the command line
+    (nor shown as such in the help); outside a workspace it is again. Every run sets this
+    afresh, as one process may run several commands (tests, the agent)."""
+    for name, command in getattr(group, "commands", {}).items():
+        given = defaults.get(name) or {}
+        for param in command.params:
+            required = getattr(param, "_signflow_required", None)
+            if required is None:
+                required = param.required
+                param._signflow_required = required
+            param.required = required and param.name not in given
+        _required_unless_given(command, given if isinstance(given, dict) else {})
 
 
 def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -> Any:
@@ -112,7 +138,7 @@ def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -
     if known is not None and not path.is_file():
         raise InputError(_("the ledger {path} is missing: the workspace has used it since "
                            "{date}; restore it from a backup (a new one would restart the "
-                           "history)").format(path=path, date=known.get("created", "?")))
+                           "history)").format(path=path, date=date_text(known.get("created", "?"))))
     if missing_ok and not path.is_file():
         return None
     ledger = Ledger(path, read_only=read_only)
@@ -122,7 +148,8 @@ def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -
             raise InputError(_("the ledger {path} is not the one the workspace has used since "
                                "{date} (its history was emptied or replaced); restore it "
                                "from a backup").format(path=path,
-                                                       date=known.get("created", "?")))
+                                                       date=date_text(known.get("created",
+                                                                                "?"))))
         if known is not None:
             present = {str(a.seq): hashlib.sha256(a.token).hexdigest() for a in ledger.anchors()}
             recorded = known.get("anchors", {})
@@ -234,10 +261,12 @@ def anchor_ledger(ledger: Any, tsa_url: str | None, quiet: bool = False) -> None
 
 @cli.command(help=_("Render one template with TOML or JSON data (later files override "
                     "earlier keys)."))
-@click.argument("template", type=click.Path(path_type=Path))
-@click.option("--data", "data_files", multiple=True, required=True, type=click.Path(path_type=Path),
+@click.argument("template", metavar=_("TEMPLATE"), type=click.Path(path_type=Path))
+@click.option("--data", "data_files", metavar=FILE, multiple=True, required=True,
+              type=click.Path(path_type=Path),
               help=_("Data file (.toml or .json); may be repeated."))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", metavar=FILE, required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("The .docx to write."))
 def render(template: Path, data_files: tuple[Path, ...], out: Path) -> int:
     from signflow.documents.data import load_data
@@ -251,17 +280,21 @@ def render(template: Path, data_files: tuple[Path, ...], out: Path) -> int:
 
 @cli.command(help=_("Generate the year's pack: the cluster agreement and every member's "
                     "documents, with a manifest."))
-@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+@click.option("--roster", "roster_path", metavar=FILE, required=True,
+              type=click.Path(path_type=Path),
               help=_("Roster of the cluster (TOML)."))
-@click.option("--data", "data_files", multiple=True, required=True, type=click.Path(path_type=Path),
+@click.option("--data", "data_files", metavar=FILE, multiple=True, required=True,
+              type=click.Path(path_type=Path),
               help=_("The year's content (TOML or JSON); may be repeated."))
-@click.option("--templates", "templates_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--templates", "templates_dir", metavar=FOLDER,
+              type=click.Path(file_okay=False, path_type=Path),
               help=_("Folder of templates (default: the templates shipped with signflow)."))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", metavar=FOLDER, required=True,
+              type=click.Path(file_okay=False, path_type=Path),
               help=_("Output folder."))
 @click.option("--only", multiple=True, type=click.Choice(list(KINDS)),
               help=_("Only this kind of document; may be repeated."))
-@click.option("--member", "members", multiple=True,
+@click.option("--member", "members", metavar=MEMBER, multiple=True,
               help=_("Only this member's documents; may be repeated."))
 @click.option("--pdf/--no-pdf", default=True, show_default=True,
               help=_("Also convert the documents to PDF."))
@@ -269,7 +302,8 @@ def render(template: Path, data_files: tuple[Path, ...], out: Path) -> int:
 @_jobs_option
 @click.option("--force", is_flag=True,
               help=_("Regenerate documents even if they already carry signatures."))
-@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Signing ledger (default: signflow-ledger.sqlite in the output folder)."))
 def generate(roster_path: Path, data_files: tuple[Path, ...], templates_dir: Path | None,
              out_dir: Path, only: tuple[str, ...], members: tuple[str, ...], pdf: bool,
@@ -304,10 +338,12 @@ def templates() -> None:
 
 
 @templates.command("check", help=_("Check templates: syntax, variables, signature anchors."))
-@click.argument("templates_dir", required=False, type=click.Path(path_type=Path))
-@click.option("--roster", "roster_path", type=click.Path(path_type=Path),
+@click.argument("templates_dir", metavar=_("[FOLDER]"), required=False,
+                type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", metavar=FILE, type=click.Path(path_type=Path),
               help=_("Roster to check against (default: the shipped 2019 example)."))
-@click.option("--data", "data_files", multiple=True, type=click.Path(path_type=Path),
+@click.option("--data", "data_files", metavar=FILE, multiple=True,
+              type=click.Path(path_type=Path),
               help=_("Data to check against (default: the shipped 2019 example)."))
 def templates_check(templates_dir: Path | None, roster_path: Path | None,
                     data_files: tuple[Path, ...]) -> int:
@@ -331,12 +367,15 @@ def templates_check(templates_dir: Path | None, roster_path: Path | None,
 
 
 @cli.command(help=_("Convert documents to PDF/A with LibreOffice."))
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.argument("files", metavar=_("FILE..."), nargs=-1, required=True,
+                type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", metavar=FOLDER, required=True,
+              type=click.Path(file_okay=False, path_type=Path),
               help=_("Output folder."))
 @_pdfa_option
 @_jobs_option
-@click.option("--timeout", type=FiniteFloatRange(1, 3600), default=60.0, show_default=True,
+@click.option("--timeout", metavar=_("SECONDS"), type=FiniteFloatRange(1, 3600), default=60.0,
+              show_default=True,
               help=_("Seconds allowed per document before LibreOffice is stopped."))
 def convert(files: tuple[Path, ...], out_dir: Path, pdfa: str, jobs: int | None,
             timeout: float) -> int:
@@ -354,8 +393,10 @@ def convert(files: tuple[Path, ...], out_dir: Path, pdfa: str, jobs: int | None,
 
 
 @cli.command(help=_("Create the signature fields of a converted PDF, one per member and role."))
-@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+@click.argument("pdfs", metavar=_("PDF..."), nargs=-1, required=True,
+                type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", metavar=FILE, required=True,
+              type=click.Path(path_type=Path),
               help=_("Roster of the cluster (TOML)."))
 def prepare(pdfs: tuple[Path, ...], roster_path: Path) -> int:
     from signflow.documents.fields import prepare_fields
@@ -392,11 +433,13 @@ def roster_group() -> None:
 @roster_group.command("pin", help=_(
     "Pin a member's certificate in the roster: read it from a PEM/DER file, a PKCS#12 file "
     "or a token, show it, and write its SHA-256 fingerprint and subject into the roster."))
-@click.argument("roster_path", type=click.Path(path_type=Path))
-@click.option("--member", "member_id", required=True, help=_("Member id of the signer."))
+@click.argument("roster_path", metavar=_("ROSTER"), type=click.Path(path_type=Path))
+@click.option("--member", "member_id", metavar=MEMBER, required=True,
+              help=_("Member id of the signer."))
 @click.option("--role", type=click.Choice(["head", "seal"]), default="head", show_default=True,
               help=_("head: the head's personal signature; seal: the organisation's."))
-@click.option("--cert", "cert_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--cert", "cert_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Certificate file (PEM or DER)."))
 @key_source_options
 @click.option("--yes", is_flag=True, help=_("Write without asking."))
@@ -415,15 +458,16 @@ def roster_pin(roster_path: Path, member_id: str, role: Role, cert_path: Path | 
         raise InputError(_("choose one certificate source: --cert FILE, --pkcs12 FILE or "
                            "--pkcs11-lib LIB"))
     with contextlib.ExitStack() as stack:
+        owner = KeyOwner(member, role, roster.cluster.organisation_attribute)
         cert = load_certificate(cert_path) if cert_path is not None else \
-            open_key_source(stack, **key_source).cert
+            open_key_source(stack, **key_source, signer=owner).cert
     sha256, subject = cert_sha256(cert), subject_text(cert)
     click.echo(_("Member: {member} ({role})").format(
         member=member.unit, role=_("head") if role == "head" else _("seal")))
     click.echo(_("Subject: {subject}").format(subject=subject))
     click.echo(_("Issuer: {issuer}").format(issuer=cert.issuer.human_friendly))
     click.echo(_("Valid: {start} to {end}").format(
-        start=cert.not_valid_before.date(), end=cert.not_valid_after.date()))
+        start=date_text(cert.not_valid_before), end=date_text(cert.not_valid_after)))
     click.echo(_("SHA-256: {sha256}").format(sha256=sha256))
     if not names_member(cert, member, role, roster.cluster.organisation_attribute):
         click.echo(_("Warning: the certificate does not name {name} of {unit}; pin it only "
@@ -445,20 +489,26 @@ def roster_pin(roster_path: Path, member_id: str, role: Role, cert_path: Path | 
 
 @cli.command(help=_("Sign PDFs as one member's head or seal, with a PKCS#12 file or a "
                     "PKCS#11 token (one login for all documents)."))
-@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+@click.argument("pdfs", metavar=_("PDF..."), nargs=-1, required=True,
+                type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", metavar=FILE, required=True,
+              type=click.Path(path_type=Path),
               help=_("Roster of the cluster (TOML)."))
-@click.option("--member", "member_id", required=True, help=_("Member id of the signer."))
+@click.option("--member", "member_id", metavar=MEMBER, required=True,
+              help=_("Member id of the signer."))
 @click.option("--role", type=click.Choice(["head", "seal"]), default="head", show_default=True,
               help=_("head: the head's personal signature; seal: the organisation's."))
 @key_source_options
 @click.option("--level", type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]), default="B-B",
               show_default=True, help=_("PAdES baseline level."))
-@click.option("--tsa", "tsa_url", help=_("URL of the timestamp authority (RFC 3161)."))
-@click.option("--trust", "trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--tsa", "tsa_url", metavar="URL",
+              help=_("URL of the timestamp authority (RFC 3161)."))
+@click.option("--trust", "trust", metavar=FILE, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Trust root (PEM) for the validation data of B-LT/B-LTA; may be "
                      "repeated."))
-@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
 def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: Role,
          level: PadesLevel, tsa_url: str | None, trust: tuple[Path, ...], ledger_path: Path | None,
@@ -475,7 +525,9 @@ def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: Role,
     settings = SignSettings(level=level, tsa_url=tsa_url, trust_roots=trust)
     settings.check()
     with contextlib.ExitStack() as stack:
-        credential = open_key_source(stack, **key_source)
+        owner = KeyOwner(roster.member(member_id), role,
+                         roster.cluster.organisation_attribute, documents=len(pdfs))
+        credential = open_key_source(stack, **key_source, signer=owner)
         ledger = stack.enter_context(open_ledger(ledger_path or default_ledger_path(pdfs[0])))
         try:
             outcomes = sign_documents(list(pdfs), roster, member_id, role, credential,
@@ -492,15 +544,19 @@ def sign(pdfs: tuple[Path, ...], roster_path: Path, member_id: str, role: Role,
 
 
 @cli.command(help=_("Show who has signed, who is pending and what comes next."))
-@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--roster", "roster_path", type=click.Path(path_type=Path),
+@click.argument("pdfs", metavar=_("[PDF|FOLDER]..."), nargs=-1,
+                type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", metavar=FILE, type=click.Path(path_type=Path),
               help=_("Roster of the cluster (TOML)."))
-@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Signing ledger to compare the files with (default: the one next to "
                      "the documents, if there is one)."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
+@click.option("--wide", is_flag=True,
+              help=_("Show every column (a column per member), however wide."))
 def status(pdfs: tuple[Path, ...], roster_path: Path | None, ledger_path: Path | None,
-           as_json: bool) -> int:
+           as_json: bool, wide: bool) -> int:
     import contextlib
     import json
 
@@ -530,7 +586,7 @@ def status(pdfs: tuple[Path, ...], roster_path: Path | None, ledger_path: Path |
     else:
         from signflow.output.tables import status_table
 
-        click.echo(status_table(results, roster))
+        click.echo(status_table(results, roster, wide=wide))
         for r in results:
             if r.ledger is not None and not r.ledger["agrees"]:
                 click.echo(_("{path}: the file and the ledger {ledger} disagree: {problem}"
@@ -546,17 +602,20 @@ def status(pdfs: tuple[Path, ...], roster_path: Path | None, ledger_path: Path |
 
 @cli.command("log", help=_("Print the audit trail of the signing ledger; check it (--verify) "
                             "against its timestamps and the PDFs, or timestamp it (--anchor)."))
-@click.argument("pdfs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("pdfs", metavar=_("[PDF]..."), nargs=-1, type=click.Path(path_type=Path))
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Signing ledger (default: signflow-ledger.sqlite in this folder)."))
 @click.option("--verify", is_flag=True,
               help=_("Check the audit trail: its hash chain, its timestamps and the PDFs "
                      "(those named, else each where the ledger last saw it)."))
-@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--trust", metavar=FILE, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Trust root (PEM or DER) of the timestamp authority; may be repeated."))
 @click.option("--anchor", is_flag=True,
               help=_("Have the audit trail's latest state timestamped now (needs --tsa)."))
-@click.option("--tsa", "tsa_url", help=_("URL of the timestamp authority (RFC 3161)."))
+@click.option("--tsa", "tsa_url", metavar="URL",
+              help=_("URL of the timestamp authority (RFC 3161)."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
 def log_command(pdfs: tuple[Path, ...], ledger_path: Path | None, verify: bool,
                 trust: tuple[Path, ...], anchor: bool, tsa_url: str | None,
@@ -578,7 +637,7 @@ def log_command(pdfs: tuple[Path, ...], ledger_path: Path | None, verify: bool,
         with open_ledger(path) as ledger:
             made = _anchor(ledger, tsa_url)
         click.echo(_("The audit trail was timestamped up to event {n} ({at}).").format(
-            n=made.seq, at=made.at) if made else _("The audit trail's latest state was "
+            n=made.seq, at=time_text(made.at)) if made else _("The audit trail's latest state was "
                                                   "already timestamped."))
         if not verify:
             return EXIT_OK
@@ -599,10 +658,10 @@ def log_command(pdfs: tuple[Path, ...], ledger_path: Path | None, verify: bool,
                            documents_compared=audit.documents_compared)
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
+        from signflow.output.tables import event_line
+
         for e in events:
-            detail = ", ".join(f"{k}={v}" for k, v in e.details.items()
-                               if k != "revisions_sha256")
-            click.echo(f"{e.seq:>4}  {e.at}  {e.action:<17} {e.path or ''}  {detail}")
+            click.echo(event_line(e.seq, e.at, e.action, e.path, e.details))
         if audit is not None:
             for note in audit.notes:
                 click.echo(_("note: {note}").format(note=note))
@@ -617,21 +676,29 @@ def log_command(pdfs: tuple[Path, ...], ledger_path: Path | None, verify: bool,
 
 @cli.command(help=_("Verify signed PDFs: every signature, the signers, the changes after "
                     "signing, and (with a roster) completeness."))
-@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("pdfs", metavar=_("[PDF|FOLDER]..."), nargs=-1,
+                type=click.Path(path_type=Path))
+@click.option("--trust", metavar=FILE, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Trust root (PEM or DER); may be repeated."))
-@click.option("--roster", "roster_path", type=click.Path(path_type=Path),
+@click.option("--roster", "roster_path", metavar=FILE, type=click.Path(path_type=Path),
               help=_("Roster of the cluster (TOML), to check completeness and signers."))
-@click.option("--at", "at_text", help=_("Validate as of this time (ISO 8601), e.g. years "
-                                         "after the certificates expired."))
+@click.option("--at", "at_text", metavar=_("TIME"),
+              help=_("Validate as of this time (ISO 8601), e.g. years after the certificates "
+                     "expired."))
 @click.option("--online", is_flag=True,
               help=_("Check revocation online: a status that cannot be established is a "
                      "problem (default: offline, with the embedded data)."))
 @click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--report", "report_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Also write an HTML report to this file."))
+@click.option("--wide", is_flag=True,
+              help=_("Show every column (field names, each check, full times), however "
+                     "wide."))
 def verify(pdfs: tuple[Path, ...], trust: tuple[Path, ...], roster_path: Path | None,
-           at_text: str | None, online: bool, as_json: bool, report_path: Path | None) -> int:
+           at_text: str | None, online: bool, as_json: bool, report_path: Path | None,
+           wide: bool) -> int:
     import datetime as dt
     import json
 
@@ -657,7 +724,7 @@ def verify(pdfs: tuple[Path, ...], trust: tuple[Path, ...], roster_path: Path | 
     else:
         from signflow.output.tables import verify_table
 
-        click.echo(verify_table(verdicts), nl=False)
+        click.echo(verify_table(verdicts, roster, wide=wide), nl=False)
     if report_path is not None:
         from signflow._internal.files import atomic_write_bytes
         from signflow.output.report import render_html
@@ -679,17 +746,20 @@ def keys() -> None:
 
 @keys.command("demo", help=_("Create a demo PKI for a roster: CAs, a head and an organisation "
                              "certificate per member, a timestamp authority, demo images."))
-@click.option("--roster", "roster_path", required=True, type=click.Path(path_type=Path),
+@click.option("--roster", "roster_path", metavar=FILE, required=True,
+              type=click.Path(path_type=Path),
               help=_("Roster of the cluster (TOML)."))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", metavar=FOLDER, required=True,
+              type=click.Path(file_okay=False, path_type=Path),
               help=_("Output folder (new or empty)."))
-@click.option("--softhsm", "softhsm_members", multiple=True,
+@click.option("--softhsm", "softhsm_members", metavar=MEMBER, multiple=True,
               help=_("Also load this member's keys into a SoftHSM2 token; may be repeated "
                      "(\"all\" for every member)."))
-@click.option("--valid-days", type=click.IntRange(1, 7000), default=730, show_default=True,
+@click.option("--valid-days", metavar=_("DAYS"), type=click.IntRange(1, 7000), default=730,
+              show_default=True,
               help=_("Validity of the members' certificates, in days."))
-@click.option("--url", help=_("Base URL of the local services (default: a free port on "
-                              "127.0.0.1)."))
+@click.option("--url", metavar="URL",
+              help=_("Base URL of the local services (default: a free port on 127.0.0.1)."))
 def keys_demo(roster_path: Path, out_dir: Path, softhsm_members: tuple[str, ...],
               valid_days: int, url: str | None) -> int:
     from signflow.demo.pki import create_demo_pki
@@ -710,9 +780,56 @@ def keys_demo(roster_path: Path, out_dir: Path, softhsm_members: tuple[str, ...]
     return EXIT_OK
 
 
+@keys.command("list", help=_("List the tokens a PKCS#11 module reaches, the certificates "
+                             "on them with their key ids, and whose each one is."))
+@click.option("--pkcs11-lib", required=True, metavar=_("MODULE"),
+              help=_("PKCS#11 module of the token (a .so file)."))
+@click.option("--roster", "roster_path", type=click.Path(path_type=Path), metavar=_("FILE"),
+              help=_("Roster of the cluster (TOML), to say whose each key is."))
+def keys_list(pkcs11_lib: str, roster_path: Path | None) -> int:
+    from signflow.identity import common_name, match_certificate
+    from signflow.signing.tokens import inventory
+
+    roster = load_roster(roster_path) if roster_path else None
+    found = inventory(pkcs11_lib)
+    if not found.slots:
+        click.echo(_("No token is plugged in (module {module}).").format(module=pkcs11_lib))
+        return EXIT_OK
+    for slot in found.slots:
+        click.echo(_("Slot {slot}: token «{token}», serial {serial}{pad}").format(
+            slot=slot["slot"], token=slot["token"], serial=slot["serial"] or "-",
+            pad=_(", with a PIN pad") if slot["pinpad"] else ""))
+        certs = [c for c in found.certificates if c.slot == slot["slot"]]
+        if not certs:
+            click.echo("  " + _("(no certificate)"))
+        for cert in certs:
+            start, end = cert.valid
+            owners = []
+            if roster is not None:
+                for member in roster.members:
+                    for role in ROLES:
+                        word = _("head") if role == "head" else _("seal")
+                        match = match_certificate(cert.cert, member, role,
+                                                  roster.cluster.organisation_attribute)
+                        if match.matches:
+                            owners.append(f"{member.province} ({word})")
+            whose = ", ".join(owners) if owners else (
+                _("no member of the roster") if roster is not None else "")
+            click.echo(f"  - {common_name(cert.cert)}")
+            click.echo("    " + _("Subject: {subject}").format(subject=cert.subject))
+            click.echo("    " + _("Valid: {start} to {end}").format(
+                start=date_text(start), end=date_text(end)))
+            click.echo("    " + _("Key id: {id}; label: {label}").format(
+                id=cert.key_id.hex() if cert.key_id else "-", label=cert.label or "-"))
+            if whose:
+                click.echo("    " + _("Belongs to: {whose}").format(whose=whose))
+    return EXIT_OK
+
+
 @keys.command("serve", help=_("Serve the demo PKI's timestamp authority, OCSP and CRLs on "
                               "127.0.0.1 until interrupted."))
-@click.argument("pki_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("pki_dir", metavar=_("PKI_FOLDER"),
+                type=click.Path(file_okay=False, path_type=Path))
 def keys_serve(pki_dir: Path) -> int:
     import time
 
@@ -733,12 +850,15 @@ def keys_serve(pki_dir: Path) -> int:
 
 @cli.command(help=_("Add fresh validation data and a document timestamp (PAdES B-LTA), so "
                     "that the signatures stay verifiable after the certificates expire."))
-@click.argument("pdfs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--tsa", "tsa_url", required=True,
+@click.argument("pdfs", metavar=_("[PDF|FOLDER]..."), nargs=-1,
+                type=click.Path(path_type=Path))
+@click.option("--tsa", "tsa_url", metavar="URL", required=True,
               help=_("URL of the timestamp authority (RFC 3161)."))
-@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--trust", metavar=FILE, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Trust root (PEM or DER); may be repeated."))
-@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
 def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
             ledger_path: Path | None) -> int:
@@ -786,7 +906,7 @@ def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
 
 @cli.command(help=_("Run the whole flow on the shipped 2019 example: generate, convert, sign "
                     "(PKCS#12 and SoftHSM2), timestamp, archive and verify."))
-@click.option("--out", "out_dir", default=Path("out/demo"), show_default=True,
+@click.option("--out", "out_dir", metavar=FOLDER, default=Path("out/demo"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help=_("Output folder."))
 def demo(out_dir: Path) -> int:
     from signflow.demo.run import run_demo
@@ -823,10 +943,11 @@ def demo(out_dir: Path) -> int:
 
 @cli.command(help=_("Create a workspace for real use: settings, a roster and the year's data "
                     "to edit, and the templates."))
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--year", type=click.IntRange(2000, 2100),
+@click.argument("folder", metavar=FOLDER, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--year", metavar=_("YEAR"), type=click.IntRange(2000, 2100),
               help=_("Year of the documents (default: the roster's year, else this year)."))
-@click.option("--roster", "roster_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--roster", "roster_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
               help=_("The cluster's roster to start from (default: a skeleton to edit)."))
 def init(folder: Path, year: int | None, roster_path: Path | None) -> int:
     from signflow.cli.workspace import init_workspace

@@ -111,8 +111,9 @@ def default_map(ws: Workspace) -> dict[str, Any]:
         "verify": drop_none({**roster, "trust": ws.trust}),
         "archive": drop_none({"tsa_url": ws.tsa, "trust": ws.trust, "ledger_path": ws.ledger}),
         "log": drop_none({"ledger_path": ws.ledger, "trust": ws.trust, "tsa_url": ws.tsa}),
-        "templates": {"check": drop_none({"roster_path": ws.roster, "data_files": ws.data})},
-        "keys": {"demo": drop_none(roster)},
+        "templates": {"check": drop_none({"templates_dir": ws.templates, "roster_path": ws.roster,
+                                          "data_files": ws.data})},
+        "keys": {"demo": drop_none(roster), "list": drop_none(roster)},
     }
 
 

@@ -8,7 +8,7 @@ never logged or put into messages.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from signflow._internal.files import read_input
-from signflow.errors import InputError, SigningError, ToolMissingError
+from signflow.errors import InputError, SigningError
 from signflow.i18n import _
 
 
@@ -111,39 +111,81 @@ def open_pkcs11(
     key_label: str | None = None,
     key_id: bytes | None = None,
     cert_label: str | None = None,
-    pin: str | object | None = None,
+    pin: str | object | Callable[[str], str | object] | None = None,
+    matches: Callable[[x509.Certificate], bool] | None = None,
+    who: str = "",
 ) -> Iterator[Credential]:
     """Log in to a PKCS#11 token once and yield a credential; logs out on exit.
 
-    Vietnamese CA tokens have been seen where the key label differs from the certificate
-    label: keys can be chosen by CKA_ID, and the certificate is then found by the same id.
+    Without a key label, id or certificate label, the key is the one whose certificate
+    ``matches`` the signer (``who`` names them in messages), on whichever token present
+    holds it: nobody needs to know key labels. Vietnamese CA tokens have been seen where
+    the key label differs from the certificate label: keys are then found by CKA_ID.
+
+    ``pin``: the PIN, ``PINPAD`` for the token's own PIN pad, or a function that is given
+    the token's label (known only once the key is found) and returns one of those.
     """
-    try:
-        import pkcs11 as p11
-        from pyhanko.config.pkcs11 import TokenCriteria
-        from pyhanko.sign import pkcs11 as hanko_p11
-    except ImportError:  # pragma: no cover - part of our dependencies
-        raise ToolMissingError(_("PKCS#11 support is not installed (python-pkcs11)")) from None
-    if not Path(lib).exists():
-        raise ToolMissingError(_("PKCS#11 module not found: {path}").format(path=lib))
+    import pkcs11 as p11
+    from pyhanko.config.pkcs11 import TokenCriteria
+    from pyhanko.sign import pkcs11 as hanko_p11
+
+    from signflow.signing.tokens import (
+        choose_certificate,
+        inventory,
+        load_module,
+        pin_tries_left,
+        token_failure,
+    )
+
+    load_module(lib)  # a missing or broken module: said before anything else
+    found = inventory(lib, token_label=token_label, slot=slot)
+    chosen = None
     if key_label is None and key_id is None and cert_label is None:
-        raise InputError(_("name the key on the token: --key-label or --key-id"))
-    user_pin = p11.PROTECTED_AUTH if pin is PINPAD else pin
+        if matches is None:
+            raise InputError(_("name the key on the token: --key-label or --key-id"))
+        chosen = choose_certificate(found, matches, who)
+        key_id = chosen.key_id
+        if key_id is None:
+            raise InputError(_("the certificate of {who} on the token has no key id: name "
+                               "its key with --key-label").format(who=who))
+    elif not found.slots:
+        raise InputError(_("no token found (label: {label}, slot: {slot})").format(
+            label=token_label or "-", slot="-" if slot is None else slot))
+    elif len(found.slots) > 1 and token_label is None and slot is None:
+        raise InputError(_("the module has several tokens ({tokens}): name one with "
+                           "--token-label or --slot (signflow keys list shows them)").format(
+            tokens=", ".join(f"«{s['token']}»" for s in found.slots)))
+    token = ({"token": chosen.token_label, "serial": chosen.token_serial} if chosen
+             else found.slots[0])
+    if chosen is None:  # a key named: its certificate must be there (checked before the PIN)
+        on_token = [c for c in found.certificates if c.token_serial == token["serial"]]
+        wanted_label = cert_label or (key_label if key_id is None else None)
+        if not any((wanted_label is None or c.label == wanted_label)
+                   and (key_id is None or c.key_id == key_id) for c in on_token):
+            named = wanted_label or (key_id or b"").hex()
+            raise InputError(_("the key «{key}» is not on the token «{token}»; signflow keys "
+                               "list --pkcs11-lib {lib} shows the keys").format(
+                key=named, token=token["token"], lib=lib))
+    secret = pin(token["token"]) if callable(pin) else pin
+    if secret is PINPAD and not any(s["pinpad"] for s in found.slots
+                                    if s["serial"] == token["serial"]):
+        raise InputError(_("the token «{token}» has no PIN pad: leave out --pinpad and type "
+                           "the PIN").format(token=token["token"]))
+    user_pin = p11.PROTECTED_AUTH if secret is PINPAD else secret
     try:
         session = hanko_p11.open_pkcs11_session(
-            str(lib), slot_no=slot,
-            token_criteria=TokenCriteria(label=token_label) if token_label else None,
+            str(lib), token_criteria=TokenCriteria(serial=token["serial"].encode()
+                                                   if token["serial"] else None,
+                                                   label=token["token"] or None),
             user_pin=user_pin)
     except p11.PinIncorrect:
-        raise SigningError(_("the token refused the PIN")) from None
-    except p11.PinLocked:
-        raise SigningError(_("the token's PIN is locked")) from None
-    except p11.NoSuchToken:
-        raise InputError(_("no token found (label: {label}, slot: {slot})").format(
-            label=token_label or "-", slot="-" if slot is None else slot)) from None
+        tries = pin_tries_left(lib, token["serial"])
+        raise SigningError(_("the token «{token}» refused the PIN{tries}: nothing was "
+                             "signed").format(token=token["token"],
+                                              tries=f" ({tries})" if tries else "")) from None
     except (p11.PKCS11Error, RuntimeError, OSError) as exc:
-        raise SigningError(_("cannot open the PKCS#11 token: {reason}").format(
-            reason=type(exc).__name__)) from None
+        raise SigningError(_("cannot open the token «{token}»: {reason}").format(
+            token=token["token"], reason=token_failure(exc))) from None
     try:
         try:
             signer = hanko_p11.PKCS11Signer(
@@ -153,14 +195,17 @@ def open_pkcs11(
                 other_certs_to_pull=None)
             cert = signer.signing_cert
         except (p11.NoSuchKey, p11.MultipleObjectsReturned) as exc:
-            raise InputError(_("key or certificate not found on the token ({reason})").format(
-                reason=type(exc).__name__)) from None
+            named = key_label or cert_label or (key_id or b"").hex()
+            raise InputError(_("the key «{key}» is not on the token «{token}» ({reason}); "
+                               "signflow keys list --pkcs11-lib {lib} shows the keys").format(
+                key=named, token=token["token"], reason=token_failure(exc),
+                lib=lib)) from None
         except p11.PKCS11Error as exc:
-            raise SigningError(_("cannot use the key on the token: {reason}").format(
-                reason=type(exc).__name__)) from None
-        label = token_label or (f"slot {slot}" if slot is not None else "token")
+            raise SigningError(_("cannot use the key on the token «{token}»: {reason}").format(
+                token=token["token"], reason=token_failure(exc))) from None
+        key_name = key_label or (key_id or b"").hex()
         yield Credential(signer=signer, cert=cert,
-                         source=f"PKCS#11 {label}/{key_label or (key_id or b'').hex()}")
+                         source=f"PKCS#11 {token['token']}/{key_name}")
     finally:
         with contextlib.suppress(Exception):
             session.close()

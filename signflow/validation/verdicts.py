@@ -72,8 +72,17 @@ class FileVerdict:
     # some signer was matched to the roster by name and organisation only (not pinned)
     identities_by_name: bool = False
 
+    @property
+    def signed_not_ok(self) -> list[dict[str, str]]:
+        """The entries of ``missing`` whose signature is there but not ok at the validation
+        time (not trusted then, changed, revoked...), unlike those never signed."""
+        present = {(s.member, s.role) for s in self.signatures if not s.is_timestamp}
+        return [m for m in self.missing if (m.get("member"), m.get("role")) in present]
+
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["signed_not_ok"] = self.signed_not_ok
+        return data
 
 
 def report_json(verdicts: list[FileVerdict]) -> dict[str, Any]:

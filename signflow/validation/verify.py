@@ -267,8 +267,9 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
             identity = match.method
             if not match.matches:
                 problems.append(_("signed with a certificate the roster does not expect for "
-                                  "{member} ({role})").format(member=record.member,
-                                                              role=record.role))
+                                  "{member} ({role})").format(
+                    member=record.member,
+                    role=_("head") if record.role == "head" else _("seal")))
     claimed = record.claimed_time
     ok = not problems and intact and valid and trusted
     return SignatureVerdict(

@@ -8,9 +8,13 @@ What signflow uses instead:
   ``signflow.pdf.reader.open_reader``): historical objects cached by their place in the
   file, cross-reference lookups answered from an index, signature values decoded in one
   step;
-- ``fastdiff``: the difference analysis's paths to objects computed incrementally and
-  handed to signflow's own resolvers, and ``fastdiff.signflow_diff_policy`` (pyHanko's
-  default rules, its form rule skipping fields a revision did not touch).
+- ``names.SignflowName``: the certificate names of the signatures such a reader returns
+  compare (and index) by remembered answers;
+- ``fastdiff.SignflowDiffPolicy`` (a ``StandardDiffPolicy`` with pyHanko's default
+  rules): the paths to objects computed incrementally and handed to signflow's own
+  resolvers, and field rules shown only the fields a revision can have changed;
+- ``signflow.signing.credentials.ParsedKeySigner`` (a ``SimpleSigner``): the private key
+  parsed once.
 
 They were written against pyHanko 0.38 (and asn1crypto 1.5), whose internals they lean
 on. ``supported()`` says whether they are on: with any other version, or with

@@ -216,6 +216,7 @@ class SignflowPdfReader(PdfFileReader):
 
     _signflow_data: bytes | None = None  # the file, when the stream is in memory
     _signflow_parsing = False
+    _signflow_names_adopted = False
 
     def __init__(self, stream: Any, strict: bool = True, decode_limits: Any = None) -> None:
         super().__init__(stream, strict=strict, decode_limits=decode_limits)
@@ -235,6 +236,19 @@ class SignflowPdfReader(PdfFileReader):
             return bool(self.encrypted)
         except Exception:
             return True
+
+    @property
+    def embedded_signatures(self) -> Any:
+        """pyHanko's list, its signatures' certificate names made ``SignflowName``
+        (``names.adopt_names``) the first time it is asked for."""
+        signatures = PdfFileReader.embedded_signatures.fget(self)  # type: ignore[attr-defined]
+        if not self._signflow_names_adopted:
+            self._signflow_names_adopted = True
+            from signflow._internal.pyhanko.names import adopt_names
+
+            for signature in signatures:
+                adopt_names(signature.signed_data)
+        return signatures
 
     def get_object(  # type: ignore[override] # PdfFileReader's own signature (not PdfHandler's)
             self, ref: Any, revision: int | None = None, never_decrypt: bool = False,
