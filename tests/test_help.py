@@ -131,7 +131,7 @@ def test_usage_errors_are_one_vietnamese_line(cli, args):
     (("convert", "a.docx", "--out", "o", "--jobs", "99"), "99 không nằm trong khoảng"),
     (("sign", "a.pdf", "--role", "boss"), "'boss' không phải một trong các giá trị 'head', 'seal'"),
     (("sign", "a.pdf", "--rol", "head"), "Có phải ý bạn là"),
-    (("verify",), "Thiếu đối số 'TỆP_PDF...'"),
+    (("prepare",), "Thiếu đối số 'TỆP_PDF...'"),
     (("sign", "a.pdf"), "Thiếu tùy chọn '--roster'"),
     (("keys", "serve"), "Thiếu đối số 'THƯ_MỤC_PKI'"),
     (("frobnicate",), "Không có lệnh 'frobnicate'"),

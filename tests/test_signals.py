@@ -176,7 +176,7 @@ def test_nan_and_infinite_timeouts_are_refused(cli, tmp_path):
 def test_usage_errors_are_one_line(cli):
     for args, reason in (
         (("sign",), "Thiếu đối số 'TỆP_PDF...'"),
-        (("verify",), "Thiếu đối số 'TỆP_PDF...'"),
+        (("prepare",), "Thiếu đối số 'TỆP_PDF...'"),
         (("sign", "x.pdf"), "Thiếu tùy chọn '--roster'"),
         (("frobnicate",), "Không có lệnh 'frobnicate'"),
         (("convert", "--jobs", "0", "x.docx", "--out", "o"), "'--jobs': 0"),

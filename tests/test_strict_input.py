@@ -93,7 +93,7 @@ def test_one_certificate_pinned_for_two_signers_is_a_contradiction(tmp_path, mon
     roster = _write(tmp_path, "roster.toml", text)
     with pytest.raises(InputError) as caught:
         load_roster(roster)
-    assert any("đã được gắn cho ninh-binh (seal)" in d for d in caught.value.details), \
+    assert any("đã được ghim cho ninh-binh (con dấu)" in d for d in caught.value.details), \
         caught.value.details
 
 
