@@ -181,6 +181,26 @@ def default_ledger_path(pdf: Path) -> Path:
     return folder / LEDGER_NAME
 
 
+def event_label(action: str, details: dict[str, Any] | None = None) -> str:
+    """The words for a ledger event (the JSON keeps ``action`` as it is)."""
+    if action == "signed" and (details or {}).get("recovered"):
+        return _("signed (recorded after an interruption)")
+    labels = {
+        "created": _("ledger created"),
+        "registered": _("document registered"),
+        "generated": _("document generated"),
+        "observed": _("document seen"),
+        "revisions-added": _("revisions recorded"),
+        "signed": _("signed"),
+        "archived": _("archived (B-LTA)"),
+        "anchored": _("ledger timestamped"),
+        "history-conflict": _("history conflict"),
+        "signing-interrupted": _("signing interrupted"),
+        "recovered": _("signature recorded after an interruption"),
+    }
+    return labels.get(action, action)
+
+
 class Ledger:
     def __init__(self, path: Path, read_only: bool = False) -> None:
         """Open (or create) the ledger. ``read_only``: for auditing, also on read-only

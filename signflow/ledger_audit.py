@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from signflow.errors import failure_reason
-from signflow.i18n import _
-from signflow.ledger import Anchor, Ledger, anchor_digest
+from signflow.i18n import _, time_text
+from signflow.ledger import Anchor, Ledger, anchor_digest, event_label
 from signflow.pdf.reader import revision_ends
 
 __all__ = ["LedgerAudit", "audit_ledger"]
@@ -95,12 +95,14 @@ def _check_anchors(audit: LedgerAudit, events: list[Any], anchors: list[Anchor],
         event = by_seq.get(anchor.seq)
         if event is None:
             audit.problems.append(_("event {n} was timestamped on {at} but is missing from "
-                                    "the audit trail").format(n=anchor.seq, at=anchor.at))
+                                    "the audit trail").format(n=anchor.seq,
+                                                              at=time_text(anchor.at)))
             continue
         if event.hash != anchor.head:
             audit.problems.append(_(
                 "the audit trail up to event {n} is not the one timestamped on {at}: an event "
-                "up to it was altered, inserted or removed").format(n=anchor.seq, at=anchor.at))
+                "up to it was altered, inserted or removed").format(n=anchor.seq,
+                                                                     at=time_text(anchor.at)))
         problem, moment = _check_token(anchor, trust_roots)
         if problem is not None:
             audit.problems.append(_("timestamp of event {n}: {problem}").format(
@@ -116,7 +118,7 @@ def _check_anchors(audit: LedgerAudit, events: list[Any], anchors: list[Anchor],
         if recorded is None or recorded > moment + _CLOCK_SKEW:
             audit.problems.append(_(
                 "event {n} says it happened at {at}, after its timestamp ({stamped})").format(
-                    n=anchor.seq, at=event.at, stamped=moment.isoformat(timespec="seconds")))
+                    n=anchor.seq, at=time_text(event.at), stamped=time_text(moment)))
     # A token proves the head existed at its time, not earlier: a history rewritten today
     # and timestamped today would cover signings it dates years back. Each signing and
     # archive must be timestamped soon after it says it happened.
@@ -134,7 +136,7 @@ def _check_anchors(audit: LedgerAudit, events: list[Any], anchors: list[Anchor],
                 "event {n} ({action}, {at}) was first timestamped {hours} hours later: what "
                 "happened before that timestamp is not proven (the history may have been "
                 "rewritten and timestamped again)").format(
-                    n=event.seq, action=event.action, at=event.at,
+                    n=event.seq, action=event_label(event.action), at=time_text(event.at),
                     hours=int((moment - recorded).total_seconds() // 3600)))
 
 
@@ -167,7 +169,7 @@ def _check_token(anchor: Anchor, trust_roots: list[Any]) -> tuple[str | None, dt
         moment = tst["gen_time"].native
         if moment.isoformat(timespec="seconds") != anchor.at:
             return _("the time recorded beside it ({at}) is not the token's ({token})").format(
-                at=anchor.at, token=moment.isoformat(timespec="seconds")), None
+                at=anchor.at, token=moment.isoformat(timespec="seconds")), None  # to the second
         expected = anchor_digest(anchor.head)
 
         def imprint(algorithm: str) -> bytes:

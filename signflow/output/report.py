@@ -308,12 +308,23 @@ def _file_section(i: int, v: FileVerdict, show_time: bool) -> str:
             completeness = _mark(GOOD, _("complete: every expected signature is present"),
                                  "good")
         else:
-            missing = "".join(
-                f"<li><bdi>{esc(m.get('member', '?'))}</bdi> – "
-                f"{esc(_role_label(m.get('role', '?')))}</li>" for m in v.missing)
-            completeness = (_mark(BAD, _("incomplete: {n} signature(s) missing").format(
-                n=len(v.missing)), "bad") + (f'<ul class="missing">{missing}</ul>'
-                                             if missing else ""))
+            present = v.signed_not_ok  # there, but not ok at the validation time
+            absent = [m for m in v.missing if m not in present]
+
+            def listed(entries: list[dict[str, str]]) -> str:
+                items = "".join(f"<li><bdi>{esc(m.get('member', '?'))}</bdi> – "
+                                f"{esc(_role_label(m.get('role', '?')))}</li>"
+                                for m in entries)
+                return f'<ul class="missing">{items}</ul>' if items else ""
+
+            completeness = ""
+            if absent:
+                completeness += _mark(BAD, _("incomplete: {n} signature(s) missing").format(
+                    n=len(absent)), "bad") + listed(absent)
+            if present:
+                completeness += _mark(BAD, _(
+                    "{n} signature(s) present but not valid or not trusted at the validation "
+                    "time").format(n=len(present)), "bad") + listed(present)
         facts.append((_("Completeness"), completeness))
         if v.identities_by_name:
             facts.append((_("Signers"), esc(identity_note())))

@@ -17,6 +17,7 @@ from typing import Any
 
 from signflow import vn
 from signflow.i18n import _, time_text
+from signflow.ledger import event_label
 from signflow.roster import Roster
 from signflow.validation.status import DocumentStatus
 from signflow.validation.verdicts import (
@@ -380,26 +381,6 @@ def verify_table(verdicts: Sequence[FileVerdict], roster: Roster | None = None,
 
 
 # --- signflow log -------------------------------------------------------------------------
-
-def event_label(action: str, details: dict[str, Any] | None = None) -> str:
-    """The words for a ledger event (the JSON keeps ``action`` as it is)."""
-    if action == "signed" and (details or {}).get("recovered"):
-        return _("signed (recorded after an interruption)")
-    labels = {
-        "created": _("ledger created"),
-        "registered": _("document registered"),
-        "generated": _("document generated"),
-        "observed": _("document seen"),
-        "revisions-added": _("revisions recorded"),
-        "signed": _("signed"),
-        "archived": _("archived (B-LTA)"),
-        "anchored": _("ledger timestamped"),
-        "history-conflict": _("history conflict"),
-        "signing-interrupted": _("signing interrupted"),
-        "recovered": _("signature recorded after an interruption"),
-    }
-    return labels.get(action, action)
-
 
 def _detail_names() -> dict[str, str]:
     return {

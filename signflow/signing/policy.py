@@ -15,7 +15,7 @@ import datetime as dt
 from asn1crypto import x509
 
 from signflow.errors import InputError
-from signflow.i18n import _
+from signflow.i18n import _, date_text
 from signflow.identity import common_name, match_certificate
 from signflow.roster import Member, Role, Roster
 from signflow.validation.revisions import DocumentHistory, signature_intact
@@ -49,10 +49,10 @@ def certificate_problems(cert: x509.Certificate, member: Member, role: Role,
     not_after = validity["not_after"].native
     if now < not_before:
         problems.append(_("the certificate of {signer} is not valid before {date}").format(
-            signer=name, date=not_before.isoformat()))
+            signer=name, date=date_text(not_before)))
     if now > not_after:
         problems.append(_("the certificate of {signer} expired on {date}").format(
-            signer=name, date=not_after.isoformat()))
+            signer=name, date=date_text(not_after)))
     public_key = cert.public_key
     algo = public_key.algorithm
     if (algo == "rsa" and public_key.bit_size < 2048) or (algo == "ec" and
