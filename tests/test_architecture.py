@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("records", ("signflow.validation", "signflow.ledger", "signflow.ledger_audit")),
     ("stages", ("signflow.documents", "signflow.signing")),
     ("output", ("signflow.output",)),
+    ("workflows", ("signflow.ceremony",)),  # several stages in one sitting
     ("demo", ("signflow.demo",)),  # the [demo] extra: the whole flow with a demo PKI
     ("interfaces", ("signflow.cli", "signflow.__main__")),
 ]

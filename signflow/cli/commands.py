@@ -848,6 +848,92 @@ def keys_serve(pki_dir: Path) -> int:
     return EXIT_OK
 
 
+@cli.command(help=_("The signing ceremony: the heads sign one agreement in turn on this "
+                    "computer, each with their own token, each seal right after its head; "
+                    "then the agreement is archived and verified."))
+@click.argument("pdf", metavar=_("PDF"), type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--roster", "roster_path", required=True, metavar=FILE,
+              type=click.Path(path_type=Path), help=_("Roster of the cluster (TOML)."))
+@click.option("--pkcs11-lib", "modules", multiple=True, required=True, metavar=_("MODULE"),
+              help=_("PKCS#11 module of the tokens (a .so file); may be repeated."))
+@click.option("--level", type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]), default="B-B",
+              show_default=True, help=_("PAdES level of each signature."))
+@click.option("--tsa", "tsa_url", metavar="URL",
+              help=_("URL of the timestamp authority (RFC 3161)."))
+@click.option("--trust", multiple=True, metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER); may be repeated."))
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
+@click.option("--images", "images_dir", metavar=_("FOLDER"),
+              type=click.Path(file_okay=False, path_type=Path),
+              help=_("Where the signed pages are written as images, for a projector "
+                     "(default: a folder beside the document)."))
+@click.option("--report", "report_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("The verification report written at the end (HTML)."))
+@click.option("--pinpad", is_flag=True, help=_("Enter the PIN on the token's own PIN pad."))
+def ceremony(pdf: Path, roster_path: Path, modules: tuple[str, ...], level: PadesLevel,
+             tsa_url: str | None, trust: tuple[Path, ...], ledger_path: Path | None,
+             images_dir: Path | None, report_path: Path | None, pinpad: bool) -> int:
+    from signflow.ceremony import Ceremony, FoundKey, Turn, run_ceremony
+    from signflow.ledger import default_ledger_path
+    from signflow.signing.credentials import PINPAD
+    from signflow.signing.signer import SignSettings
+
+    roster = load_roster(roster_path)
+    settings = SignSettings(level=level, tsa_url=tsa_url, trust_roots=trust)
+    settings.check()
+    images_dir = images_dir or pdf.with_name(f"{pdf.stem}-nghi-thuc-ky")
+    report_path = report_path or pdf.with_name(f"{pdf.stem}-bien-ban-xac-minh.html")
+
+    def say(text: str) -> None:
+        click.echo(text)
+
+    def ask_pin(key: FoundKey) -> str | object:
+        if pinpad:
+            click.echo(_("Type the PIN on the token's PIN pad."))
+            return PINPAD
+        prompt = _("PIN of the token «{token}» ({name}, {n} document(s))").format(
+            token=key.token_label, name=key.turn.who, n=1)
+        try:
+            return click.prompt(prompt, hide_input=True, err=True)
+        except click.Abort:
+            raise KeyboardInterrupt() from None
+
+    def interrupted(turn: Turn, exc: BaseException) -> str:
+        from signflow.cli import Terminated
+
+        if isinstance(exc, Terminated):
+            raise exc
+        click.echo()
+        try:
+            choice = click.prompt(_("{who}: s = skip for now, x = stop the ceremony, Enter = "
+                                    "keep waiting").format(who=turn.who),
+                                  default="", show_default=False, err=True)
+        except click.Abort:
+            return "stop"
+        return {"s": "skip", "x": "stop"}.get(choice.strip().lower(), "")
+
+    with open_ledger(ledger_path or default_ledger_path(pdf)) as ledger:
+        session = Ceremony(pdf, roster, modules, settings, ledger=ledger,
+                           images_dir=images_dir)
+        click.echo(_("Signing ceremony: {path} ({n} signature(s) to make; Ctrl+C to skip "
+                     "someone or stop)").format(path=pdf, n=len(session.pending())))
+        run_ceremony(session, say, ask_pin, interrupted)
+        left = session.pending()
+        outcome = session.finish(tsa_url if not left else None, trust, report_path)
+        anchor_ledger(ledger, tsa_url, quiet=True)
+    click.echo(_("Signed today: {n}; still missing: {m}").format(
+        n=len(outcome.signed), m=len(left)))
+    if outcome.archived:
+        click.echo(_("Archived (PAdES B-LTA)."))
+    if outcome.report is not None:
+        click.echo(_("Report: {path}").format(path=outcome.report))
+    return EXIT_OK if outcome.complete else EXIT_PROBLEMS
+
+
 @cli.command(help=_("Add fresh validation data and a document timestamp (PAdES B-LTA), so "
                     "that the signatures stay verifiable after the certificates expire."))
 @click.argument("pdfs", metavar=_("[PDF|FOLDER]..."), nargs=-1,

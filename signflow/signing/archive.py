@@ -57,11 +57,12 @@ async def _archive(data: bytes, tsa_url: str, trust_roots: list[Any]) -> bytes:
 
 async def _archive_with(data: bytes, tsa_url: str, vc: Any) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
     from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
 
-    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    from signflow._internal.pyhanko.reader import open_pdf_reader
+
+    reader = open_pdf_reader(io.BytesIO(data), strict=False)  # signflow's: reads signatures fast
     writer = IncrementalPdfFileWriter.from_reader(reader)
     existing = _vri_keys(reader)
     for emb in reader.embedded_signatures:

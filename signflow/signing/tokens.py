@@ -81,14 +81,25 @@ def load_module(lib: str | Path) -> Any:
 
 
 def inventory(lib: str | Path, token_label: str | None = None,
-              slot: int | None = None) -> TokenInventory:
+              slot: int | None = None, rescan: bool = False) -> TokenInventory:
     """Every token present (or the one named) and the certificates on it, read without a
-    PIN."""
+    PIN.
+
+    ``rescan``: finalise and initialise the module first, for modules that see tokens
+    plugged in only when initialised (SoftHSM2 among them; real middleware usually updates
+    its slot list by itself). Sessions open in this process become invalid: only for a
+    caller that holds none (the ceremony between two signers)."""
     import pkcs11
     from asn1crypto import x509 as asn1_x509
     from pkcs11 import Attribute, ObjectClass
 
     module = load_module(lib)
+    if rescan:
+        try:
+            module.reinitialize()
+        except pkcs11.PKCS11Error as exc:
+            raise SigningError(_("cannot list the token slots: {reason}").format(
+                reason=token_failure(exc))) from None
     found = TokenInventory(module=str(lib))
     try:
         slots = module.get_slots(token_present=True)
