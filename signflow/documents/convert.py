@@ -199,8 +199,14 @@ def _check_output(path: Path, pdfa: str | None) -> PdfFacts:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    """Stop LibreOffice and everything it started (soffice is a launcher)."""
+    if hasattr(os, "killpg"):  # POSIX: the process group made by start_new_session
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    else:  # Windows: the process tree, by taskkill (reviewed, not run here)
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)],
+                           capture_output=True, timeout=30, check=False)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
 
@@ -257,7 +263,10 @@ class _Worker:
         staged: list[tuple[ConversionJob, Path]] = []
         for i, job in enumerate(jobs):
             link = self.stage / f"{i:04d}{job.source.suffix.lower()}"
-            link.symlink_to(job.source.resolve())
+            try:
+                link.symlink_to(job.source.resolve())
+            except OSError:  # Windows without the privilege to make links: a copy
+                shutil.copyfile(job.source, link)
             staged.append((job, link))
         cmd = [
             self.soffice, "--headless", "--invisible", "--norestore", "--nolockcheck",
@@ -270,7 +279,8 @@ class _Worker:
         env = dict(os.environ, SAL_USE_VCLPLUGIN="svp", HOME=str(self.profile.parent))
         timeout = self.startup_timeout + self.document_timeout * len(jobs)
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, start_new_session=True, env=env)
+                                stderr=subprocess.PIPE, start_new_session=True, env=env,
+                                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
         deadline = time.monotonic() + timeout
         seen = 0
         reason = ""
