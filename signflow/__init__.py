@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "Credential": "signflow.signing.credentials",
     "open_pkcs12": "signflow.signing.credentials",
     "open_pkcs11": "signflow.signing.credentials",
+    "open_csc": "signflow.signing.credentials",
     "load_trust_roots": "signflow.identity",
     "sign_documents": "signflow.signing.signer",
     "SignSettings": "signflow.signing.signer",
@@ -101,6 +102,7 @@ __all__ = [
     "Credential",
     "open_pkcs12",
     "open_pkcs11",
+    "open_csc",
     "load_trust_roots",
     "sign_documents",
     "SignSettings",
@@ -158,7 +160,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from signflow.output.report import render_html
     from signflow.roster import ROLES, Member, Role, Roster, load_roster
     from signflow.signing.archive import ArchiveOutcome, archive_document
-    from signflow.signing.credentials import Credential, open_pkcs11, open_pkcs12
+    from signflow.signing.credentials import Credential, open_csc, open_pkcs11, open_pkcs12
     from signflow.signing.signer import SignOutcome, SignSettings, sign_documents
     from signflow.validation.revisions import DocumentHistory, read_history
     from signflow.validation.status import DocumentStatus, document_status

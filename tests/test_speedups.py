@@ -650,20 +650,45 @@ def test_verifying_leaves_logging_as_it_found_it(lta_agreement, demo_pki):
     assert not changed, f"verification changed logging settings: {changed}"
 
 
+def _with_revision(body: bytes) -> tuple[bytes, list[int]]:
+    """A one-revision PDF plus a revision that writes object 3 as ``body``; and where each
+    revision ends."""
+    data = _pdf(_CATALOG, _PAGES)
+    first_end = len(data)
+    offset = len(data)
+    data += b"3 0 obj\n" + body + b"\nendobj\n"
+    xref = len(data)
+    data += b"xref\n0 1\n0000000000 65535 f \n3 1\n%010d 00000 n \n" % offset
+    prev = int(data.split(b"startxref\n")[1].split(b"\n")[0])
+    data += b"trailer\n<< /Size 4 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+        prev, xref)
+    return data, [first_end, len(data)]
+
+
+@pytest.mark.parametrize("body", [
+    b"<< /Contents <" + _HEX + b"> /A 1 /A 2 >>",  # the fast path
+    b"<< /T (/Contents <" + _HEX + b">) /A 1 /A 2 >>",  # the fast path gives up: parsed twice
+])
+def test_duplicate_keys_are_found_once_as_with_plain_pyhanko(body, monkeypatch):
+    from signflow._internal.pyhanko import PLAIN_ENV
+    from signflow.validation.workflow import duplicate_key_problems
+
+    data, ends = _with_revision(body)
+    monkeypatch.delenv(PLAIN_ENV, raising=False)
+    ours = duplicate_key_problems(data, ends, 1)
+    monkeypatch.setenv(PLAIN_ENV, "1")
+    plain = duplicate_key_problems(data, ends, 1)
+    assert len(plain) == 1 and "/A" in plain[0][1], plain
+    assert ours == plain
+
+
 def test_the_duplicate_key_listener_still_hears_when_pyhanko_is_quiet():
     """pyHanko's parser logger set to ERROR by the application: duplicate keys are still
     found (the listener lowers the level for itself) and nothing reaches the application's
     handlers."""
     from signflow.validation.workflow import duplicate_key_problems
 
-    data = _pdf(_CATALOG, _PAGES)
-    data += b"3 0 obj\n<< /A 1 /A 2 >>\nendobj\n"
-    offset = data.index(b"3 0 obj")
-    xref = len(data)
-    data += b"xref\n0 1\n0000000000 65535 f \n3 1\n%010d 00000 n \n" % offset
-    prev = int(data.split(b"startxref\n")[1].split(b"\n")[0])
-    data += b"trailer\n<< /Size 4 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
-        prev, xref)
+    data, ends = _with_revision(b"<< /A 1 /A 2 >>")
     seen: list[logging.LogRecord] = []
 
     class Catch(logging.Handler):
@@ -675,7 +700,6 @@ def test_the_duplicate_key_listener_still_hears_when_pyhanko_is_quiet():
     logging.getLogger().addHandler(catch)
     logger.setLevel(logging.ERROR)
     try:
-        ends = [data.index(b"%%EOF") + 6, len(data)]
         problems = duplicate_key_problems(data, ends, 1)
         kept = (logger.level, logger.propagate, list(logger.handlers))
     finally:

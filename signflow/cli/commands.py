@@ -431,8 +431,9 @@ def roster_group() -> None:
 
 
 @roster_group.command("pin", help=_(
-    "Pin a member's certificate in the roster: read it from a PEM/DER file, a PKCS#12 file "
-    "or a token, show it, and write its SHA-256 fingerprint and subject into the roster."))
+    "Pin a member's certificate in the roster: read it from a PEM/DER file, a PKCS#12 file, "
+    "a token or a remote signing service, show it, and write its SHA-256 fingerprint and "
+    "subject into the roster."))
 @click.argument("roster_path", metavar=_("ROSTER"), type=click.Path(path_type=Path))
 @click.option("--member", "member_id", metavar=MEMBER, required=True,
               help=_("Member id of the signer."))
@@ -453,10 +454,10 @@ def roster_pin(roster_path: Path, member_id: str, role: Role, cert_path: Path | 
 
     roster = load_roster(roster_path)
     member = roster.member(member_id)
-    has_key = key_source["pkcs12_path"] is not None or key_source["pkcs11_lib"] is not None
+    has_key = any(key_source[k] is not None for k in ("pkcs12_path", "pkcs11_lib", "csc_url"))
     if (cert_path is None) == (not has_key):
-        raise InputError(_("choose one certificate source: --cert FILE, --pkcs12 FILE or "
-                           "--pkcs11-lib LIB"))
+        raise InputError(_("choose one certificate source: --cert FILE, --pkcs12 FILE, "
+                           "--pkcs11-lib LIB or --csc-url URL"))
     with contextlib.ExitStack() as stack:
         owner = KeyOwner(member, role, roster.cluster.organisation_attribute)
         cert = load_certificate(cert_path) if cert_path is not None else \
@@ -487,8 +488,9 @@ def roster_pin(roster_path: Path, member_id: str, role: Role, cert_path: Path | 
     return EXIT_OK
 
 
-@cli.command(help=_("Sign PDFs as one member's head or seal, with a PKCS#12 file or a "
-                    "PKCS#11 token (one login for all documents)."))
+@cli.command(help=_("Sign PDFs as one member's head or seal, with a PKCS#12 file, a "
+                    "PKCS#11 token (one login for all documents) or a remote signing service "
+                    "(CSC API)."))
 @click.argument("pdfs", metavar=_("PDF..."), nargs=-1, required=True,
                 type=click.Path(path_type=Path))
 @click.option("--roster", "roster_path", metavar=FILE, required=True,

@@ -3,7 +3,10 @@
 A PKCS#12 passphrase or a token PIN comes from a file (``--passphrase-file``,
 ``--pin-file``), the environment (``SIGNFLOW_PASSPHRASE``, ``SIGNFLOW_PIN``), a hidden
 prompt, or the token's own PIN pad: never from the command line, never echoed, never
-logged.
+logged. So do a remote signing service's access token (``--csc-token-file``,
+``SIGNFLOW_CSC_TOKEN``; never prompted) and the user's authorisation for it (PIN:
+``--csc-pin-file``, ``SIGNFLOW_CSC_PIN``; OTP: ``--csc-otp-file``, ``SIGNFLOW_CSC_OTP``;
+else hidden prompts).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from signflow.roster import Member, Role
 
 
 def key_source_options(f: Callable) -> Callable:
-    """Where a key (or just its certificate) comes from: a PKCS#12 file or a token."""
+    """Where a key (or just its certificate) comes from: a PKCS#12 file, a token, or a
+    remote signing service (CSC API)."""
     options = [
         click.option("--pkcs12", "pkcs12_path", metavar=_("FILE"),
                      type=click.Path(dir_okay=False, path_type=Path),
@@ -43,21 +47,45 @@ def key_source_options(f: Callable) -> Callable:
                             "prompt).")),
         click.option("--pinpad", is_flag=True,
                      help=_("Enter the PIN on the token's own PIN pad.")),
+        click.option("--csc-url", metavar="URL",
+                     help=_("Remote signing service (Cloud Signature Consortium API v1): "
+                            "its https:// address, the part before /csc/v1.")),
+        click.option("--csc-credential", metavar=_("CREDENTIAL_ID"),
+                     help=_("Credential id at the remote signing service (default: the one "
+                            "whose certificate is the signer's).")),
+        click.option("--csc-token-file", metavar=_("FILE"),
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help=_("File holding the access token of the remote signing service "
+                            "(else $SIGNFLOW_CSC_TOKEN, else none).")),
+        click.option("--csc-pin-file", metavar=_("FILE"),
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help=_("File holding the PIN of the remote signing credential, when "
+                            "the service asks for one (else $SIGNFLOW_CSC_PIN, else a hidden "
+                            "prompt).")),
+        click.option("--csc-otp-file", metavar=_("FILE"),
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help=_("File holding the one-time password (OTP), when the service "
+                            "asks for one (else $SIGNFLOW_CSC_OTP, else a hidden prompt); "
+                            "one OTP serves one authorisation.")),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
-def check_key_source(pkcs12_path: Path | None, pkcs11_lib: str | None, **_rest: Any) -> None:
+def check_key_source(pkcs12_path: Path | None, pkcs11_lib: str | None,
+                     csc_url: str | None = None, **_rest: Any) -> None:
     from signflow.errors import InputError
 
-    if (pkcs12_path is None) == (pkcs11_lib is None):
-        raise InputError(_("choose one key source: --pkcs12 FILE or --pkcs11-lib LIB"))
+    if sum(source is not None for source in (pkcs12_path, pkcs11_lib, csc_url)) != 1:
+        raise InputError(_("choose one key source: --pkcs12 FILE, --pkcs11-lib LIB or "
+                           "--csc-url URL"))
 
 def open_key_source(stack: Any, pkcs12_path: Path | None, passphrase_file: Path | None,
                     pkcs11_lib: str | None, token_label: str | None, slot: int | None,
                     key_label: str | None, key_id: str | None, pin_file: Path | None,
-                    pinpad: bool, signer: KeyOwner | None = None) -> Any:
+                    pinpad: bool, csc_url: str | None = None, csc_credential: str | None = None,
+                    csc_token_file: Path | None = None, csc_pin_file: Path | None = None,
+                    csc_otp_file: Path | None = None, signer: KeyOwner | None = None) -> Any:
     """The credential the key source options name; a token stays open until ``stack``
     closes. Secrets come from files, the environment or a hidden prompt only.
 
@@ -67,7 +95,10 @@ def open_key_source(stack: Any, pkcs12_path: Path | None, passphrase_file: Path 
     from signflow.errors import InputError
     from signflow.signing.credentials import PINPAD, open_pkcs11, open_pkcs12
 
-    check_key_source(pkcs12_path, pkcs11_lib)
+    check_key_source(pkcs12_path, pkcs11_lib, csc_url)
+    if csc_url is not None:
+        return open_remote(stack, csc_url, csc_credential, csc_token_file, csc_pin_file,
+                           csc_otp_file, signer)
     if pkcs12_path is not None:
         secret = read_secret(passphrase_file, "SIGNFLOW_PASSPHRASE", _("Passphrase"))
         return open_pkcs12(pkcs12_path, secret.encode("utf-8"))
@@ -90,6 +121,65 @@ def open_key_source(stack: Any, pkcs12_path: Path | None, passphrase_file: Path 
     return stack.enter_context(open_pkcs11(
         pkcs11_lib, token_label=token_label, slot=slot, key_label=key_label,
         key_id=key_id_bytes, pin=pin_for,
+        matches=signer.matches if signer is not None else None,
+        who=signer.name if signer is not None else ""))
+
+
+def open_remote(stack: Any, url: str, credential_id: str | None, token_file: Path | None,
+                pin_file: Path | None, otp_file: Path | None, signer: KeyOwner | None) -> Any:
+    """A credential at a remote signing service (CSC). The access token comes from a file
+    or the environment; the PIN and OTP only when the service asks, at the first
+    signature (after every check), from a file, the environment or a hidden prompt. An
+    OTP from a file or the environment serves once: a second authorisation (at SCAL2,
+    the next document) asks on the terminal."""
+    import os
+
+    from signflow.errors import InputError
+    from signflow.signing.credentials import CscAuthData, CscAuthRequest, open_csc
+
+    token = read_secret(token_file, "SIGNFLOW_CSC_TOKEN", "") if token_file is not None \
+        else os.environ.get("SIGNFLOW_CSC_TOKEN")
+    otp_given = [False]
+    documents = signer.documents if signer is not None and signer.documents else 1
+    whose = (_("{name}, {n} document(s)").format(name=signer.name, n=documents)
+             if signer is not None else "")
+
+    def hidden_prompt(prompt: str) -> str:
+        if not sys.stdin.isatty():
+            raise InputError(_("the remote signing service asks for a new OTP for each "
+                               "authorisation: type them at the prompt (on a terminal), or "
+                               "sign one document at a time"))
+        try:
+            return str(click.prompt(prompt, hide_input=True, err=True))
+        except click.exceptions.Abort:  # Ctrl+C or end of input at the prompt
+            raise KeyboardInterrupt from None
+
+    def answer(request: CscAuthRequest) -> CscAuthData:
+        if request.confirm:
+            click.echo(_("Confirm the signing in the remote signing provider's app or device "
+                         "(credential «{credential}»{whose})...").format(
+                credential=request.credential_id, whose=f"; {whose}" if whose else ""),
+                err=True)
+            return CscAuthData()
+        pin = otp = None
+        if request.pin:
+            pin = read_secret(pin_file, "SIGNFLOW_CSC_PIN", _(
+                "PIN of the remote signing credential «{credential}»{whose}").format(
+                credential=request.credential_id, whose=f" ({whose})" if whose else ""))
+        if request.otp:
+            prompt = (_("One-time password (OTP) the remote signing service has just sent for "
+                        "«{credential}»") if request.otp_sent else
+                      _("One-time password (OTP) for «{credential}»")).format(
+                credential=request.credential_id)
+            if not otp_given[0]:
+                otp_given[0] = True
+                otp = read_secret(otp_file, "SIGNFLOW_CSC_OTP", prompt)
+            else:
+                otp = hidden_prompt(prompt)
+        return CscAuthData(pin=pin, otp=otp)
+
+    return stack.enter_context(open_csc(
+        url, credential_id=credential_id, token=token, authorize=answer, signatures=documents,
         matches=signer.matches if signer is not None else None,
         who=signer.name if signer is not None else ""))
 

@@ -738,7 +738,8 @@ def duplicate_key_problems(data: bytes, ends: list[int], first: int) -> list[tup
                                      .format(ref=f"{ref.idnum} {ref.generation}",
                                              reason=_reason(exc))))
                     continue
-            for _offset, key in seen.found:
+            # (one warning per place: signflow's reader may parse an odd object twice)
+            for _offset, key in dict.fromkeys(seen.found):
                 problems.append((revision, _(
                     "object {ref} defines {key} twice (viewers would show something else)")
                     .format(ref=f"{ref.idnum} {ref.generation}", key=key)))

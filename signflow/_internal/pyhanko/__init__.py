@@ -8,8 +8,8 @@ What signflow uses instead:
   ``signflow.pdf.reader.open_reader``): historical objects cached by their place in the
   file, cross-reference lookups answered from an index, signature values decoded in one
   step;
-- ``names.SignflowName``: the certificate names of the signatures such a reader returns
-  compare (and index) by remembered answers;
+- ``names.SignflowName``: the issuer each signature's SignerInfo names (in the signatures
+  such a reader returns) compares with certificates by remembered answers;
 - ``fastdiff.SignflowDiffPolicy`` (a ``StandardDiffPolicy`` with pyHanko's default
   rules): the paths to objects computed incrementally and handed to signflow's own
   resolvers, and field rules shown only the fields a revision can have changed;

@@ -1,6 +1,7 @@
 """signflow's PDF reader: pyHanko's ``PdfFileReader`` with three speed-ups that apply to
 the readers signflow opens, and to no other reader in the process (nothing in pyHanko is
-replaced; ``open_pdf_reader`` falls back to the plain class, see ``supported()``).
+replaced; ``open_pdf_reader`` falls back to the plain class, see ``supported()``). The
+signatures it returns carry ``names.SignflowName`` (see there).
 
 Historical objects. ``PdfFileReader.get_object(ref, revision)`` never caches ("never
 cache historical refs"), because its cache is keyed by reference only. An object that a
@@ -11,8 +12,9 @@ a parsed object is the same for every revision that sees those bytes; each revis
 still makes its own copy (``HistoricalResolver._subsume_object``), as for cached objects.
 
 Cross-reference lookups. ``XRefCache.get_last_change``, ``get_introducing_revision`` and
-``get_historical_ref`` scan the sections from the newest (or the oldest) on every call;
-with many revisions that is most of the time of a difference analysis. The sections never
+``get_historical_ref`` scan the sections from the newest (or the oldest) on every call,
+thousands of calls per verification (7% of the time of verifying 36 signatures, measured
+before this change). The sections never
 change once read: each object's history (the revisions whose section has an entry for it,
 and what the entry says) is collected once, from an index of the sections by object
 number, and all three answers are read from it.
@@ -27,7 +29,8 @@ decoded string where the placeholder landed. Everything else is pyHanko's own pa
 the same bytes, so the object, its errors and its warnings (with their byte offsets) are
 those pyHanko would give; when the placeholder is not found exactly once as a string
 value (the digits were inside a literal string, a comment, stream data...), or anything
-goes wrong, the object is parsed again the plain way.
+goes wrong, the object is parsed again the plain way (pyHanko's warnings about that one
+object, if any, are then logged twice).
 """
 
 from __future__ import annotations
@@ -239,8 +242,8 @@ class SignflowPdfReader(PdfFileReader):
 
     @property
     def embedded_signatures(self) -> Any:
-        """pyHanko's list, its signatures' certificate names made ``SignflowName``
-        (``names.adopt_names``) the first time it is asked for."""
+        """pyHanko's list; the issuer each signature's SignerInfo names is made a
+        ``SignflowName`` (``names.adopt_names``) the first time it is asked for."""
         signatures = PdfFileReader.embedded_signatures.fget(self)  # type: ignore[attr-defined]
         if not self._signflow_names_adopted:
             self._signflow_names_adopted = True
