@@ -279,11 +279,14 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
 
 
-def png_problem(path: Path) -> str | None:
+def png_problem(path: Path, decode: bool = False) -> str | None:
     """Why ``path`` cannot serve as a signature or seal image (None: a readable PNG).
 
     Checked when the roster loads, so that a wrong file is said before anything is signed
-    (not as a failure in the middle of a signing)."""
+    (not as a failure in the middle of a signing): the PNG's structure and every chunk's
+    checksum (a truncated or damaged file fails), without decompressing the pixels, which
+    a verifier loading the roster does not need. ``decode``: decompress it too (done for
+    the signer's own image, before signing)."""
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -302,7 +305,10 @@ def png_problem(path: Path) -> str | None:
             if image.width * image.height > MAX_IMAGE_PIXELS:
                 return _("{path}: the image has too many pixels ({w}x{h})").format(
                     path=path, w=image.width, h=image.height)
-            image.load()  # decodes it: a truncated or corrupt PNG fails here, not at signing
+            if decode:
+                image.load()  # decompressed: corrupt image data fails here, not at signing
+            else:
+                image.verify()  # the chunks and their checksums, no decompression
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError,
             Image.DecompressionBombError) as exc:
         return _("{path} is not a readable PNG image ({reason})").format(path=path, reason=exc)

@@ -24,6 +24,7 @@ else (certificates, SAD, hash pinning, the signatures) is the dummy's.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import shutil
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 MEMBER = "ha-nam"
 DOCUMENT = (MEMBER, f"dang-ky-thi-dua-{MEMBER}-2019.pdf")  # head and seal sign it
@@ -51,6 +54,7 @@ class Provider:
     otp: bool = False  # an online OTP, sent by credentials/sendOTP
     token: str | None = None
     only_rsa_encryption: bool = False  # lists rsaEncryption alone, as the CSC examples do
+    corrupt_signatures: bool = False  # a faulty service: signatures with a byte changed
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     sent_otps: list[str] = field(default_factory=list)
     next_otp: str = OTP
@@ -90,6 +94,13 @@ class Provider:
                 if self.only_rsa_encryption:
                     info["key"]["algo"] = [RSA_ENCRYPTION]
                 return web.json_response(info)
+            if endpoint == "signatures/signHash" and self.corrupt_signatures:
+                answer = json.loads(response.body)  # type: ignore[arg-type]
+                raw = [bytearray(base64.b64decode(s)) for s in answer["signatures"]]
+                for signature in raw:
+                    signature[-1] ^= 1
+                answer["signatures"] = [base64.b64encode(bytes(s)).decode() for s in raw]
+                return web.json_response(answer)
             return response
 
         async def send_otp(request: web.Request) -> web.StreamResponse:
@@ -184,11 +195,12 @@ def test_signed_through_the_csc_service_verifies_with_the_roster(
         assert signature.identity == "sha256"  # the roster's pin, not just the name
 
 
-def test_pin_and_scal1_one_authorisation_for_several_documents(
-        document, demo_pki, pki_roster, tmp_path):
-    """Through the library: an explicit PIN credential at SCAL1 signs two documents with
-    one authorisation (numSignatures 2, no hashes) and one PIN entry; a provider that lists
-    only rsaEncryption gets signAlgo rsaEncryption with hashAlgo SHA-256."""
+@pytest.mark.parametrize("scal", [1, 2])
+def test_one_pin_entry_for_several_documents(scal, document, demo_pki, pki_roster, tmp_path):
+    """Through the library: a PIN credential signs two documents with one PIN entry. At
+    SCAL1 one authorisation covers both (numSignatures 2, no hashes); at SCAL2 each
+    signature has its own, bound to its hash. A provider that lists only rsaEncryption
+    gets signAlgo rsaEncryption with hashAlgo SHA-256."""
     from signflow.signing.credentials import CscAuthData, open_csc
     from signflow.signing.signer import sign_documents
 
@@ -201,14 +213,18 @@ def test_pin_and_scal1_one_authorisation_for_several_documents(
         asked.append(request)
         return CscAuthData(pin=PIN)
 
-    with csc_service(demo_pki, scal=1, provider=provider) as url, open_csc(
+    with csc_service(demo_pki, scal=scal, provider=provider) as url, open_csc(
             url, credential_id=credential_id(demo_pki, MEMBER), authorize=answer,
             signatures=2) as cred:
         assert cred.source.startswith("CSC 127.0.0.1:")
         sign_documents([document, second], pki_roster, MEMBER, "head", cred)
-    assert [(r.pin, r.otp, r.signatures) for r in asked] == [(True, False, 2)]
-    (authorisation,) = provider.authorisations()
-    assert authorisation["numSignatures"] == 2 and "hash" not in authorisation
+    assert [(r.pin, r.otp) for r in asked] == [(True, False)]
+    authorisations = provider.authorisations()
+    assert {a["PIN"] for a in authorisations} == {PIN}
+    if scal == 1:
+        assert [(a["numSignatures"], "hash" in a) for a in authorisations] == [(2, False)]
+    else:
+        assert [(a["numSignatures"], len(a["hash"])) for a in authorisations] == [(1, 1)] * 2
     sign_hash = [b for e, b in provider.requests if e == "signatures/signHash"]
     assert len(sign_hash) == 2 and {b["signAlgo"] for b in sign_hash} == {RSA_ENCRYPTION}
     assert {b["hashAlgo"] for b in sign_hash} == {"2.16.840.1.101.3.4.2.1"}
@@ -298,7 +314,8 @@ def test_another_members_credential_is_refused_by_the_roster(
         result = cli(*sign_args(document, demo_pki, url, "--csc-credential",
                                 credential_id(demo_pki, "nam-dinh")))
     assert result.code == 2, result.out + result.err
-    assert "từ chối" in result.err, result.err
+    assert "từ chối ký" in result.err and "không phải chứng thư số của" in result.err, \
+        result.err
     assert document.read_bytes() == before
     assert provider.authorisations() == []  # nobody was asked for anything
 
@@ -342,17 +359,46 @@ def test_roster_pin_reads_the_certificate_from_the_service(cli, demo_pki, tmp_pa
     assert provider.authorisations() == []
 
 
-def test_a_remote_signer_never_goes_to_other_processes(demo_pki):
+def test_a_remote_signer_never_goes_to_other_processes(demo_pki, monkeypatch):
     """Bulk signing shares work between forked processes only for keys held in memory;
     a CSC signer (an HTTP client with the user's authorisation) stays in this one."""
-    from signflow.signing.credentials import open_csc
+    import os
+
+    from signflow.signing.credentials import open_csc, open_pkcs12
     from signflow.signing.signer import BULK_MINIMUM, _bulk_workers
 
-    with contextlib.ExitStack() as stack:
-        with csc_service(demo_pki) as url:
-            cred = stack.enter_context(open_csc(
-                url, credential_id=credential_id(demo_pki, MEMBER)))
-        # the service's thread has ended: only the credential's kind can say no
-        assert threading.active_count() == 1
-        prepared = [(Path(f"{i}.pdf"), b"", "field") for i in range(4 * BULK_MINIMUM)]
-        assert _bulk_workers(prepared, cred) == 1
+    # as if this process had no other thread (the service's, pytest's): only the kind of
+    # key decides
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    prepared = [(Path(f"{i}.pdf"), b"", "field") for i in range(4 * BULK_MINIMUM)]
+    with csc_service(demo_pki) as url, open_csc(
+            url, credential_id=credential_id(demo_pki, MEMBER)) as remote:
+        assert _bulk_workers(prepared, remote) == 1
+    files = demo_pki.credential(MEMBER, "head")
+    in_memory = open_pkcs12(files.p12, files.passphrase().encode())
+    assert _bulk_workers(prepared, in_memory) == min(os.cpu_count() or 1, 8)
+
+
+def test_a_signature_the_certificate_does_not_verify_is_not_written(
+        cli, document, demo_pki, monkeypatch):
+    """A faulty service (simulated: the provider layer changes a byte of each signature
+    signHash returns) is caught before the file is written."""
+    before = document.read_bytes()
+    monkeypatch.setenv("SIGNFLOW_CSC_PIN", PIN)
+    with csc_service(demo_pki, provider=Provider(corrupt_signatures=True)) as url:
+        result = cli(*sign_args(document, demo_pki, url))
+    assert result.code == 2 and "không khớp với chứng thư số" in result.err, result.err
+    assert document.read_bytes() == before
+
+
+def test_signature_timestamp_with_a_remote_key(cli, document, demo_pki, pki_roster):
+    """B-T: the demo TSA stamps the signature the CSC service made (pyHanko sizes it with
+    a dry run, which never reaches the service)."""
+    from signflow.demo.services import serve_pki
+
+    with serve_pki(demo_pki), csc_service(demo_pki) as url:
+        result = cli(*sign_args(document, demo_pki, url, "--level", "B-T", "--tsa",
+                                demo_pki.tsa_url))
+    assert result.code == 0, result.err
+    signature = the_signature(verdict_of(document, demo_pki, pki_roster))
+    assert signature.ok and signature.level == "B-T" and signature.timestamp, signature

@@ -17,7 +17,7 @@ from asn1crypto import x509
 from signflow.errors import InputError
 from signflow.i18n import _, date_text
 from signflow.identity import common_name, match_certificate
-from signflow.roster import Member, Role, Roster
+from signflow.roster import Member, Role, Roster, png_problem
 from signflow.validation.revisions import DocumentHistory, signature_intact
 
 
@@ -29,10 +29,15 @@ def check_signing_image(member: Member, role: Role) -> None:
     loads without other members' images (an office receives only its own), so this is
     checked when that member signs, before a key or PIN is asked for."""
     image = member.signature_image if role == "head" else member.seal_image
-    if image is not None and not image.is_file():
+    if image is None:
+        return
+    if not image.is_file():
         what = _("signature image") if role == "head" else _("seal image")
         raise InputError(_("{path}: the {what} of {member} named in the roster is not "
                            "there").format(path=image, member=member.id, what=what))
+    problem = png_problem(image, decode=True)
+    if problem is not None:
+        raise InputError(problem)
 
 
 def certificate_problems(cert: x509.Certificate, member: Member, role: Role,

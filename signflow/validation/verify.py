@@ -104,6 +104,9 @@ class _Context:
     # that failed stays failed)
     backend: Any = None
     fetchers: Any = None
+    # one event loop for the file's operations (making one per operation costs more than
+    # some operations); closed when the file is done
+    loop: asyncio.AbstractEventLoop | None = None
 
     def proven_existence(self, revision: int) -> dt.datetime | None:
         """The time at which a trusted document timestamp proves that the signature of
@@ -127,7 +130,9 @@ def _run(ctx: _Context, operation: Any) -> Any:
             if ctx.backend is not None:
                 await ctx.backend.close()
 
-    return asyncio.run(run())
+    if ctx.loop is None:
+        ctx.loop = asyncio.new_event_loop()
+    return ctx.loop.run_until_complete(run())
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -668,6 +673,19 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
                                reason=failure_reason(exc))],
                            validation_time=_iso(at))
     ctx = _Context(policy=policy, roots=roots if roots is not None else policy.load_roots())
+    try:
+        return _verify_history(path, history, ctx, at)
+    finally:
+        if ctx.loop is not None:
+            try:
+                ctx.loop.run_until_complete(ctx.loop.shutdown_asyncgens())
+            finally:
+                ctx.loop.close()
+
+
+def _verify_history(path: Path, history: DocumentHistory, ctx: _Context,
+                    at: dt.datetime) -> FileVerdict:
+    policy = ctx.policy
     history.prime_digests()
     file_problems: list[str] = []
     ctx.dss, ctx.dss_problems = _dss_material(history)

@@ -727,10 +727,13 @@ def duplicate_key_problems(data: bytes, ends: list[int], first: int) -> list[tup
             problems.append((revision_at(offset), _(
                 "the trailer defines {key} twice (viewers would read another document)")
                 .format(key=key)))
-    for revision in range(first, reader.xrefs.total_revisions):
-        resolver = reader.get_historical_resolver(revision)
-        for ref in reader.xrefs.explicit_refs_in_revision(revision):
-            with _duplicate_keys() as seen:
+    # one listener for all the objects (attaching one per object costs more than the
+    # parsing); each object's warnings are those added while it was parsed
+    with _duplicate_keys() as seen:
+        for revision in range(first, reader.xrefs.total_revisions):
+            resolver = reader.get_historical_resolver(revision)
+            for ref in reader.xrefs.explicit_refs_in_revision(revision):
+                before = len(seen.found)
                 try:
                     resolver(ref)
                 except Exception as exc:  # unreadable: an unexplained object
@@ -738,9 +741,9 @@ def duplicate_key_problems(data: bytes, ends: list[int], first: int) -> list[tup
                                      .format(ref=f"{ref.idnum} {ref.generation}",
                                              reason=_reason(exc))))
                     continue
-            # (one warning per place: signflow's reader may parse an odd object twice)
-            for _offset, key in dict.fromkeys(seen.found):
-                problems.append((revision, _(
-                    "object {ref} defines {key} twice (viewers would show something else)")
-                    .format(ref=f"{ref.idnum} {ref.generation}", key=key)))
+                # (one warning per place: signflow's reader may parse an odd object twice)
+                for _offset, key in dict.fromkeys(seen.found[before:]):
+                    problems.append((revision, _(
+                        "object {ref} defines {key} twice (viewers would show something "
+                        "else)").format(ref=f"{ref.idnum} {ref.generation}", key=key)))
     return problems
