@@ -57,6 +57,10 @@ _EXPORTS: dict[str, str] = {
     "SignOutcome": "signflow.signing.signer",
     "archive_document": "signflow.signing.archive",
     "ArchiveOutcome": "signflow.signing.archive",
+    "send_package": "signflow.signing.handoff",
+    "SendPackage": "signflow.signing.handoff",
+    "receive_files": "signflow.signing.handoff",
+    "ReceiveOutcome": "signflow.signing.handoff",
     # validation
     "verify_file": "signflow.validation.verify",
     "verify_files": "signflow.validation.verify",
@@ -109,6 +113,10 @@ __all__ = [
     "SignOutcome",
     "archive_document",
     "ArchiveOutcome",
+    "send_package",
+    "SendPackage",
+    "receive_files",
+    "ReceiveOutcome",
     "verify_file",
     "verify_files",
     "VerifyPolicy",
@@ -161,6 +169,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from signflow.roster import ROLES, Member, Role, Roster, load_roster
     from signflow.signing.archive import ArchiveOutcome, archive_document
     from signflow.signing.credentials import Credential, open_csc, open_pkcs11, open_pkcs12
+    from signflow.signing.handoff import ReceiveOutcome, SendPackage, receive_files, send_package
     from signflow.signing.signer import SignOutcome, SignSettings, sign_documents
     from signflow.validation.revisions import DocumentHistory, read_history
     from signflow.validation.status import DocumentStatus, document_status

@@ -197,6 +197,9 @@ def event_label(action: str, details: dict[str, Any] | None = None) -> str:
         "history-conflict": _("history conflict"),
         "signing-interrupted": _("signing interrupted"),
         "recovered": _("signature recorded after an interruption"),
+        "sent": _("sent for signing"),
+        "received": _("signed copy received"),
+        "receive-refused": _("received copy refused"),
     }
     return labels.get(action, action)
 
@@ -443,6 +446,25 @@ class Ledger:
     def record_archive(self, path: Path, data: bytes, details: dict[str, Any]) -> None:
         identity, new = self._observe(path, data, quiet=True)
         self.record("archived", path, {**details, "revisions_sha256": new}, document=identity)
+
+    def record_received(self, path: Path, data: bytes, details: dict[str, Any]) -> None:
+        """A copy signed elsewhere, checked and written at ``path`` (signflow receive)."""
+        identity, new = self._observe(path, data, quiet=True)
+        self.record("received", path, {**details, "revisions_sha256": new},
+                    document=identity)
+
+    def recorded_revisions(self, identity: str) -> list[tuple[int, int, str]] | None:
+        """The revisions (number, size, sha256) of a document as the ledger recorded them,
+        only those the hash chain names (as ``disagreement`` reads them); None for a
+        document the ledger does not know."""
+        row = self.db.execute("SELECT id FROM documents WHERE identity = ?",
+                              (identity,)).fetchone()
+        if row is None:
+            return None
+        chained = self.chained_revisions().get(identity, set())
+        return [(int(number), int(size), str(sha)) for number, size, sha in self.db.execute(
+            "SELECT number, size, sha256 FROM revisions WHERE document_id = ? ORDER BY number",
+            (row[0],)).fetchall() if sha in chained]
 
     def _explain_conflict(self, identity: str, known: list[tuple[int, int, str]],
                           ends: list[int], hashes: list[str]) -> str | None:

@@ -350,7 +350,7 @@ def test_a_history_rewritten_and_timestamped_again_today_is_detected(cli, anchor
     result, payload = audit(cli, ledger, demo_pki)
     assert result.code == 1, result.err
     # the forged event was first timestamped two hours after it claims to have happened
-    assert any(f"sự kiện {seq} (signed," in p and "2 giờ sau" in p
+    assert any(f"sự kiện {seq} (ký số," in p and "2 giờ sau" in p
                for p in payload["problems"]), payload["problems"]
 
 

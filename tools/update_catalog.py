@@ -8,6 +8,7 @@ no Vietnamese translation.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -115,9 +116,24 @@ CLICK_DEVELOPER_MESSAGES = [
 ]
 
 
+# ``_("...")`` in a Jinja template (the agent's pages): one string literal, as in Python
+TEMPLATE_CALL = re.compile(r"""\b_\(\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*\)""")
+
+
+def extract_template(path: Path, found: dict[str, list[str]]) -> None:
+    text = path.read_text(encoding="utf-8")
+    for match in TEMPLATE_CALL.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        message = ast.literal_eval(match.group(1))
+        found.setdefault(message, []).append(f"{path.relative_to(ROOT)}:{line}")
+
+
 def extract(paths: list[Path]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for path in paths:
+        if path.suffix == ".html":
+            extract_template(path, found)
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for node in ast.walk(tree):
             if (
@@ -134,7 +150,8 @@ def extract(paths: list[Path]) -> dict[str, list[str]]:
 
 
 def source_files() -> list[Path]:
-    return sorted((ROOT / "signflow").rglob("*.py"))
+    package = ROOT / "signflow"
+    return sorted([*package.rglob("*.py"), *package.rglob("templates/*.html")])
 
 
 def main() -> int:

@@ -217,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             # The job is done (or reported): an interrupt now would only turn the exit code
             # into "killed by a signal" while the interpreter shuts down. Hold it back.
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            if hasattr(signal, "pthread_sigmask"):  # POSIX only: not on Windows
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     return _main(argv)
 
 

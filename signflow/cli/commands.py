@@ -992,6 +992,119 @@ def archive(pdfs: tuple[Path, ...], tsa_url: str, trust: tuple[Path, ...],
     return EXIT_OK
 
 
+@cli.command(help=_("Write what one office needs to sign its part of a document, to send "
+                    "by any channel: the PDF, the roster without the other members' images, "
+                    "the trust roots and an instruction sheet in Vietnamese."))
+@click.argument("pdf", metavar=_("PDF"), type=click.Path(path_type=Path))
+@click.option("--member", "member_id", metavar=MEMBER, required=True,
+              help=_("Member id of the office that signs."))
+@click.option("--out", "out_dir", metavar=FOLDER, required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help=_("Folder to write the package into."))
+@click.option("--roster", "roster_path", metavar=FILE, required=True,
+              type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--trust", metavar=FILE, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER) to send along; may be repeated."))
+@click.option("--tsa", "tsa_url", metavar="URL",
+              help=_("URL of the timestamp authority the office signs with (B-T)."))
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger: the PDF must be the newest file it knows (default: "
+                     "signflow-ledger.sqlite next to the documents, if there is one)."))
+@click.option("--contact", metavar=_("TEXT"),
+              help=_("How the office reaches the secretariat (e-mail, telephone), for the "
+                     "instruction sheet."))
+@click.option("--zip", "make_zip", is_flag=True,
+              help=_("Also write the package as one .zip file beside the folder."))
+def send(pdf: Path, member_id: str, out_dir: Path, roster_path: Path, trust: tuple[Path, ...],
+         tsa_url: str | None, ledger_path: Path | None, contact: str | None,
+         make_zip: bool) -> int:
+    import contextlib
+
+    from signflow.ledger import default_ledger_path
+    from signflow.signing.handoff import send_package
+
+    with contextlib.ExitStack() as stack:
+        ledger = open_ledger(ledger_path or default_ledger_path(pdf), missing_ok=True)
+        if ledger is None and ledger_path is not None:
+            from signflow.errors import InputError
+
+            raise InputError(_("ledger not found: {path}").format(path=ledger_path))
+        if ledger is not None:
+            stack.enter_context(ledger)
+        package = send_package(pdf, roster_path, member_id, out_dir, trust_roots=trust,
+                               tsa_url=tsa_url, ledger=ledger, make_zip=make_zip,
+                               contact=contact)
+    click.echo(_("Package for {member} ({roles}) written to {path}:").format(
+        member=member_id, path=package.folder,
+        roles=", ".join(_("head") if r == "head" else _("seal") for r in package.roles)))
+    for written in [package.pdf, package.roster, *package.images, *package.trust,
+                    package.instructions]:
+        click.echo(f"  {written.relative_to(package.folder).as_posix()}")
+    if package.zip is not None:
+        click.echo(_("Zip file: {path}").format(path=package.zip))
+    return EXIT_OK
+
+
+@cli.command(help=_("Take back signed copies of documents, received by any channel: a copy "
+                    "is accepted only when it continues the newest file the ledger knows "
+                    "with what the workflow allows (roster members' signatures in their own "
+                    "fields, validation data, timestamps); stale and altered copies are "
+                    "refused and nothing is overwritten."))
+@click.argument("files", metavar=_("FILE..."), nargs=-1, required=True,
+                type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", metavar=FILE, required=True,
+              type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--trust", metavar=FILE, multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER) the signers' certificates must chain to; may "
+                     "be repeated."))
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("The secretariat's signing ledger (default: the workspace's)."))
+@click.option("--tsa", "tsa_url", metavar="URL",
+              help=_("URL of the timestamp authority, to timestamp the ledger after "
+                     "receiving."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print JSON for scripts."))
+def receive(files: tuple[Path, ...], roster_path: Path, trust: tuple[Path, ...],
+            ledger_path: Path | None, tsa_url: str | None, as_json: bool) -> int:
+    import json
+
+    from signflow.errors import EXIT_FAILED, InputError
+    from signflow.identity import load_trust_roots
+    from signflow.signing.handoff import describe_outcome, receive_files
+
+    roster = load_roster(roster_path)
+    if not trust:
+        raise InputError(_("receiving needs the trust roots (--trust) to check who signed"))
+    roots = load_trust_roots(trust)
+    if ledger_path is None:
+        raise InputError(_("name the secretariat's ledger: --ledger FILE (or run the command "
+                           "inside the workspace)"))
+    ledger = open_ledger(ledger_path, missing_ok=True)
+    if ledger is None:
+        raise InputError(_("ledger not found: {path}").format(path=ledger_path))
+    with ledger:
+        outcomes = receive_files(list(files), ledger, roster, roots, on_wait=tell_waiting)
+        if any(o.result == "accepted" for o in outcomes):
+            anchor_ledger(ledger, tsa_url)
+    if as_json:
+        click.echo(json.dumps({"files": [o.as_json() for o in outcomes]},
+                              ensure_ascii=False, indent=2))
+    else:
+        for outcome in outcomes:
+            for line in describe_outcome(outcome, roster):
+                click.echo(line, err=outcome.result == "error")
+    if any(o.result == "error" for o in outcomes):
+        return EXIT_FAILED
+    if any(o.result not in ("accepted", "nothing-new") for o in outcomes):
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
 @cli.command(help=_("Run the whole flow on the shipped 2019 example: generate, convert, sign "
                     "(PKCS#12 and SoftHSM2), timestamp, archive and verify."))
 @click.option("--out", "out_dir", metavar=FOLDER, default=Path("out/demo"), show_default=True,
@@ -1046,4 +1159,88 @@ def init(folder: Path, year: int | None, roster_path: Path | None) -> int:
         click.echo(f"  {path}")
     click.echo(_("Next: edit roster.toml and data.toml, then run `signflow generate` in "
                  "that folder."))
+    return EXIT_OK
+
+
+@cli.command(help=_("The local signing agent: pages on this computer only (http://127.0.0.1) "
+                    "to open a document, see who signs where and sign it with a token; and a "
+                    "local API for a web portal's signing button (docs/agent.md)."))
+@click.option("--config", "agent_config", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Settings of the agent (TOML, an [agent] table; docs/agent.md)."))
+@click.option("--port", metavar=_("PORT"), type=click.IntRange(1, 65535),
+              help=_("Port on 127.0.0.1 (default: 8787)."))
+@click.option("--roster", "roster_path", metavar=FILE, type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--trust", multiple=True, metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER); may be repeated."))
+@click.option("--tsa", "tsa_url", metavar="URL",
+              help=_("URL of the timestamp authority (RFC 3161)."))
+@click.option("--level", type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]),
+              help=_("PAdES level of each signature (default: B-T with a timestamp authority, "
+                     "else B-B)."))
+@click.option("--pkcs11-lib", "modules", multiple=True, metavar=_("MODULE"),
+              help=_("PKCS#11 module of the tokens (a .so or .dll file); may be repeated."))
+@click.option("--allow-origin", "origins", multiple=True, metavar=_("ORIGIN"),
+              help=_("A web portal that may use the local API (scheme://host:port); may be "
+                     "repeated."))
+@click.option("--pairing-secret-file", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("File holding the pairing secret the portals send (made with a new "
+                     "secret if missing; default: in the work folder)."))
+@click.option("--work", "work_dir", metavar=FOLDER,
+              type=click.Path(file_okay=False, path_type=Path),
+              help=_("Folder where the opened and signed documents are kept (default: "
+                     "signflow-agent)."))
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: signflow-ledger.sqlite in the work folder)."))
+@click.option("--open", "open_browser", is_flag=True,
+              help=_("Open the agent's page in the web browser."))
+def agent(agent_config: Path | None, port: int | None, roster_path: Path | None,
+          trust: tuple[Path, ...], tsa_url: str | None, level: str | None,
+          modules: tuple[str, ...], origins: tuple[str, ...],
+          pairing_secret_file: Path | None, work_dir: Path | None, ledger_path: Path | None,
+          open_browser: bool) -> int:
+    from click.core import ParameterSource
+
+    from signflow.agent import require_agent_extra
+
+    require_agent_extra()
+    from signflow.agent.config import load_agent_config, origin_text
+    from signflow.agent.server import AgentServer
+
+    ctx = click.get_current_context()
+    values = {"roster": roster_path, "trust": trust, "tsa": tsa_url, "level": level,
+              "ledger": ledger_path}
+    names = {"roster": "roster_path", "trust": "trust", "tsa": "tsa_url", "level": "level",
+             "ledger": "ledger_path"}
+    # the workspace's signflow.toml fills in what neither --config nor a flag gives
+    workspace = {k: v for k, v in values.items()
+                 if ctx.get_parameter_source(names[k]) == ParameterSource.DEFAULT_MAP}
+    flags = {k: v for k, v in values.items() if k not in workspace}
+    config = load_agent_config(agent_config, defaults=workspace, **flags, port=port,
+                               pkcs11=modules, allowed_origins=origins,
+                               pairing_secret_file=pairing_secret_file, work=work_dir)
+    server = AgentServer(config)
+    click.echo(_("Signing agent: {url} (this computer only; Ctrl+C to stop)").format(
+        url=server.url))
+    click.echo(_("Pairing secret for the portals: in {path}").format(path=config.secret_path))
+    click.echo(_("Portals allowed to use the local API: {origins}").format(
+        origins=", ".join(origin_text(o) for o in config.allowed_origins) or _("none")))
+    for module in config.pkcs11:
+        if not Path(module).is_file():
+            click.echo(_("warning: PKCS#11 module not found: {path}").format(path=module),
+                       err=True)
+    click.echo(_("Documents and the ledger: {path}").format(path=config.work))
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    import contextlib
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the way to stop the agent
+        server.run()
+    click.echo(_("The signing agent has stopped."))
     return EXIT_OK

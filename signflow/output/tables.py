@@ -390,6 +390,10 @@ def _detail_names() -> dict[str, str]:
         "tsa": "TSA", "ledger": _("ledger"), "certificate_sha256": _("certificate SHA-256"),
         "sha256_before": _("SHA-256 before"), "sha256_after": _("SHA-256 after"),
         "sha256": "SHA-256",
+        "file": _("file"), "folder": _("folder"), "signed_by": _("signed by"),
+        "timestamps": _("document timestamps"), "forked_after": _("forked after revision"),
+        "newest": _("newest revision"), "lost": _("would lose"), "adds": _("adds"),
+        "problems": _("problems"), "first_revision": _("first revision"),
     }
 
 

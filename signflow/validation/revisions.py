@@ -297,13 +297,19 @@ class DocumentHistory:
 
     # --- the workflow after it ------------------------------------------------------------
 
-    def workflow_problems(self, known_good: int = 0) -> list[tuple[int, str]]:
+    def workflow_problems(self, known_good: int = 0,
+                          since: int | None = None) -> list[tuple[int, str]]:
         """Revisions after the reference revision that the workflow does not explain, as
         (revision, message). Revisions below ``known_good`` (already checked, per the
-        ledger) are not analysed again."""
+        ledger) are not analysed again. ``since``: a revision a record outside the file
+        vouches for (the ledger's newest, for ``signflow receive``); when it comes before
+        the first signature, every later revision is judged against it, the first
+        signature's own revision included (which nothing else judges)."""
         start = self.reference_revision
         if start is None:
             return []
+        if since is not None and since < start:
+            start = since
         signed_in: dict[int, list[SignatureRecord]] = {}
         for record in self.signatures:
             signed_in.setdefault(record.revision, []).append(record)

@@ -659,10 +659,13 @@ def _completeness(history: DocumentHistory, roster: Roster,
     return missing, problems, bool(required)
 
 
-def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None) -> FileVerdict:
+def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None,
+                history: DocumentHistory | None = None) -> FileVerdict:
+    """``history``: the file already read (the bytes judged are then exactly those a
+    caller holds, e.g. ``signflow receive``, not the file as it is on disk now)."""
     at = policy.at or dt.datetime.now(dt.UTC)
     try:
-        history = read_history(path)
+        history = history if history is not None else read_history(path)
         history.signatures  # noqa: B018 - parse every signature now, inside the guard
     except InputError as exc:
         return FileVerdict(file=str(path), ok=False, complete=None, readable=False,
