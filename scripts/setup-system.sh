@@ -15,6 +15,7 @@ PACKAGES=(
   libnss3-tools             # certutil: trust store for pdfsig
   qpdf                      # structural PDF checks in tests
   chromium                  # headless rendering of the HTML verification report
+  postgresql                # the portal's shared-deployment database: its tests start a throw-away server
 )
 
 missing=()

@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "load_roster": "signflow.roster",
     "Roster": "signflow.roster",
     "Member": "signflow.roster",
+    "Department": "signflow.roster",
+    "StaffMember": "signflow.roster",
     "Role": "signflow.roster",
     "ROLES": "signflow.roster",
     # documents: content, rendering, conversion, signature fields
@@ -93,6 +95,8 @@ __all__ = [
     "load_roster",
     "Roster",
     "Member",
+    "Department",
+    "StaffMember",
     "Role",
     "ROLES",
     "load_data",
@@ -166,7 +170,15 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from signflow.ledger import Ledger
     from signflow.ledger_audit import LedgerAudit, audit_ledger
     from signflow.output.report import render_html
-    from signflow.roster import ROLES, Member, Role, Roster, load_roster
+    from signflow.roster import (
+        ROLES,
+        Department,
+        Member,
+        Role,
+        Roster,
+        StaffMember,
+        load_roster,
+    )
     from signflow.signing.archive import ArchiveOutcome, archive_document
     from signflow.signing.credentials import Credential, open_csc, open_pkcs11, open_pkcs12
     from signflow.signing.handoff import ReceiveOutcome, SendPackage, receive_files, send_package

@@ -200,6 +200,8 @@ def event_label(action: str, details: dict[str, Any] | None = None) -> str:
         "sent": _("sent for signing"),
         "received": _("signed copy received"),
         "receive-refused": _("received copy refused"),
+        "numbered": _("numbered and dated (register of outgoing documents)"),
+        "numbering-interrupted": _("numbering interrupted"),
     }
     return labels.get(action, action)
 
@@ -443,6 +445,60 @@ class Ledger:
             if pending is not None:
                 self.db.execute("DELETE FROM pending WHERE id = ?", (pending,))
 
+    # --- the register of outgoing documents (signflow.signing.numbering) ----------------
+
+    @contextmanager
+    def register_lock(self, timeout: float) -> Iterator[None]:
+        """One numbering at a time per ledger, across processes: the next number is read,
+        written into the document and recorded before another office takes one."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path.parent / f".{self.path.name}.register.lock"),
+                        is_singleton=False)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise SigningError(_("the register of outgoing documents is busy (another "
+                                 "office is numbering); try again")) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def next_number(self, member: str, year: int, symbol: str) -> int:
+        """The next number of ``member``'s series (year, symbol): one more than the
+        highest recorded or journalled (a number being written is taken)."""
+        highest = 0
+        rows = self.db.execute("SELECT details FROM events WHERE action IN "
+                               "('numbered', 'numbering-interrupted')")
+        pending = self.db.execute("SELECT details FROM pending")
+        for (text,) in [*rows.fetchall(), *pending.fetchall()]:
+            details = _details(text)
+            if details.get("member") == member and details.get("year") == year and \
+                    details.get("symbol") == symbol and isinstance(details.get("number"), int):
+                highest = max(highest, details["number"])
+        return highest + 1
+
+    def intend_number(self, path: Path, details: dict[str, Any]) -> int:
+        """Journal a numbering before its file is renamed into place (as a signature)."""
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._transaction():
+            cur = self.db.execute(
+                "INSERT INTO pending (path, sha256_before, sha256_after, details, at) "
+                "VALUES (?, ?, ?, ?, ?)", (self.stored_path(path), details["sha256_before"],
+                                           details["sha256_after"],
+                                           json.dumps({**details, "event": "numbered"}), now))
+        return int(cur.lastrowid or 0)
+
+    def record_number(self, path: Path, data: bytes, details: dict[str, Any],
+                      pending: int | None = None) -> None:
+        identity, new = self._observe(path, data, quiet=True)
+        with self._transaction():
+            self._append("numbered", identity, path, {
+                **{k: v for k, v in details.items() if k != "path"}, "revisions_sha256": new})
+            if pending is not None:
+                self.db.execute("DELETE FROM pending WHERE id = ?", (pending,))
+
     def record_archive(self, path: Path, data: bytes, details: dict[str, Any]) -> None:
         identity, new = self._observe(path, data, quiet=True)
         self.record("archived", path, {**details, "revisions_sha256": new}, document=identity)
@@ -540,18 +596,27 @@ class Ledger:
             data = b""
         prefixes = {hashlib.sha256(data[:end]).hexdigest()
                     for end in (revision_ends(data) if data else [])}
+        numbering = details.pop("event", None) == "numbered"
+        if numbering:
+            details.pop("path", None)
         if after in prefixes:
             identity, new = self._observe(path, data, quiet=True)
             with self._transaction():
-                self._append("signed", identity, path, {**details, "recovered": True,
-                                                        "revisions_sha256": new})
+                self._append("numbered" if numbering else "signed", identity, path,
+                             {**details, "recovered": True, "revisions_sha256": new})
                 self.db.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
             return _("{path}: a signature written before an interruption was recorded"
                      ).format(path=path)
         with self._transaction():
-            self._append("signing-interrupted", None, path, {
-                "member": details.get("member"), "role": details.get("role"),
-                "sha256_before": before})
+            if numbering:  # the number stays taken: the register shows it was not used
+                self._append("numbering-interrupted", None, path, {
+                    "member": details.get("member"), "year": details.get("year"),
+                    "symbol": details.get("symbol"), "number": details.get("number"),
+                    "sha256_before": before})
+            else:
+                self._append("signing-interrupted", None, path, {
+                    "member": details.get("member"), "role": details.get("role"),
+                    "sha256_before": before})
             self.db.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
         return _("{path}: an interrupted signing left no signature").format(path=path)
 

@@ -62,6 +62,27 @@ class Head:
 
 
 @dataclass(frozen=True)
+class Department:
+    """A department (phòng, đơn vị) of a member, with its head."""
+
+    id: str  # a slug, unique within its member: "van-phong", "nghiep-vu-1"
+    name: str  # "Văn phòng", "Phòng Nghiệp vụ 1"
+    head: Head
+    # collective titles it registers for ("Tập thể lao động tiên tiến", ...)
+    registers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """A member's official (cán bộ, công chức, người lao động) and what they register for."""
+
+    name: str
+    title: str  # position: "Chuyên viên", "Phó Trưởng phòng"
+    department: str  # the id of one of its member's departments
+    registers: tuple[str, ...] = ()  # "Lao động tiên tiến", "Chiến sĩ thi đua cơ sở", ...
+
+
+@dataclass(frozen=True)
 class Member:
     id: str
     province: str
@@ -77,11 +98,27 @@ class Member:
     # "tỉnh" or "thành phố" (a centrally governed city such as Hải Phòng): lets the year's
     # content say "Thanh tra {{ member.locality }}" for every member
     locality: str = "tỉnh"
+    # the second level: its departments and, optionally, its staff (from the roster or
+    # from the spreadsheet named by staff_file)
+    departments: tuple[Department, ...] = ()
+    staff: tuple[StaffMember, ...] = ()
+    staff_file: Path | None = None
 
     @property
     def locality_name(self) -> str:
         """'tỉnh Quảng Ninh', 'thành phố Hải Phòng'."""
         return f"{self.locality} {self.province}"
+
+    def department(self, department_id: str) -> Department:
+        for department in self.departments:
+            if department.id == department_id:
+                return department
+        raise InputError(_("{member} has no department '{id}' (it has: {ids})").format(
+            member=self.id, id=department_id,
+            ids=", ".join(d.id for d in self.departments) or _("none")))
+
+    def department_staff(self, department_id: str) -> tuple[StaffMember, ...]:
+        return tuple(s for s in self.staff if s.department == department_id)
 
 
 @dataclass(frozen=True)
@@ -267,9 +304,13 @@ _CLUSTER_KEYS = {
 }
 _MEMBER_KEYS = {
     "id", "province", "unit", "parent", "place", "symbol", "head", "signature_image",
-    "seal_image", "seal_diameter_mm", "seal_certificate", "locality",
+    "seal_image", "seal_diameter_mm", "seal_certificate", "locality", "departments", "staff",
+    "staff_file",
 }
 _HEAD_KEYS = {"name", "title", "certificate", "honorific"}
+_DEPARTMENT_KEYS = {"id", "name", "head", "registers"}
+_STAFF_KEYS = {"name", "title", "department", "registers"}
+MAX_REGISTERS = 20  # titles one person or department registers for
 LOCALITIES = ("tỉnh", "thành phố")
 MAX_HONORIFIC = 20  # "ông", "bà", "đồng chí"...
 
@@ -433,6 +474,40 @@ def _check_pins(c: _Checker, members: list[Member], index: dict[str, int]) -> No
                         other=pinned[expectation.sha256]))
             else:
                 pinned[expectation.sha256] = where
+        for j, department in enumerate(member.departments, start=1):
+            expectation = department.head.certificate
+            if expectation is None or expectation.sha256 is None:
+                continue
+            if expectation.sha256 in pinned:
+                c.problem(f"members[{i}].departments[{j}].head.certificate.sha256", _(
+                    "the same certificate is already pinned for {other}").format(
+                        other=pinned[expectation.sha256]))
+            else:
+                pinned[expectation.sha256] = f"{member.id}/{department.id} ({_('head')})"
+
+
+def _parse_head(c: _Checker, holder: dict[str, Any], where: str) -> Head | None:
+    """The ``head`` table of a member or a department (``where`` is its holder's key)."""
+    head_raw = c.table(holder, "head", f"{where}.head")
+    if head_raw is None:
+        if "head" not in holder:
+            c.problem(f"{where}.head", _("missing"))
+        return None
+    c.unknown_keys(head_raw, _HEAD_KEYS, f"{where}.head")
+    head_name = c.text(head_raw, "name", f"{where}.head.name")
+    head_title = c.text(head_raw, "title", f"{where}.head.title")
+    cert = c.certificate(head_raw.get("certificate"), f"{where}.head.certificate")
+    honorific = c.text(head_raw, "honorific", f"{where}.head.honorific", required=False)
+    if honorific is not None:
+        honorific = honorific.strip().lower()
+        if not honorific or len(honorific) > MAX_HONORIFIC or "/" in honorific:
+            c.problem(f"{where}.head.honorific", _(
+                "write one form of address, e.g. \"ông\" or \"bà\" (or leave it out: "
+                "the documents then give the name and title only)"))
+            honorific = None
+    if head_name and head_title:
+        return Head(name=head_name, title=head_title, certificate=cert, honorific=honorific)
+    return None
 
 
 def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
@@ -447,26 +522,7 @@ def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
     symbol = c.text(m, "symbol", f"{where}.symbol")
     if symbol is not None and not _SYMBOL.match(symbol):
         c.problem(f"{where}.symbol", _("must be one word without '/' (e.g. TTr)"))
-    head_raw = c.table(m, "head", f"{where}.head")
-    head: Head | None = None
-    if head_raw is None:
-        c.problem(f"{where}.head", _("missing"))
-    else:
-        c.unknown_keys(head_raw, _HEAD_KEYS, f"{where}.head")
-        head_name = c.text(head_raw, "name", f"{where}.head.name")
-        head_title = c.text(head_raw, "title", f"{where}.head.title")
-        cert = c.certificate(head_raw.get("certificate"), f"{where}.head.certificate")
-        honorific = c.text(head_raw, "honorific", f"{where}.head.honorific", required=False)
-        if honorific is not None:
-            honorific = honorific.strip().lower()
-            if not honorific or len(honorific) > MAX_HONORIFIC or "/" in honorific:
-                c.problem(f"{where}.head.honorific", _(
-                    "write one form of address, e.g. \"ông\" or \"bà\" (or leave it out: "
-                    "the documents then give the name and title only)"))
-                honorific = None
-        if head_name and head_title:
-            head = Head(name=head_name, title=head_title, certificate=cert,
-                        honorific=honorific)
+    head = _parse_head(c, m, where)
     signature_image = c.file(m, "signature_image", f"{where}.signature_image")
     seal_image = c.file(m, "seal_image", f"{where}.seal_image")
     diameter = m.get("seal_diameter_mm", DEFAULT_SEAL_DIAMETER_MM)
@@ -487,6 +543,8 @@ def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
         c.problem(f"{where}.locality", _("must be \"tỉnh\" or \"thành phố\""))
     else:
         locality = locality.strip().lower()
+    departments = _parse_departments(c, m, where)
+    staff, staff_file = _parse_staff(c, m, where, departments)
     if len(c.problems) > before or head is None or member_id is None:
         return None
     assert symbol is not None
@@ -503,7 +561,214 @@ def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
         seal_diameter_mm=float(diameter),
         seal_certificate=seal_cert,
         locality=locality,
+        departments=departments,
+        staff=staff,
+        staff_file=staff_file,
     )
+
+
+def _registers(c: _Checker, value: Any, where: str) -> tuple[str, ...]:
+    """Titles registered for: a text or a list of texts."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
+        c.problem(where, _("must be a title or a list of titles (non-empty text)"))
+        return ()
+    if len(items) > MAX_REGISTERS:
+        c.problem(where, _("at most {n} titles").format(n=MAX_REGISTERS))
+        return ()
+    return tuple(" ".join(v.split()) for v in items)
+
+
+def _list_of_tables(c: _Checker, m: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = m.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        c.problem(f"{where}.{key}", _("must be a list of tables ([[members.{key}]])").format(
+            key=key))
+        return []
+    return value
+
+
+def _parse_departments(c: _Checker, m: dict[str, Any], where: str) -> tuple[Department, ...]:
+    departments: list[Department] = []
+    seen: dict[str, int] = {}
+    for j, raw in enumerate(_list_of_tables(c, m, "departments", where), start=1):
+        at = f"{where}.departments[{j}]"
+        if not isinstance(raw, dict):
+            c.problem(at, _("must be a table"))
+            continue
+        before = len(c.problems)
+        c.unknown_keys(raw, _DEPARTMENT_KEYS, at)
+        department_id = c.text(raw, "id", f"{at}.id")
+        if department_id is not None and not _SLUG.match(department_id):
+            c.problem(f"{at}.id", _(
+                "'{id}' is not a valid id: use lower-case letters, digits and hyphens "
+                "(e.g. van-phong)").format(id=department_id))
+        elif department_id is not None and department_id in seen:
+            c.problem(f"{at}.id", _("duplicate id '{id}' (already used by departments[{n}])"
+                                    ).format(id=department_id, n=seen[department_id]))
+        elif department_id is not None:
+            seen[department_id] = j
+        name = c.text(raw, "name", f"{at}.name")
+        head = _parse_head(c, raw, at)
+        registers = _registers(c, raw.get("registers"), f"{at}.registers")
+        if len(c.problems) == before and department_id and name and head:
+            departments.append(Department(department_id, name, head, registers))
+    return tuple(departments)
+
+
+def _department_index(departments: tuple[Department, ...]) -> dict[str, str]:
+    """How a staff entry may name its department: by id, or by name (any case)."""
+    index: dict[str, str] = {}
+    for d in departments:
+        index[d.id] = d.id
+        index[_folded(d.name)] = d.id
+    return index
+
+
+def _folded(text: str) -> str:
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+def _parse_staff(c: _Checker, m: dict[str, Any], where: str,
+                 departments: tuple[Department, ...]
+                 ) -> tuple[tuple[StaffMember, ...], Path | None]:
+    """The member's staff: ``[[members.staff]]`` entries or the spreadsheet ``staff_file``
+    (checked row by row; every bad row is a problem naming its row and column)."""
+    index = _department_index(departments)
+    listed = _list_of_tables(c, m, "staff", where)
+    staff_file = c.text(m, "staff_file", f"{where}.staff_file", required=False)
+    if staff_file is not None and listed:
+        c.problem(f"{where}.staff_file", _("give the staff either as [[members.staff]] or as "
+                                           "staff_file, not both"))
+        return (), None
+    if (listed or staff_file) and "departments" not in m:
+        c.problem(f"{where}.{'staff_file' if staff_file else 'staff'}", _(
+            "staff belong to departments: list the member's [[members.departments]] first"))
+        return (), None
+    if staff_file is not None:
+        path = Path(staff_file)
+        if not path.is_absolute():
+            path = c.path.parent / path
+        if not path.exists():
+            # a verifier, or an office sent the roster alone, needs no staff list: it is
+            # required where the staff are used (generating the documents)
+            return (), path
+        return _staff_from_file(c, path, f"{where}.staff_file", departments), path
+    staff: list[StaffMember] = []
+    for j, raw in enumerate(listed, start=1):
+        at = f"{where}.staff[{j}]"
+        if not isinstance(raw, dict):
+            c.problem(at, _("must be a table"))
+            continue
+        before = len(c.problems)
+        c.unknown_keys(raw, _STAFF_KEYS, at)
+        name = c.text(raw, "name", f"{at}.name")
+        title = c.text(raw, "title", f"{at}.title")
+        department = c.text(raw, "department", f"{at}.department")
+        department_id = (index.get(department) or index.get(_folded(department))
+                         if department else None)
+        if department is not None and department_id is None:
+            c.problem(f"{at}.department", _unknown_department(department, departments))
+        registers = _registers(c, raw.get("registers"), f"{at}.registers")
+        if len(c.problems) == before and name and title and department_id:
+            staff.append(StaffMember(name, title, department_id, registers))
+    return tuple(staff), None
+
+
+def _unknown_department(name: str, departments: tuple[Department, ...]) -> str:
+    return _("'{name}' is not one of the member's departments ({ids})").format(
+        name=name, ids=", ".join(d.id for d in departments) or _("none"))
+
+
+# Column headers of a staff list, English or Vietnamese (compared without case).
+STAFF_COLUMNS: dict[str, tuple[str, ...]] = {
+    "name": ("name", "họ và tên", "họ tên"),
+    "title": ("title", "chức vụ", "chức danh"),
+    "department": ("department", "phòng", "phòng, đơn vị", "đơn vị"),
+    "registers": ("registers", "đăng ký danh hiệu", "danh hiệu đăng ký", "danh hiệu"),
+}
+_IGNORED_COLUMNS = ("stt", "no", "no.", "ghi chú", "note", "notes")
+
+
+def _staff_from_file(c: _Checker, path: Path, where: str,
+                     departments: tuple[Department, ...]) -> tuple[StaffMember, ...]:
+    from signflow._internal.spreadsheet import column_letter, read_sheet
+
+    try:
+        sheet = read_sheet(path)
+    except InputError as exc:
+        c.problem(where, exc.message)
+        return ()
+    index = _department_index(departments)
+    problems: list[str] = []
+
+    def problem(row: int, column: int | None, message: str) -> None:
+        if column is None:
+            problems.append(_("{path}: row {row}: {message}").format(
+                path=path, row=row, message=message))
+            return
+        heading = sheet.header[column] if column < len(sheet.header) else ""
+        col = f"{column_letter(column)} ({heading})" if heading else column_letter(column)
+        problems.append(_("{path}: row {row}, column {column}: {message}").format(
+            path=path, row=row, column=col, message=message))
+
+    names = {_folded(alias): key for key, aliases in STAFF_COLUMNS.items() for alias in aliases}
+    columns: dict[str, int] = {}
+    for i, heading in enumerate(sheet.header):
+        key = names.get(_folded(heading))
+        if key is None:
+            if _folded(heading) not in _IGNORED_COLUMNS:
+                problem(sheet.header_row, i, _("unknown column '{name}' (known: {known})").format(
+                    name=heading, known=", ".join(
+                        f"{key} / {aliases[1]}" for key, aliases in STAFF_COLUMNS.items())))
+        elif key in columns:
+            problem(sheet.header_row, i, _("the column '{name}' is given twice").format(
+                name=heading))
+        else:
+            columns[key] = i
+    for key in ("name", "title", "department"):
+        if key not in columns:
+            problems.append(_("{path}: row {row}: the header has no column '{name}' (or "
+                              "'{vietnamese}')").format(path=path, row=sheet.header_row,
+                                                        name=key,
+                                                        vietnamese=STAFF_COLUMNS[key][1]))
+    for row, column, message in sheet.problems:
+        problem(row, column, message)
+    staff: list[StaffMember] = []
+    if all(key in columns for key in ("name", "title", "department")):
+        for row, cells in sheet.rows:
+            def cell(key: str, cells: list[str] = cells) -> str:
+                i = columns.get(key)
+                return cells[i] if i is not None and i < len(cells) else ""
+
+            before = len(problems)
+            for key in ("name", "title", "department"):
+                if not cell(key):
+                    problem(row, columns[key], _("missing"))
+            department = cell("department")
+            department_id = index.get(department) or index.get(_folded(department))
+            if department and department_id is None:
+                problem(row, columns["department"], _unknown_department(department,
+                                                                        departments))
+            registers = tuple(" ".join(t.split()) for t in
+                              cell("registers").replace("\n", ";").split(";") if t.strip())
+            if len(registers) > MAX_REGISTERS:
+                problem(row, columns["registers"], _("at most {n} titles").format(
+                    n=MAX_REGISTERS))
+            if len(problems) == before and department_id:
+                staff.append(StaffMember(" ".join(cell("name").split()),
+                                         " ".join(cell("title").split()), department_id,
+                                         registers))
+    if problems:
+        c.problems.extend(problems)
+        return ()
+    return tuple(staff)
 
 
 def pin_certificate(path: str | Path, member_id: str, role: Role, sha256: str,

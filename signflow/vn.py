@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 # Vietnam has one time zone and no daylight saving time.
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
@@ -20,6 +21,22 @@ def month_text(month: int) -> str:
 
 def date_words(date: dt.date) -> str:
     return f"ngày {day_text(date.day)} tháng {month_text(date.month)} năm {date.year}"
+
+
+_DATE_WORDS = re.compile(r"ngày (\d{2}) tháng (\d{1,2}) năm (\d{4})")
+
+
+def parse_date_words(text: str) -> dt.date | None:
+    """The date of 'ngày 05 tháng 12 năm 2026' written exactly as ``date_words`` writes
+    it; None for anything else."""
+    match = _DATE_WORDS.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        date = dt.date(int(match[3]), int(match[2]), int(match[1]))
+    except ValueError:
+        return None
+    return date if date_words(date) == text else None
 
 
 def date_line(place: str, date: dt.date) -> str:

@@ -131,15 +131,35 @@ def open_credential(pki, owner: str, role: str):
 
 
 def sign_all(pdf, pki, roster, members=None, settings=None, ledger=None) -> None:
-    """Every member's head, then its seal, in roster order."""
+    """Every member's head, then its seal, in roster order; a member's document that the
+    clerical office numbers at issue is numbered between the two (signflow number)."""
     from signflow.signing.signer import sign_documents
 
     for m in roster.members:
         if members is not None and m.id not in members:
             continue
         for role in ("head", "seal"):
+            if role == "seal":
+                number_if_needed(pdf, roster, m.id, ledger)
             with open_credential(pki, m.id, role) as cred:
                 sign_documents([pdf], roster, m.id, role, cred, settings, ledger=ledger)
+
+
+def number_if_needed(pdf, roster, member_id, ledger=None) -> None:
+    """The clerical office's number and date, when the document has fields for them."""
+    from signflow.ledger import Ledger
+    from signflow.signing.numbering import number_documents
+    from signflow.validation.revisions import read_history
+
+    history = read_history(Path(pdf))
+    if (member_id, "number") not in history.issue_fields or \
+            history.numbering_revision is not None:
+        return
+    if ledger is not None:
+        number_documents([Path(pdf)], roster, ledger)
+        return
+    with Ledger(Path(pdf).parent / "numbering-ledger.sqlite") as own:
+        number_documents([Path(pdf)], roster, own)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("output", ("signflow.output",)),
     ("workflows", ("signflow.ceremony",)),  # several stages in one sitting
     ("demo", ("signflow.demo",)),  # the [demo] extra: the whole flow with a demo PKI
-    ("interfaces", ("signflow.cli", "signflow.agent", "signflow.__main__")),
+    ("interfaces", ("signflow.cli", "signflow.agent", "signflow.portal", "signflow.__main__")),
 ]
 # units of the same layer that must stay apart (neither imports the other)
 APART = [("signflow.documents", "signflow.signing"), ("signflow.validation", "signflow.ledger")]

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -136,10 +137,19 @@ def test_the_ceremony_of_the_2019_agreement(member_tokens, demo_pki, pdf_pack, t
            "COLUMNS": "120"}
     env.pop("SIGNFLOW_PIN", None)
 
+    def pull(folder: Path) -> None:
+        # moved away in one step (the module may be reading the folder this very moment,
+        # SoftHSM writing its lock file there), then removed
+        gone = ports.parent / f"pulled-{secrets.token_hex(4)}"
+        os.rename(folder, gone)
+        shutil.rmtree(gone, ignore_errors=True)
+
     def plug(member: str) -> None:
         for old in ports.iterdir():
-            shutil.rmtree(old)  # the previous token is pulled out
-        shutil.copytree(tokens[member]["folder"], ports / tokens[member]["folder"].name)
+            pull(old)  # the previous token is pulled out
+        staged = ports.parent / f"plugging-{secrets.token_hex(4)}"  # appears whole, at once
+        shutil.copytree(tokens[member]["folder"], staged)
+        os.rename(staged, ports / tokens[member]["folder"].name)
 
     ids = roster.member_ids
     wrong_pin, pulled, leaves = ids[1], ids[2], ids[3]
@@ -170,7 +180,7 @@ def test_the_ceremony_of_the_2019_agreement(member_tokens, demo_pki, pdf_pack, t
                 room.expect("Chưa ký")
                 room.expect(pin_prompt)
             if member == pulled:
-                shutil.rmtree(ports / tokens[member]["folder"].name)  # pulled out at the prompt
+                pull(ports / tokens[member]["folder"].name)  # pulled out at the prompt
                 room.type(tokens[member]["pin"] + "\n")
                 room.expect("Chưa ký.*(rút|cắm lại)")
                 room.expect(f"Mời đồng chí {re.escape(head)}")

@@ -71,6 +71,8 @@ def cluster_2026(tmp_path_factory):
                 docs = [year / "cluster" / "giao-uoc-thi-dua-2026.pdf",
                         *sorted((year / member).glob("*.pdf"))]
                 for role in ("head", "seal"):
+                    if role == "seal":  # the clerical office numbers what it issues
+                        run("number", *sorted((year / member).glob("*.pdf")))
                     if member in TOKEN_MEMBERS:  # the token's key is found by its certificate
                         key = ["--pkcs11-lib", pki.softhsm.module]
                     else:

@@ -93,13 +93,20 @@ def test_member_documents_content(pack):
     assert "Số: 12/KH-TTr" in qn  # per-member override
     assert "Quảng Ninh, ngày 25 tháng 3 năm 2019" in qn
     hn = all_text(pack / "ha-nam" / "ke-hoach-phat-dong-ha-nam-2019.docx")
-    assert "Số:      /KH-TTr" in hn  # no number: the clerical office numbers it
+    # no number: the clerical office numbers it at issue, in fields on these anchors
+    assert "Số: [[sf:ha-nam:number:KH-TTr]]" + " " * 8 + "/KH-TTr" in hn
+    assert "Hà Nam, " + " " * 46 + "[[sf:ha-nam:date]]" in hn
     nb = all_text(pack / "ninh-binh" / "dang-ky-thi-dua-ninh-binh-2019.docx")
     assert "Số: 03/ĐK-TTr" in nb
     assert "Ninh Bình, ngày 01 tháng 4 năm 2019" in nb
     reg = docx.Document(pack / "ha-nam" / "dang-ky-thi-dua-ha-nam-2019.docx")
     rows = [[c.text for c in r.cells] for t in reg.tables for r in t.rows]
-    assert any("Nguyễn Văn Bình" in row and "Chiến sĩ thi đua cơ sở" in row for row in rows)
+    # the individuals are the roster's staff, with their department
+    ha_nam = load_roster(ROSTER).member("ha-nam")
+    person = next(s for s in ha_nam.staff if "Chiến sĩ thi đua cơ sở" in s.registers)
+    assert any(person.name in row and person.title in row
+               and "Lao động tiên tiến; Chiến sĩ thi đua cơ sở" in row
+               and ha_nam.department(person.department).name in row for row in rows)
     assert any("Tập thể lao động xuất sắc" in row for row in rows)
 
 

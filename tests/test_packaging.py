@@ -34,9 +34,11 @@ DISTRIBUTIONS = {
     "fontTools": "fonttools", "PIL": "pillow", "aiohttp": "aiohttp", "pkcs11": "pyhanko",
     "certomancer": "certomancer", "werkzeug": "werkzeug", "yaml": "pyyaml",
     "starlette": "starlette", "uvicorn": "uvicorn",
+    "sqlalchemy": "sqlalchemy", "alembic": "alembic", "argon2": "argon2-cffi",
 }
 DEMO_ONLY = {"certomancer", "werkzeug", "pyyaml"}
 AGENT_ONLY = {"starlette", "uvicorn"}
+PORTAL_ONLY = {"sqlalchemy", "alembic", "argon2-cffi"}
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +108,8 @@ def test_wheel_holds_templates_example_and_catalogue_and_declares_its_dependenci
     demo = {n for n, extra in map(declared, requires) if extra}
     agent = {r.split(";")[0].split("<")[0].split(">")[0].strip().lower() for r in requires
              if "extra ==" in r and '"agent"' in r}
+    portal = {r.split(";")[0].split("<")[0].split(">")[0].split("[")[0].strip().lower()
+              for r in requires if "extra ==" in r and '"portal"' in r}
     imported = set()
     for path in (ROOT / "signflow").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -118,16 +122,24 @@ def test_wheel_holds_templates_example_and_catalogue_and_declares_its_dependenci
     assert not unknown, f"signflow imports {unknown}: add them to pyproject.toml and here"
     for module in sorted(third_party):
         dist = DISTRIBUTIONS[module]
-        where = demo if dist in DEMO_ONLY else agent if dist in AGENT_ONLY else base
+        where = demo if dist in DEMO_ONLY else agent if dist in AGENT_ONLY else \
+            portal if dist in PORTAL_ONLY else base
         assert dist in where, f"{module} is imported but {dist} is not declared " + (
             "in the [demo] extra" if dist in DEMO_ONLY else
-            "in the [agent] extra" if dist in AGENT_ONLY else "as a dependency")
+            "in the [agent] extra" if dist in AGENT_ONLY else
+            "in the [portal] extra" if dist in PORTAL_ONLY else "as a dependency")
+    assert (AGENT_ONLY | {"psycopg"}) <= portal, "the portal needs Starlette, uvicorn, psycopg"
     assert not (DEMO_ONLY & base), "the demo's packages must stay out of the base install"
     assert not (AGENT_ONLY & base), "the agent's packages must stay out of the base install"
     for name in ("base.html", "home.html", "document.html", "sign.html", "result.html"):
         assert f"signflow/agent/templates/{name}" in names, f"{name} not shipped"
     assert "signflow/agent/static/agent.css" in names and \
         "signflow/agent/static/agent.js" in names
+    assert not (PORTAL_ONLY & base), "the portal's packages must stay out of the base install"
+    for name in ("templates/base.html", "templates/queue.html", "templates/round.html",
+                 "static/portal.css", "migrations/env.py",
+                 "migrations/versions/0001_initial.py"):
+        assert f"signflow/portal/{name}" in names, f"portal/{name} not shipped"
 
 
 def test_installed_wheel_runs_init_demo_and_verify_like_the_checkout(venv, tmp_path):

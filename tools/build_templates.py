@@ -418,6 +418,8 @@ class Span:
     text: str
     bold: bool | None = None
     italic: bool | None = None
+    # 1 pt white text: an anchor inside a line of text (the number's and the date's)
+    anchor: bool = False
 
 
 Text = str | Span
@@ -442,6 +444,9 @@ def par(
             run.bold = span.bold
         if span.italic is not None:
             run.italic = span.italic
+        if span.anchor:
+            run.font.size = Pt(1)
+            run.font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
         if size is not None:
             run.font.size = Pt(size)
     if size is not None:
@@ -583,12 +588,16 @@ def header_block(doc: DocxDocument, parent: str, body: str, member: str | None =
     control(left, "{%p endif %}")
     par(left, S_HDR_BOLD, "{{ " + shown_body + " }}")
     rule(left, BODY_RULE_MM, left_width)
-    par(left, S_HDR_NUMBER, "{{ doc.number_line }}")
+    # "Số: " [number anchor] "      /KH-TTr" when the clerical office numbers the document
+    # at issue (signflow number), else the whole line; the date line likewise
+    par(left, S_HDR_NUMBER, "{{ doc.number_before }}",
+        Span("{{ doc.number_anchor }}", anchor=True), "{{ doc.number_after }}")
 
     par(right, S_HDR_NATION, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM")
     par(right, S_HDR_BOLD, "Độc lập - Tự do - Hạnh phúc")
     rule(right, MOTTO_RULE_MM, right_width)
-    par(right, S_HDR_DATE, "{{ doc.date_line }}")
+    par(right, S_HDR_DATE, "{{ doc.date_before }}", Span("{{ doc.date_anchor }}", anchor=True),
+        "{{ doc.date_after }}")
 
 
 def title_block(doc: DocxDocument) -> None:
@@ -677,7 +686,7 @@ def dash_items(doc: DocxDocument, items: str) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# The four templates
+# The templates
 # --------------------------------------------------------------------------------------
 
 
@@ -822,8 +831,20 @@ def _bordered_table(
     return tbl
 
 
+def _collective_table(doc: DocxDocument) -> None:
+    _bordered_table(
+        doc,
+        (13, 97, 55),
+        ("STT", "Danh hiệu / hình thức khen thưởng", "Cấp đề nghị"),
+        "c in registration.collective",
+        ("{{ loop.index }}", "{{ c.title }}", "{{ c.authority }}"),
+    )
+
+
 def build_dang_ky_thi_dua() -> DocxDocument:
-    """Registration of emulation titles of one member."""
+    """Registration of emulation titles of one member: its collective titles, then its
+    individuals (the roster's staff, or the data's list), or, when it registers per
+    department, the list of the departments' forms; and the summary per title."""
     doc = new_document("Bản đăng ký thi đua")
     header_block(doc, "member.parent_upper", "member.unit_upper", "member")
     title_block(doc)
@@ -831,25 +852,92 @@ def build_dang_ky_thi_dua() -> DocxDocument:
     par(doc, S_BODY, "{{ content.intro }}")
 
     par(doc, S_HEADING, "1. Đăng ký danh hiệu thi đua tập thể")
-    _bordered_table(
-        doc,
-        (13, 97, 55),
-        ("STT", "Danh hiệu / hình thức khen thưởng", "Cấp đề nghị"),
-        "c in content.collective",
-        ("{{ loop.index }}", "{{ c.title }}", "{{ c.authority }}"),
-    )
+    _collective_table(doc)
 
     par(doc, S_HEADING, "2. Đăng ký danh hiệu thi đua cá nhân").paragraph_format \
         .space_before = Pt(12)  # fmt: skip
+    control(doc, "{%p if registration.per_department %}")
+    par(doc, S_BODY,
+        "Các phòng, đơn vị đăng ký danh hiệu thi đua cá nhân theo các bản đăng ký kèm theo "
+        "({{ registration.department_forms|join(', ') }}); tổng số "
+        "{{ registration.registered }}/{{ registration.staff_count }} cán bộ, công chức, "
+        "người lao động đăng ký.")  # fmt: skip
+    control(doc, "{%p endif %}")
+    control(doc, "{%p if registration.individuals or not registration.per_department %}")
     _bordered_table(
         doc,
         (13, 37, 30, 32, 33, 20),
         ("STT", "Họ và tên", "Chức vụ", "Danh hiệu thi đua", "Hình thức khen thưởng",
          "Ghi chú"),
-        "p in content.individuals",
+        "p in registration.individuals",
         ("{{ loop.index }}", "{{ p.name }}", "{{ p.position }}", "{{ p.title }}",
          "{{ p.commendation }}", "{{ p.note }}"),
     )  # fmt: skip
+    control(doc, "{%p endif %}")
+
+    control(doc, "{%p if registration.summary %}")
+    par(doc, S_HEADING, "3. Tổng hợp đăng ký danh hiệu thi đua").paragraph_format \
+        .space_before = Pt(12)  # fmt: skip
+    _summary_table(doc)
+    control(doc, "{%p endif %}")
+
+    par(doc, S_BODY, "{{ content.closing }}").paragraph_format.space_before = Pt(12)
+    signature_block(doc, "{{ member.head.title_upper }}")
+    return doc
+
+
+def _summary_table(doc: DocxDocument) -> None:
+    """How many departments and people registered for each title."""
+    _bordered_table(
+        doc,
+        (13, 102, 25, 25),
+        ("STT", "Danh hiệu thi đua", "Số tập thể", "Số cá nhân"),
+        "s in registration.summary",
+        ("{{ loop.index }}", "{{ s.title }}", "{{ s.collectives or '' }}",
+         "{{ s.individuals or '' }}"),
+        centred=(0, 2, 3),
+    )
+
+
+def build_dang_ky_thi_dua_phong() -> DocxDocument:
+    """Registration of one department of a member: its staff and the titles each registers
+    for; signed by the member's head (the member issues it)."""
+    doc = new_document("Bản đăng ký thi đua của phòng, đơn vị")
+    header_block(doc, "member.parent_upper", "member.unit_upper", "member")
+    par(doc, S_TITLE, "{{ content.title }}")
+    par(doc, S_SUBTITLE, "{{ department.name }} - {{ content.subtitle }}")
+    rule(doc, TITLE_RULE_MM, TEXT_WIDTH_MM, after_pt=12)
+    par(doc, S_ADDRESSEE, "Kính gửi: {{ content.addressee }}")
+    par(doc, S_BODY, "{{ content.intro }}")
+    par(doc, S_BODY, "Phòng, đơn vị: {{ department.name }}; người phụ trách: "
+        "{{ department.head.introduced }}, {{ department.head.title }}.")  # fmt: skip
+
+    par(doc, S_HEADING, "1. Đăng ký danh hiệu thi đua tập thể")
+    control(doc, "{%p if registration.collective %}")
+    _bordered_table(
+        doc,
+        (13, 152),
+        ("STT", "Danh hiệu thi đua"),
+        "c in registration.collective",
+        ("{{ loop.index }}", "{{ c.title }}"),
+    )
+    control(doc, "{%p else %}")
+    par(doc, S_BODY, "Không đăng ký.")
+    control(doc, "{%p endif %}")
+
+    par(doc, S_HEADING, "2. Đăng ký danh hiệu thi đua cá nhân").paragraph_format \
+        .space_before = Pt(12)  # fmt: skip
+    _bordered_table(
+        doc,
+        (13, 45, 40, 47, 20),
+        ("STT", "Họ và tên", "Chức vụ", "Danh hiệu thi đua đăng ký", "Ghi chú"),
+        "p in registration.individuals",
+        ("{{ loop.index }}", "{{ p.name }}", "{{ p.position }}", "{{ p.title }}",
+         "{{ p.note }}"),
+    )  # fmt: skip
+    par(doc, S_BODY, "Tổng số: {{ registration.staff_count }} người, trong đó "
+        "{{ registration.registered }} người đăng ký danh hiệu thi đua.").paragraph_format \
+        .space_before = Pt(6)  # fmt: skip
 
     par(doc, S_BODY, "{{ content.closing }}").paragraph_format.space_before = Pt(12)
     signature_block(doc, "{{ member.head.title_upper }}")
@@ -857,17 +945,17 @@ def build_dang_ky_thi_dua() -> DocxDocument:
 
 
 def build_giao_uoc_noi_bo() -> DocxDocument:
-    """Internal pledge among the departments of one member."""
+    """Internal pledge among the departments of one member (the roster's departments)."""
     doc = new_document("Giao ước thi đua nội bộ")
     header_block(doc, "member.parent_upper", "member.unit_upper", "member")
     title_block(doc)
     par(doc, S_BODY, "{{ content.intro }}")
 
     par(doc, S_HEADING, "I. CÁC PHÒNG, ĐƠN VỊ THAM GIA GIAO ƯỚC")
-    control(doc, "{%p for d in content.departments %}")
+    control(doc, "{%p for d in member.departments %}")
     par(doc, S_BODY,
-        "{{ loop.index }}. {{ d.name }}, đại diện là "
-        "{{ d.honorific ~ ' ' if d.honorific is defined and d.honorific else '' }}{{ d.head }}"
+        "{{ loop.index }}. {{ d.name }}, đại diện là {{ d.head.introduced }}"
+        "{{ ', ' ~ d.head.title if d.head.title else '' }}"
         "{{ '.' if loop.last else ';' }}")  # fmt: skip
     control(doc, "{%p endfor %}")
 
@@ -884,8 +972,8 @@ def build_giao_uoc_noi_bo() -> DocxDocument:
         doc,
         (13, 58, 50, 44),
         ("STT", "Phòng, đơn vị", "Người đại diện", "Chữ ký"),
-        "d in content.departments",
-        ("{{ loop.index }}", "{{ d.name }}", "{{ d.head }}", ""),
+        "d in member.departments",
+        ("{{ loop.index }}", "{{ d.name }}", "{{ d.head.name }}", ""),
         row_height_mm=HAND_SIGNATURE_ROW_MM,
     )
 
@@ -898,6 +986,7 @@ TEMPLATES: dict[str, Callable[[], DocxDocument]] = {
     "ke-hoach-phat-dong": build_ke_hoach_phat_dong,
     "dang-ky-thi-dua": build_dang_ky_thi_dua,
     "giao-uoc-noi-bo": build_giao_uoc_noi_bo,
+    "dang-ky-thi-dua-phong": build_dang_ky_thi_dua_phong,
 }
 
 

@@ -2,8 +2,8 @@
 static JavaScript (dropping a file, a busy button), no build step.
 
 Each page is a module of ``signflow.agent.pages`` with its routes and its template in
-``templates/``; ``PAGES`` lists them. A new page (the signing ceremony's, for instance)
-is one more module there and one more template.
+``templates/``; ``PAGES`` lists them. A new page is one more module there and one more
+template (the signing ceremony's page is one).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What the agent remembers while it runs (in memory; the files stay in the work folder):
-the documents opened in this session, the portals' signing requests, and the one-time
-form tokens of its own pages.
+the documents opened in this session, the portals' signing requests, the signing
+ceremonies, and the one-time form tokens of its own pages.
 
 The form tokens (``FormTokens``) stop a page of another site from submitting the agent's
 forms (cross-site request forgery): each form the agent shows carries a fresh random
@@ -85,6 +85,8 @@ class AgentState:
     documents: dict[str, OpenDocument] = field(default_factory=dict)
     requests: dict[str, SignRequest] = field(default_factory=dict)
     forms: FormTokens = field(default_factory=FormTokens)
+    # the signing ceremonies (signflow.agent.ceremonies.CeremonyRoom), by id
+    ceremonies: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_document(self, doc: OpenDocument) -> None:
@@ -112,3 +114,18 @@ class AgentState:
     def request_for(self, doc: OpenDocument) -> SignRequest | None:
         with self.lock:
             return next((r for r in self.requests.values() if r.document.id == doc.id), None)
+
+    def add_ceremony(self, room: Any) -> None:
+        with self.lock:
+            self.ceremonies[room.id] = room
+            self.documents[room.doc.id] = room.doc
+
+    def ceremony(self, room_id: str) -> Any:
+        with self.lock:
+            return self.ceremonies.get(room_id)
+
+    def ceremony_for(self, doc: OpenDocument) -> Any:
+        """The ceremony under way on ``doc`` (not finished), if any."""
+        with self.lock:
+            return next((r for r in self.ceremonies.values()
+                         if r.doc.id == doc.id and not r.finished), None)

@@ -71,6 +71,7 @@ class CeremonyOutcome:
     report: Path | None = None
     complete: bool = False
     images: list[Path] = field(default_factory=list)
+    verdict: Any = None  # the verification at the end (a FileVerdict)
 
 
 class Ceremony:
@@ -91,6 +92,7 @@ class Ceremony:
         self.images_dir = images_dir
         self.outcome = CeremonyOutcome()
         self._skipped: list[tuple[str, Role]] = []
+        self._status_cache: tuple[tuple[int, int, int], Any] | None = None
         self._record("ceremony-started", {"signatures": len(self.pending())})
 
     # --- who signs ----------------------------------------------------------------------
@@ -98,9 +100,7 @@ class Ceremony:
     def pending(self) -> list[Turn]:
         """Every signature still missing, in the roster's order, each seal right after its
         head; members who left the room come last."""
-        from signflow.validation.status import document_status
-
-        status = document_status(self.pdf, self.roster)
+        status = self._status()
         if status.error:
             raise InputError(status.error)
         unsigned = {(f.member, f.role) for f in status.fields if not f.signed}
@@ -111,6 +111,17 @@ class Ceremony:
         todo = [k for k in order if k in unsigned and k not in self._skipped]
         todo += [k for k in self._skipped if k in unsigned]
         return [Turn(self.roster.member(member), role) for member, role in todo]
+
+    def _status(self) -> Any:
+        """The document's signing status, read again only when the file changed (the
+        order rules and a page polling every second ask for it many times)."""
+        from signflow.validation.status import document_status
+
+        stat = self.pdf.stat()
+        seen = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if self._status_cache is None or self._status_cache[0] != seen:
+            self._status_cache = (seen, document_status(self.pdf, self.roster))
+        return self._status_cache[1]
 
     def allowed(self, turn: Turn) -> bool:
         """The order rules: a seal only after its own head (Decree 30/2020, Art. 32); with
@@ -218,8 +229,15 @@ class Ceremony:
         with PDFIUM_LOCK:
             doc = pypdfium2.PdfDocument(str(self.pdf))
             try:
-                bitmap = doc[page].render(scale=1.5)
-                bitmap.to_pil().save(target)
+                # the signatures' appearances are widget annotations: pdfium draws them only
+                # with the form environment initialised before the page is loaded
+                doc.init_forms()
+                loaded = doc[page]
+                try:
+                    bitmap = loaded.render(scale=1.5, may_draw_forms=True)
+                    bitmap.to_pil().save(target)
+                finally:
+                    loaded.close()
             finally:
                 doc.close()
         self.outcome.images.append(target)
@@ -243,6 +261,7 @@ class Ceremony:
         verdict = verify_file(self.pdf, VerifyPolicy(trust_roots=tuple(trust_roots),
                                                      roster=self.roster))
         self.outcome.complete = bool(verdict.ok and verdict.complete)
+        self.outcome.verdict = verdict
         if report is not None:
             from signflow._internal.files import atomic_write_bytes
             from signflow.output.report import render_html
@@ -276,15 +295,30 @@ def run_ceremony(ceremony: Ceremony, say: Callable[[str], None],
     import time
 
     asked: tuple[str, Role] | None = None
+    turn: Turn | None = None
+    failing: str | None = None  # the last poll's failure, and the one said
+    told: str | None = None
     while True:
-        turn = ceremony.next_turn()
-        if turn is None:
-            return ceremony.outcome
-        if turn.key != asked:
-            say(turn.invitation())
-            asked = turn.key
         try:
-            key = ceremony.find_key()
+            # inside the try: a Ctrl+C while the document is read is the operator's too
+            turn = ceremony.next_turn()
+            if turn is None:
+                return ceremony.outcome
+            if turn.key != asked:
+                say(turn.invitation())
+                asked = turn.key
+            try:
+                key = ceremony.find_key()
+            except SignflowError as exc:
+                # a token pulled out while it was being read: looked at again; a failure
+                # that stays (a module that no longer answers) is said, once
+                if exc.message == failing and exc.message != told:
+                    say(exc.message)
+                    told = exc.message
+                failing = exc.message
+                time.sleep(poll_seconds)
+                continue
+            failing = None
             if key is None:
                 time.sleep(poll_seconds)
                 continue
@@ -293,6 +327,8 @@ def run_ceremony(ceremony: Ceremony, say: Callable[[str], None],
                     who=key.turn.who))
             pin = ask_pin(key)
         except KeyboardInterrupt as exc:
+            if turn is None:  # nobody was asked yet
+                raise
             choice = interrupted(turn, exc)
             if choice == "stop":
                 return ceremony.outcome

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from signflow import __version__
+from signflow import __version__, vn
 from signflow.cli.secrets import (
     KeyOwner,
     check_key_source,
@@ -117,6 +117,91 @@ def _required_unless_given(group: click.Command, defaults: dict[str, Any]) -> No
                 param._signflow_required = required
             param.required = required and param.name not in given
         _required_unless_given(command, given if isinstance(given, dict) else {})
+
+
+@cli.command(help=_("Give member documents their number and date of issue (the clerical "
+                    "office, after the head has signed and before the seal): the next "
+                    "number of the year in the member's register of outgoing documents."))
+@click.argument("pdfs", metavar=_("PDF|FOLDER..."), nargs=-1, required=True,
+                type=click.Path(path_type=Path))
+@click.option("--roster", "roster_path", metavar=FILE, required=True,
+              type=click.Path(path_type=Path), help=_("Roster of the cluster (TOML)."))
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: signflow-ledger.sqlite next to the documents)."))
+def number(pdfs: tuple[Path, ...], roster_path: Path, ledger_path: Path | None) -> int:
+    from signflow.ledger import default_ledger_path
+    from signflow.signing.numbering import number_documents
+
+    roster = load_roster(roster_path)
+    named = documents_named(pdfs)
+    with open_ledger(ledger_path or default_ledger_path(named[0])) as ledger:
+        outcomes = number_documents(
+            named, roster, ledger, on_wait=tell_waiting,
+            on_skip=lambda path, reason: click.echo(_("{path}: left as it is: {reason}").format(
+                path=path, reason=reason)))
+    for outcome in outcomes:
+        click.echo(_("{path}: {line}, {date} — the seal of {member} may follow").format(
+            path=outcome.path, line=outcome.number_line, date=vn.date_words(outcome.issued),
+            member=outcome.member))
+    return EXIT_OK
+
+
+@cli.command(help=_("The register of outgoing documents kept in the ledger: print it, or "
+                    "write it as CSV or as a printable HTML page."))
+@click.argument("workspace", metavar=_("[FOLDER]"), required=False,
+                type=click.Path(path_type=Path))
+@click.option("--ledger", "ledger_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Signing ledger (default: the workspace's)."))
+@click.option("--roster", "roster_path", metavar=FILE, type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML), for the units' names."))
+@click.option("--member", "member_id", metavar=MEMBER, help=_("Only this member."))
+@click.option("--year", type=click.IntRange(1990, 2200), help=_("Only this year."))
+@click.option("--csv", "csv_path", metavar=FILE, type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Write the register as CSV."))
+@click.option("--html", "html_path", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Write the register as a printable HTML page."))
+def register(workspace: Path | None, ledger_path: Path | None, roster_path: Path | None,
+             member_id: str | None, year: int | None, csv_path: Path | None,
+             html_path: Path | None) -> int:
+    from signflow._internal.files import atomic_write_bytes
+    from signflow.errors import InputError
+    from signflow.ledger import LEDGER_NAME
+    from signflow.output.tables import render_table
+    from signflow.signing.numbering import (
+        register_csv,
+        register_gaps,
+        register_html,
+        register_rows,
+    )
+
+    path = ledger_path or (workspace or Path.cwd()) / LEDGER_NAME
+    if not path.is_file():
+        raise InputError(_("no ledger at {path}").format(path=path))
+    roster = load_roster(roster_path) if roster_path else None
+    with open_ledger(path, read_only=True) as ledger:
+        rows = register_rows(ledger, member_id, year)
+    if csv_path:
+        atomic_write_bytes(csv_path, register_csv(rows).encode("utf-8"))
+        click.echo(_("Register written: {path}").format(path=csv_path))
+    if html_path:
+        atomic_write_bytes(html_path, register_html(rows, roster).encode("utf-8"))
+        click.echo(_("Register written: {path}").format(path=html_path))
+    if not csv_path and not html_path:
+        if not rows:
+            click.echo(_("No document has been numbered yet."))
+        else:
+            click.echo(render_table(
+                [_("Member"), _("Number"), _("Date of issue"), _("Document")],
+                [[str(r["member"]), vn.number_line(int(r["number"]), str(r["symbol"]))
+                  + (" (" + _("not used (interrupted)") + ")" if r.get("unused") else ""),
+                  str(r["issued"] or ""), Path(str(r["path"] or "")).name] for r in rows]))
+    gaps = register_gaps(rows)
+    for gap in gaps:
+        click.echo(_("warning: {problem}").format(problem=gap), err=True)
+    return EXIT_PROBLEMS if gaps else EXIT_OK
 
 
 def open_ledger(path: Path, read_only: bool = False, missing_ok: bool = False) -> Any:
@@ -321,7 +406,8 @@ def generate(roster_path: Path, data_files: tuple[Path, ...], templates_dir: Pat
         entries = generate_pack(roster, data, out_dir, templates_dir, only, members,
                                 pdf=pdf, pdfa=None if pdfa == "none" else pdfa,
                                 workers=jobs, convert_progress=progress, force=force,
-                                on_wait=tell_waiting, ledger_path=ledger_path)
+                                on_wait=tell_waiting, ledger_path=ledger_path,
+                                on_warning=tell_warning)
     year_dir = out_dir / str(roster.cluster.year)
     n_docs = sum(1 for e in entries if e.format == "docx")
     n_pdf = sum(1 for e in entries if e.format == "pdf")
@@ -330,6 +416,10 @@ def generate(roster_path: Path, data_files: tuple[Path, ...], templates_dir: Pat
         click.echo(_("Converted {n} document(s) to PDF").format(n=n_pdf))
     click.echo(_("Manifest: {path}").format(path=year_dir / "manifest.json"))
     return EXIT_OK
+
+
+def tell_warning(message: str) -> None:
+    click.echo(_("warning: {message}").format(message=message), err=True)
 
 
 @cli.group(help=_("Work with templates."))
@@ -1243,4 +1333,65 @@ def agent(agent_config: Path | None, port: int | None, roster_path: Path | None,
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the way to stop the agent
         server.run()
     click.echo(_("The signing agent has stopped."))
+    return EXIT_OK
+
+
+@cli.command(help=_("The signing portal: web pages for the cluster's secretariat, the member "
+                    "offices (personal links) and archivists (docs/portal.md). With no "
+                    "settings it runs the 2019 demo round."))
+@click.option("--config", "portal_config", metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Settings of the portal (TOML, a [portal] table; docs/portal.md)."))
+@click.option("--host", metavar=_("ADDRESS"),
+              help=_("Address to listen on (default: 127.0.0.1; behind a reverse proxy)."))
+@click.option("--port", metavar=_("PORT"), type=click.IntRange(0, 65535),
+              help=_("Port (default: 8800)."))
+@click.option("--data-dir", metavar=FOLDER, type=click.Path(file_okay=False, path_type=Path),
+              help=_("Folder for the documents, ledgers and secrets (default: "
+                     "signflow-portal)."))
+@click.option("--database-url", metavar="URL", envvar="SIGNFLOW_DATABASE_URL",
+              help=_("Database (default: SQLite in the data folder; PostgreSQL: "
+                     "postgresql+psycopg://...); also $SIGNFLOW_DATABASE_URL."))
+@click.option("--public-url", metavar="URL",
+              help=_("The address people open (in links and e-mails), e.g. behind a proxy."))
+@click.option("--roster", "roster_path", metavar=FILE, type=click.Path(path_type=Path),
+              help=_("Roster of the cluster (TOML)."))
+@click.option("--trust", multiple=True, metavar=FILE,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Trust root (PEM or DER); may be repeated."))
+@click.option("--tsa", "tsa_url", metavar="URL",
+              help=_("URL of the timestamp authority (RFC 3161)."))
+def serve(portal_config: Path | None, host: str | None, port: int | None,
+          data_dir: Path | None, database_url: str | None, public_url: str | None,
+          roster_path: Path | None, trust: tuple[Path, ...], tsa_url: str | None) -> int:
+    import contextlib
+
+    from signflow.portal import require_portal_extra
+
+    require_portal_extra()
+    from signflow.portal.config import load_portal_config
+    from signflow.portal.server import PortalServer
+
+    config = load_portal_config(portal_config, roster=roster_path, trust=trust, tsa=tsa_url,
+                                data_dir=data_dir, database_url=database_url, host=host,
+                                port=port, public_url=public_url)
+    with contextlib.ExitStack() as stack:
+        demo = config.roster is None
+        if demo:  # no settings: the 2019 demo round
+            from signflow.portal.demo import demo_settings, ensure_demo_round
+
+            click.echo(_("No roster given: the portal runs the 2019 demo round."))
+            config = stack.enter_context(demo_settings(
+                config, lambda s: click.echo(f"- {s}")))
+        server = PortalServer(config)
+        if demo:
+            ensure_demo_round(server.portal)
+        click.echo(_("Signing portal: {url} (Ctrl+C to stop)").format(url=server.url))
+        click.echo(_("The secretariat's first password: in {path}").format(
+            path=server.portal.password_file))
+        click.echo(_("Database: {kind}; documents and ledgers: {path}").format(
+            kind=server.portal.engine.dialect.name, path=config.data_dir))
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the way to stop the portal
+            server.run()
+    click.echo(_("The signing portal has stopped."))
     return EXIT_OK

@@ -103,6 +103,8 @@ def default_map(ws: Workspace) -> dict[str, Any]:
         "generate": drop_none({**roster, "data_files": ws.data, "templates_dir": ws.templates,
                                "out_dir": ws.out, "ledger_path": ws.ledger}),
         "prepare": drop_none(roster),
+        "number": drop_none({**roster, "ledger_path": ws.ledger}),
+        "register": drop_none({**roster, "ledger_path": ws.ledger}),
         # with a timestamp authority configured, signatures are B-T unless said otherwise
         "sign": drop_none({**roster, "tsa_url": ws.tsa, "trust": ws.trust,
                            "ledger_path": ws.ledger,

@@ -116,9 +116,19 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
         archive_document(agreement, pki.tsa_url,
                          _Policy(trust_roots=(pki.root_pem,)).load_roots(), ledger=ledger)
         ledger.anchor(pki.tsa_url, tsa_stamp(pki.tsa_url))
-        step(_("Each member signs its own three documents (one login per member)"))
+        step(_("Each member signs its own documents (one login per member); the clerical "
+               "office numbers and dates those it issues before the seal"))
+        from signflow.signing.numbering import number_documents
+        from signflow.validation.revisions import read_history
+
         for m in roster.members:
             for role in ROLES:
+                if role == "seal":  # Decree 30: the number and date after the head
+                    unnumbered = [p for p in member_docs[m.id]
+                                  if (m.id, "number") in (h := read_history(p)).issue_fields
+                                  and h.numbering_revision is None]
+                    if unnumbered:
+                        number_documents(unnumbered, roster, ledger)
                 with credential(m.id, role) as cred:
                     sign_documents(member_docs[m.id], roster, m.id, role, cred,
                                            settings, ledger=ledger)

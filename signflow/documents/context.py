@@ -15,32 +15,41 @@ from signflow import vn
 from signflow.documents.data import deep_merge
 from signflow.errors import InputError
 from signflow.i18n import _
-from signflow.pdf.anchors import anchor
-from signflow.roster import ROLES, Member, Role, Roster
+from signflow.pdf.anchors import DATE_BLANK, NUMBER_BLANK, anchor, issue_anchor
+from signflow.roster import ROLES, Department, Head, Member, Role, Roster, StaffMember
 
 
 @dataclass(frozen=True)
 class DocumentKind:
     name: str
-    scope: Literal["cluster", "member"]
+    # who issues one document of this kind: the cluster, a member, or a member for one of
+    # its departments (one document per department)
+    scope: Literal["cluster", "member", "department"]
     label: str  # Vietnamese name, as on the document
     default_code: str  # document type abbreviation in the symbol (Decree 30, Appendix III)
+    # the kind whose data section this one's content starts from (its own section and the
+    # member's overrides are merged over it)
+    base: str | None = None
 
+
+REGISTRATION = "dang-ky-thi-dua"
+REGISTRATION_PER_DEPARTMENT = "dang-ky-thi-dua-phong"
+INTERNAL_PLEDGE = "giao-uoc-noi-bo"
 
 KINDS: dict[str, DocumentKind] = {
     k.name: k
     for k in (
         DocumentKind("giao-uoc-thi-dua", "cluster", "Giao ước thi đua của Cụm", "GƯTĐ"),
         DocumentKind("ke-hoach-phat-dong", "member", "Kế hoạch phát động thi đua", "KH"),
-        DocumentKind("dang-ky-thi-dua", "member", "Bản đăng ký thi đua", "ĐK"),
-        DocumentKind("giao-uoc-noi-bo", "member", "Giao ước thi đua nội bộ", "GƯ"),
+        DocumentKind(REGISTRATION, "member", "Bản đăng ký thi đua", "ĐK"),
+        DocumentKind(INTERNAL_PLEDGE, "member", "Giao ước thi đua nội bộ", "GƯ"),
+        DocumentKind(REGISTRATION_PER_DEPARTMENT, "department",
+                     "Bản đăng ký thi đua của phòng, đơn vị", "ĐK", base=REGISTRATION),
     )
 }
 CLUSTER_KINDS = tuple(k for k, v in KINDS.items() if v.scope == "cluster")
 MEMBER_KINDS = tuple(k for k, v in KINDS.items() if v.scope == "member")
-
-
-
+DEPARTMENT_KINDS = tuple(k for k, v in KINDS.items() if v.scope == "department")
 
 
 def required_signatures(
@@ -50,6 +59,7 @@ def required_signatures(
     if KINDS[kind].scope == "cluster":
         return [(m.id, role) for m in roster.members for role in ROLES]
     assert member_id is not None
+    # a department's form too is signed by its member's head, then sealed
     return [(member_id, role) for role in ROLES]
 
 
@@ -80,6 +90,111 @@ def member_context(member: Member, roster: Roster) -> dict[str, Any]:
         },
         "cluster_role": role,
         "anchors": {r: anchor(member.id, r) for r in ROLES},
+        "departments": [department_context(d, member) for d in member.departments],
+        "staff": [staff_context(s, member) for s in member.staff],
+    }
+
+
+def _head_context(head: Head) -> dict[str, Any]:
+    return {
+        "name": head.name,
+        "title": head.title,
+        "title_upper": vn.upper(head.title),
+        "honorific": head.honorific,
+        "introduced": head.introduced,
+    }
+
+
+def department_context(department: Department, member: Member) -> dict[str, Any]:
+    return {
+        "id": department.id,
+        "name": department.name,
+        "name_upper": vn.upper(department.name),
+        "head": _head_context(department.head),
+        "registers": list(department.registers),
+        "staff": [staff_context(s, member) for s in member.department_staff(department.id)],
+    }
+
+
+def staff_context(person: StaffMember, member: Member) -> dict[str, Any]:
+    return {
+        "name": person.name,
+        "title": person.title,
+        "department": person.department,
+        "department_name": member.department(person.department).name,
+        "registers": list(person.registers),
+        "registers_text": "; ".join(person.registers),
+    }
+
+
+def per_department(data: dict[str, Any], member: Member) -> bool:
+    """Whether the member's registration comes as one form per department (with its own
+    form as the summary): asked for by ``per_department = true`` in the registration's
+    data (or the member's override), and possible only when the roster lists its staff."""
+    value = kind_content(data, REGISTRATION, member.id).get("per_department", False)
+    if not isinstance(value, bool):
+        raise InputError(_("data: [{kind}].per_department must be true or false").format(
+            kind=REGISTRATION))
+    return value and bool(member.staff)
+
+
+def registration_departments(data: dict[str, Any], member: Member) -> list[Department]:
+    """The departments that get a registration form of their own: those with staff, when
+    the member registers per department."""
+    if not per_department(data, member):
+        return []
+    return [d for d in member.departments if member.department_staff(d.id)]
+
+
+def registration_context(data: dict[str, Any], member: Member, content: dict[str, Any],
+                         department: Department | None) -> dict[str, Any]:
+    """What a registration form lists: the collective titles, the individuals, and the
+    summary (how many registered for each title), from the roster's staff when it lists
+    them, else from the data (``collective``, ``individuals``)."""
+    people = member.department_staff(department.id) if department else member.staff
+    units = [department] if department else list(member.departments)
+    summary: dict[str, dict[str, Any]] = {}
+    for unit in units:
+        for title in unit.registers:
+            summary.setdefault(title, {"title": title, "collectives": 0, "individuals": 0})
+            summary[title]["collectives"] += 1
+    for person in people:
+        for title in person.registers:
+            summary.setdefault(title, {"title": title, "collectives": 0, "individuals": 0})
+            summary[title]["individuals"] += 1
+    if department is not None:
+        collective: Any = [{"title": t, "authority": ""} for t in department.registers]
+        listed: list[Any] = []
+    else:
+        collective = content.get("collective", [])
+        # the data's own list (the leaders, people outside the departments) comes first
+        listed = content.get("individuals", [])
+        if not isinstance(listed, list):
+            raise InputError(_("data: [{kind}].individuals must be a list of tables").format(
+                kind=REGISTRATION))
+        for entry in listed:
+            titles = entry.get("title") if isinstance(entry, dict) else None
+            for item in (titles.split(";") if isinstance(titles, str) else []):
+                if item.strip():
+                    key = " ".join(item.split())
+                    summary.setdefault(key, {"title": key, "collectives": 0, "individuals": 0})
+                    summary[key]["individuals"] += 1
+    forms = registration_departments(data, member) if department is None else []
+    staff_rows = [] if forms else [{
+        "name": p.name, "position": p.title, "title": "; ".join(p.registers),
+        "commendation": "", "note": "" if department else member.department(
+            p.department).name, "department": member.department(p.department).name,
+    } for p in people]
+    individuals = [*listed, *staff_rows]
+    return {
+        "per_department": bool(forms),
+        "collective": collective,
+        "individuals": individuals,
+        # a member without a second level keeps the form it always had
+        "summary": list(summary.values()) if member.departments or member.staff else [],
+        "registered": sum(1 for p in people if p.registers),
+        "staff_count": len(people),
+        "department_forms": [d.name for d in forms],
     }
 
 
@@ -108,10 +223,17 @@ def _data_number(value: Any, where: str) -> int | None:
 
 
 def kind_content(data: dict[str, Any], kind: str, member_id: str | None) -> dict[str, Any]:
-    """The kind's section of the data, with the member's overrides merged over it."""
-    section = data.get(kind, {})
-    if not isinstance(section, dict):
+    """The kind's section of the data, with the member's overrides merged over it (a kind
+    with a base starts from its base's section and overrides)."""
+    base = KINDS[kind].base if kind in KINDS else None
+    section = kind_content(data, base, member_id) if base else {}
+    own = data.get(kind, {})
+    if not isinstance(own, dict):
         raise InputError(_("data: [{kind}] must be a table").format(kind=kind))
+    if base:
+        # a department's form is numbered when issued; the base's number is the member's
+        section = {k: v for k, v in section.items() if k not in ("number", "per_department")}
+    section = deep_merge(section, own)
     if member_id is not None:
         overrides = data.get("members", {})
         if not isinstance(overrides, dict):
@@ -125,6 +247,46 @@ def kind_content(data: dict[str, Any], kind: str, member_id: str | None) -> dict
                 id=member_id, kind=kind))
         section = deep_merge(section, kind_over)
     return section
+
+
+def data_warnings(data: dict[str, Any]) -> list[str]:
+    """What in the data still works but should change (each said once per run)."""
+    found = isinstance(data.get(INTERNAL_PLEDGE), dict) and \
+        "departments" in data[INTERNAL_PLEDGE]
+    overrides = data.get("members")
+    if isinstance(overrides, dict):
+        for sections in overrides.values():
+            if isinstance(sections, dict) and isinstance(sections.get(INTERNAL_PLEDGE), dict) \
+                    and "departments" in sections[INTERNAL_PLEDGE]:
+                found = True
+    if not found:
+        return []
+    return [_("data: [\"{kind}\"].departments is the old form: list each member's departments "
+              "in the roster ([[members.departments]]); read from the data for members whose "
+              "roster lists none").format(kind=INTERNAL_PLEDGE)]
+
+
+def _legacy_departments(value: Any, where: str) -> list[dict[str, Any]]:
+    """``[["giao-uoc-noi-bo".departments]]`` of the data (name, head, honorific?) in the
+    shape of the roster's departments."""
+    if not isinstance(value, list):
+        raise InputError(_("data: {key}: must be a list of tables").format(key=where))
+    departments = []
+    for i, entry in enumerate(value, start=1):
+        if not isinstance(entry, dict) or not all(
+                isinstance(entry.get(k), str) and entry[k].strip() for k in ("name", "head")):
+            raise InputError(_("data: {key}[{n}]: needs a name and a head (text)").format(
+                key=where, n=i))
+        honorific = entry.get("honorific")
+        honorific = honorific.strip() if isinstance(honorific, str) and honorific.strip() \
+            else None
+        head = Head(name=entry["head"].strip(), title="", honorific=honorific)
+        departments.append({
+            "id": None, "name": entry["name"].strip(), "name_upper": vn.upper(entry["name"]),
+            "head": {**_head_context(head), "title": None, "title_upper": None},
+            "registers": [], "staff": [],
+        })
+    return departments
 
 
 # Top-level names of a data file besides the kinds: a section a template may read as
@@ -151,8 +313,8 @@ def check_data(data: dict[str, Any], roster: Roster) -> None:
         if not isinstance(sections, dict):
             raise InputError(_("data: [members.{id}] must be a table").format(id=member_id))
         for name in sections:
-            if KINDS.get(name) is None or KINDS[name].scope != "member":
-                member_kinds = [k for k, v in KINDS.items() if v.scope == "member"]
+            if KINDS.get(name) is None or KINDS[name].scope == "cluster":
+                member_kinds = [k for k, v in KINDS.items() if v.scope != "cluster"]
                 raise InputError(_unknown(
                     _("data: [members.{id}.{name}] is not a member's kind of document "
                       "(known: {kinds})").format(id=member_id, name=name,
@@ -184,25 +346,37 @@ def document_context(
     kind: str,
     member_id: str | None = None,
     today: dt.date | None = None,
+    department_id: str | None = None,
 ) -> dict[str, Any]:
-    """Everything one template sees (docs/templates.md)."""
+    """Everything one template sees (docs/templates.md); ``department_id`` names the
+    department of a department's document."""
     if kind not in KINDS:
         raise InputError(_("unknown kind of document '{kind}' (known: {kinds})").format(
             kind=kind, kinds=", ".join(KINDS)))
     cluster = roster.cluster
     scope = KINDS[kind].scope
-    if scope == "member":
+    department: Department | None = None
+    if scope != "cluster":
         if member_id is None:
             raise InputError(_("{kind} is a member's document: name the member").format(
                 kind=kind))
         issuer = roster.member(member_id)
+        if scope == "department":
+            if department_id is None:
+                raise InputError(_("{kind} is a department's document: name the "
+                                   "department").format(kind=kind))
+            department = issuer.department(department_id)
     else:
         issuer = roster.member(cluster.leader)
     members = [member_context(m, roster) for m in roster.members]
     by_id = {m["id"]: m for m in members}
 
-    content = kind_content(data, kind, member_id if scope == "member" else None)
+    content = kind_content(data, kind, member_id if scope != "cluster" else None)
     where = f"{kind}" if scope == "cluster" else f"members.{member_id}.{kind} / {kind}"
+    if scope == "department" and "number" in content:
+        raise InputError(_(
+            "data: {key}.number: a department's form is numbered by the clerical office "
+            "when it is issued: leave the number out").format(key=where))
     if scope == "member" and isinstance(data.get(kind), dict) and "number" in data[kind]:
         raise InputError(_(
             "data: [{kind}].number would give every member the same document number: set "
@@ -216,9 +390,29 @@ def document_context(
         code = str(content.get("code", KINDS[kind].default_code))
         symbol = f"{code}-{issuer.symbol}"
     place = cluster.place if scope == "cluster" else issuer.place
+    header = _header_parts(scope != "cluster" and number is None, issuer.id, number, symbol,
+                           place, date)
 
+    department_values = department_context(department, issuer) if department else None
     content = fill_roster_values(content, {
-        "member": by_id[issuer.id], "cluster": _cluster_values(cluster, by_id)}, where)
+        "member": by_id[issuer.id], "cluster": _cluster_values(cluster, by_id),
+        "department": department_values}, where)
+
+    issuer_values = by_id[issuer.id]
+    if kind == INTERNAL_PLEDGE:
+        # the departments come from the roster; the data's old list is read for a member
+        # whose roster lists none (generate warns), and old templates reading
+        # content.departments see the roster's in that list's shape
+        if issuer.departments:
+            content = {**content, "departments": [
+                {"name": d.name, "head": d.head.name, "honorific": d.head.honorific,
+                 "title": d.head.title} for d in issuer.departments]}
+        elif "departments" in content:
+            issuer_values = {**issuer_values, "departments": _legacy_departments(
+                content["departments"], f"{where}.departments")}
+    registration = None
+    if kind in (REGISTRATION, REGISTRATION_PER_DEPARTMENT):
+        registration = registration_context(data, issuer, content, department)
 
     columns = data.get("signature_columns", 2)
     if isinstance(columns, bool) or not isinstance(columns, int) or not 1 <= columns <= 3:
@@ -228,7 +422,9 @@ def document_context(
         "cluster": _cluster_values(cluster, by_id),
         "members": members,
         "signature_rows": signature_rows(members, columns),
-        "member": by_id[issuer.id],
+        "member": issuer_values,
+        "department": department_values,
+        "registration": registration,
         "doc": {
             "kind": kind,
             "number": number,
@@ -236,11 +432,34 @@ def document_context(
             "number_line": vn.number_line(number, symbol),
             "date": date.isoformat(),
             "date_line": vn.date_line(place, date),
+            # numbered at issue: the number and the date are form fields that the clerical
+            # office fills (signflow number) after the head has signed
+            "numbered_at_issue": header["number_anchor"] != "",
+            **header,
         },
         "content": content,
         "data": data,
         "today": (today or dt.date.today()).isoformat(),
     }
+
+
+NBSP = "\u00a0"
+
+
+def _header_parts(at_issue: bool, member_id: str, number: int | None, symbol: str,
+                  place: str, date: dt.date) -> dict[str, str]:
+    """The number and date lines of the header, around their anchors when the clerical
+    office numbers the document at issue (Decree 30/2020, Art. 15), whole otherwise."""
+    if not at_issue:
+        return {"number_before": vn.number_line(number, symbol), "number_anchor": "",
+                "number_after": "", "date_before": vn.date_line(place, date),
+                "date_anchor": "", "date_after": ""}
+    return {"number_before": "Số: ", "number_anchor": issue_anchor(member_id, "number", symbol),
+            "number_after": NBSP * NUMBER_BLANK + "/" + symbol,
+            # the date's anchor after its blank: a line's trailing spaces do not count when
+            # it is centred, a blank before visible (if white) text does
+            "date_before": f"{place}, " + NBSP * DATE_BLANK,
+            "date_anchor": issue_anchor(member_id, "date"), "date_after": ""}
 
 
 def _cluster_values(cluster: Any, by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:

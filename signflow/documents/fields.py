@@ -27,8 +27,11 @@ from signflow.pdf.anchors import (
     MM,
     SIGNATURE_SPACE_MM,
     Anchor,
+    IssueAnchor,
     field_name,
-    find_anchors,
+    issue_field_box,
+    issue_field_name,
+    scan_anchors,
 )
 from signflow.roster import ROLES, Role, Roster
 
@@ -100,6 +103,108 @@ def placements(anchors: list[Anchor], roster: Roster) -> list[FieldPlacement]:
     return result
 
 
+@dataclass(frozen=True)
+class IssueFieldPlacement:
+    """The number's or the date's field, filled by the clerical office at issue."""
+
+    name: str
+    member: str
+    part: str  # "number" | "date"
+    symbol: str | None
+    page: int
+    box: tuple[float, float, float, float]
+
+
+def issue_placements(issue: list[IssueAnchor], signers: list[FieldPlacement],
+                     roster: Roster) -> list[IssueFieldPlacement]:
+    """The number and date fields of a member's document numbered at issue: both or
+    neither, once each, for the member who signs the document (its issuer)."""
+    if not issue:
+        return []
+    problems: list[str] = []
+    members = {p.member for p in signers}
+    seen: dict[tuple[str, str], IssueAnchor] = {}
+    for a in issue:
+        if (a.member, a.part) in seen:
+            problems.append(_("anchor {member}/{role} appears more than once").format(
+                member=a.member, role=a.part))
+        elif not roster.has_member(a.member) or members != {a.member}:
+            problems.append(_("the number and date anchors of {id} are in a document that "
+                              "{id} does not issue alone").format(id=a.member))
+        elif a.part == "number" and not a.symbol:
+            problems.append(_("the number anchor of {id} names no symbol").format(id=a.member))
+        seen[(a.member, a.part)] = a
+    for member in {a.member for a in issue}:
+        for part in ("number", "date"):
+            if (member, part) not in seen:
+                problems.append(_("no {role} anchor for {member}").format(role=part,
+                                                                         member=member))
+    if problems:
+        raise InputError(_("the number and date anchors do not match the document"),
+                         details=problems)
+    return [IssueFieldPlacement(issue_field_name(a.member, a.part), a.member,
+                                a.part, a.symbol, a.page, issue_field_box(a))
+            for a in sorted(seen.values(), key=lambda a: a.part != "number")]
+
+
+def add_issue_fields(writer: IncrementalPdfFileWriter,
+                     wanted: list[IssueFieldPlacement]) -> None:
+    """Empty, read-only text fields (an empty appearance each, as PDF/A wants): only
+    ``signflow number`` fills them, and the verifier accepts only that change."""
+    from pyhanko.pdf_utils import generic
+
+    if not wanted:
+        return
+    form = writer.root["/AcroForm"]
+    fields = form["/Fields"]
+    resources = generic.DictionaryObject({generic.NameObject("/Font"): generic.DictionaryObject({
+        generic.NameObject("/Helv"): writer.add_object(generic.DictionaryObject({
+            generic.NameObject("/Type"): generic.NameObject("/Font"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Type1"),
+            generic.NameObject("/BaseFont"): generic.NameObject("/Helvetica"),
+            generic.NameObject("/Encoding"): generic.NameObject("/WinAnsiEncoding")}))})})
+    if "/DR" not in form:
+        form[generic.NameObject("/DR")] = resources
+    for p in wanted:
+        page_ref, _resources = writer.find_page_for_modification(p.page)
+        width, height = p.box[2] - p.box[0], p.box[3] - p.box[1]
+        empty = generic.StreamObject({
+            generic.NameObject("/Type"): generic.NameObject("/XObject"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+            generic.NameObject("/BBox"): generic.ArrayObject(
+                [generic.FloatObject(0), generic.FloatObject(0),
+                 generic.FloatObject(round(width, 2)), generic.FloatObject(round(height, 2))]),
+        }, stream_data=b"")
+        label = _("Document number") if p.part == "number" else _("Date of issue")
+        widget = generic.DictionaryObject({
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Widget"),
+            generic.NameObject("/FT"): generic.NameObject("/Tx"),
+            generic.NameObject("/T"): generic.TextStringObject(p.name),
+            generic.NameObject("/TU"): generic.TextStringObject(label),
+            generic.NameObject("/Rect"): generic.ArrayObject(
+                [generic.FloatObject(c) for c in p.box]),
+            generic.NameObject("/F"): generic.NumberObject(4),  # print
+            generic.NameObject("/Ff"): generic.NumberObject(1),  # read-only
+            generic.NameObject("/DA"): generic.TextStringObject("/Helv 0 Tf 0 g"),
+            generic.NameObject("/Q"): generic.NumberObject(2 if p.part == "number" else 0),
+            generic.NameObject("/P"): page_ref,
+            generic.NameObject("/AP"): generic.DictionaryObject(
+                {generic.NameObject("/N"): writer.add_object(empty)}),
+        })
+        ref = writer.add_object(widget)
+        fields.append(ref)
+        writer.register_annotation(page_ref, ref)
+    acroform = writer.root.raw_get("/AcroForm")
+    if isinstance(acroform, generic.IndirectObject):
+        writer.mark_update(acroform)
+    else:
+        writer.update_root()
+    listed = form.raw_get("/Fields")
+    if isinstance(listed, generic.IndirectObject):
+        writer.mark_update(listed)
+
+
 def signature_fields(pdf: Path) -> dict[str, bool]:
     """Every signature field in the file (ours or not): name -> signed?"""
     from pyhanko.pdf_utils.reader import PdfFileReader
@@ -121,8 +226,9 @@ def prepare_fields(pdf: Path, roster: Roster, out: Path | None = None) -> list[F
 
     out = out or pdf
     existing = _fields_or_error(pdf)
-    anchors = find_anchors(pdf)
+    anchors, issue = scan_anchors(pdf)
     wanted = placements(anchors, roster)
+    issue_wanted = issue_placements(issue, wanted, roster)
     if existing:
         if any(existing.values()):
             raise InputError(_("{path} is already being signed; fields cannot be added "
@@ -130,7 +236,7 @@ def prepare_fields(pdf: Path, roster: Roster, out: Path | None = None) -> list[F
         if {p.name for p in wanted} != set(existing):
             raise InputError(_("{path} has signature fields that do not match its "
                                "anchors").format(path=pdf))
-        foreign = _foreign_field_problems(pdf, wanted, anchors)
+        foreign = _foreign_field_problems(pdf, wanted, anchors, issue_wanted)
         if foreign:
             raise InputError(_("{path} has signature fields signflow did not make: "
                                "{reason}").format(path=pdf, reason=foreign[0]))
@@ -151,6 +257,7 @@ def prepare_fields(pdf: Path, roster: Roster, out: Path | None = None) -> list[F
             sig_field_name=p.name, on_page=p.page,
             box=tuple(round(c, 2) for c in p.box),  # type: ignore[arg-type]
             readable_field_name=label))
+    add_issue_fields(writer, issue_wanted)
     # SignaturesExist | AppendOnly now, as the first signature would set them: then every
     # signing revision changes nothing but its own field.
     ensure_sig_flags(writer, lock_sig_flags=True)
@@ -160,7 +267,8 @@ def prepare_fields(pdf: Path, roster: Roster, out: Path | None = None) -> list[F
 
 
 def _foreign_field_problems(pdf: Path, wanted: list[FieldPlacement],
-                            anchors: list[Anchor]) -> list[str]:
+                            anchors: list[Anchor],
+                            issue_wanted: list[IssueFieldPlacement]) -> list[str]:
     """Fields that carry our names but not our making: another page, another box, hidden,
     not a signature field. A PDF prepared elsewhere must not be taken for ours."""
     from signflow.validation.revisions import DocumentHistory
@@ -169,10 +277,11 @@ def _foreign_field_problems(pdf: Path, wanted: list[FieldPlacement],
     history = DocumentHistory(pdf.read_bytes(), pdf)
     shape = history.shape(history.total_revisions - 1)
     problems = list(shape.problems) + geometry_problems(shape, anchors)
-    names = {p.name for p in wanted}
+    names = {p.name for p in wanted} | {p.name for p in issue_wanted}
     problems += [_("the field '{name}' has no anchor in the signed content").format(name=name)
                  for name in sorted(set(shape.fields) - names)]
-    for p in wanted:
+    placed: list[FieldPlacement | IssueFieldPlacement] = [*wanted, *issue_wanted]
+    for p in placed:
         fixed = shape.fields.get(p.name)
         if fixed is None or fixed.rect is None:
             problems.append(_("the field '{name}' is on no page").format(name=p.name))

@@ -4,6 +4,7 @@ Layout of the output::
 
     DIR/<year>/cluster/giao-uoc-thi-dua-<year>.docx
     DIR/<year>/<member-id>/<kind>-<member-id>-<year>.docx
+    DIR/<year>/<member-id>/<kind>-<member-id>-<department-id>-<year>.docx   (per department)
     DIR/<year>/manifest.json
 
 File names carry the member and the year so that documents mailed around never collide.
@@ -24,10 +25,13 @@ from typing import Any
 from signflow._internal.files import atomic_write_bytes, sha256_file
 from signflow.documents.context import (
     CLUSTER_KINDS,
+    DEPARTMENT_KINDS,
     KINDS,
     MEMBER_KINDS,
     check_data,
+    data_warnings,
     document_context,
+    registration_departments,
     required_signatures,
 )
 from signflow.documents.render import docx_text, render_bytes
@@ -47,6 +51,7 @@ class PlannedDocument:
     member: str | None  # None for the cluster's own documents
     template: Path
     out: Path  # the .docx to write
+    department: str | None = None  # a department's document (its id)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class ManifestEntry:
     sha256: str
     format: str  # "docx" or "pdf"
     source: str | None = None  # for a PDF: the .docx it was converted from
+    department: str | None = None  # a department's document: its id in the roster
 
 
 def default_templates_dir() -> Path:
@@ -68,8 +74,13 @@ def template_path(templates_dir: Path, kind: str) -> Path:
     return templates_dir / f"{kind}.docx"
 
 
-def document_filename(kind: str, member: str | None, year: int, suffix: str = ".docx") -> str:
-    return f"{kind}-{year}{suffix}" if member is None else f"{kind}-{member}-{year}{suffix}"
+def document_filename(kind: str, member: str | None, year: int, suffix: str = ".docx",
+                      department: str | None = None) -> str:
+    if member is None:
+        return f"{kind}-{year}{suffix}"
+    if department is not None:
+        return f"{kind}-{member}-{department}-{year}{suffix}"
+    return f"{kind}-{member}-{year}{suffix}"
 
 
 def plan_pack(
@@ -78,8 +89,13 @@ def plan_pack(
     out_dir: Path,
     only: Iterable[str] = (),
     members: Iterable[str] = (),
+    data: dict[str, Any] | None = None,
 ) -> list[PlannedDocument]:
-    """Which documents to render, and where. Unknown kinds or member ids are input errors."""
+    """Which documents to render, and where. Unknown kinds or member ids are input errors.
+
+    A department's documents (the registration per department) are planned for each
+    member that registers per department (``data``) and each of its departments with
+    staff."""
     only = list(only)
     members = list(members)
     for kind in only:
@@ -89,7 +105,7 @@ def plan_pack(
     for member_id in members:
         roster.member(member_id)  # raises with the list of known ids
     # Naming members means "their documents"; the cluster's own come only when asked for.
-    kinds = only or (list(MEMBER_KINDS) if members else list(KINDS))
+    kinds = only or ([*MEMBER_KINDS, *DEPARTMENT_KINDS] if members else list(KINDS))
     chosen_members = members or roster.member_ids
     year = roster.cluster.year
     year_dir = out_dir / str(year)
@@ -105,6 +121,18 @@ def plan_pack(
                 plan.append(PlannedDocument(
                     kind, member_id, template_path(templates_dir, kind),
                     year_dir / member_id / document_filename(kind, member_id, year)))
+            elif kind in DEPARTMENT_KINDS and data is not None:
+                for department in registration_departments(data, roster.member(member_id)):
+                    plan.append(PlannedDocument(
+                        kind, member_id, template_path(templates_dir, kind),
+                        year_dir / member_id / document_filename(
+                            kind, member_id, year, department=department.id),
+                        department=department.id))
+    asked = [k for k in only if k in DEPARTMENT_KINDS]
+    if asked and not any(d.kind in asked for d in plan):
+        raise InputError(_("no department's registration form to make: a member needs staff "
+                           "in the roster and per_department = true in [\"{kind}\"] (or its "
+                           "[members.<id>.\"{kind}\"])").format(kind="dang-ky-thi-dua"))
     missing = sorted({str(d.template) for d in plan if not d.template.is_file()})
     if missing:
         raise InputError(_("template not found: {path}").format(path=", ".join(missing)))
@@ -131,9 +159,13 @@ def generate_pack(
     force: bool = False,
     on_wait: Callable[[Path], None] | None = None,
     ledger_path: Path | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> list[ManifestEntry]:
     """Render the pack (and convert it to PDF when asked), update the manifest, and return
     the entries written in this run. One run at a time fills an output folder.
+
+    ``on_warning`` receives, once each, what in the data still works but should change
+    (the old ``[["giao-uoc-noi-bo".departments]]``); without it, a UserWarning is issued.
 
     The PDFs are recorded in the ledger at ``ledger_path`` (default: ``out_dir``'s
     signflow-ledger.sqlite, the one `signflow sign` finds for documents under it)."""
@@ -144,7 +176,7 @@ def generate_pack(
     with writing_folder(out_dir, on_wait=on_wait):
         return _generate_locked(roster, data, out_dir, templates_dir, only, members, today,
                                 progress, pdf, pdfa, workers, convert_progress, force,
-                                ledger_path)
+                                ledger_path, on_warning)
 
 
 def _generate_locked(roster: Roster, data: dict[str, Any], out_dir: Path,
@@ -152,12 +184,23 @@ def _generate_locked(roster: Roster, data: dict[str, Any], out_dir: Path,
                      today: dt.date | None, progress: ProgressCallback | None, pdf: bool,
                      pdfa: str | None, workers: int | None,
                      convert_progress: ConvertProgress | None,
-                     force: bool, ledger_path: Path) -> list[ManifestEntry]:
+                     force: bool, ledger_path: Path,
+                     on_warning: Callable[[str], None] | None = None) -> list[ManifestEntry]:
     templates_dir = templates_dir or default_templates_dir()
     check_data(data, roster)
-    plan = plan_pack(roster, templates_dir, out_dir, only, members)
+    plan = plan_pack(roster, templates_dir, out_dir, only, members, data)
+    check_staff_files(roster, {d.member for d in plan if d.member})
     # Build every context first: a data error stops the run before any file is written.
-    contexts = [document_context(roster, data, d.kind, d.member, today) for d in plan]
+    contexts = [document_context(roster, data, d.kind, d.member, today, d.department)
+                for d in plan]
+    if any(d.kind == "giao-uoc-noi-bo" for d in plan):
+        for warning in data_warnings(data):
+            if on_warning is not None:
+                on_warning(warning)
+            else:
+                import warnings
+
+                warnings.warn(warning, UserWarning, stacklevel=3)
     if not force:
         signed = [str(d.out.with_suffix(".pdf")) for d in plan if _carries_signatures(
             d.out.with_suffix(".pdf"))]
@@ -183,7 +226,7 @@ def _generate_locked(roster: Roster, data: dict[str, Any], out_dir: Path,
             sha = _render_checked(roster, staged, ctx)
             entries.append(ManifestEntry(
                 doc.kind, doc.member, staged.out.relative_to(staged_year).as_posix(), sha,
-                "docx"))
+                "docx", department=doc.department))
         if pdf:
             entries += convert_entries(staged_year, entries, pdfa, workers, convert_progress,
                                        roster)
@@ -197,6 +240,19 @@ def _generate_locked(roster: Roster, data: dict[str, Any], out_dir: Path,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return entries
+
+
+def check_staff_files(roster: Roster, member_ids: Iterable[str]) -> None:
+    """A member's staff list named in the roster must be there when its documents are made
+    (loading the roster tolerates its absence: a verifier does not need it)."""
+    missing = []
+    for member_id in member_ids:
+        path = roster.member(member_id).staff_file
+        if path is not None and not path.is_file():
+            missing.append(str(path))
+    if missing:
+        raise InputError(_("{path}: staff list not found").format(path=", ".join(sorted(
+            missing))))
 
 
 def register_pdfs(year_dir: Path, entries: list[ManifestEntry], ledger_path: Path) -> None:
@@ -236,7 +292,7 @@ def convert_entries(
             prepare_fields(job.target, roster)
         pdf_entries.append(ManifestEntry(
             entry.kind, entry.member, job.target.relative_to(year_dir).as_posix(),
-            sha256_file(job.target), "pdf", source=entry.path))
+            sha256_file(job.target), "pdf", source=entry.path, department=entry.department))
     if report.failed:
         entries += pdf_entries  # keep what did convert in the manifest
         raise_for_failures(report)
@@ -292,7 +348,7 @@ def update_manifest(year_dir: Path, roster: Roster, entries: list[ManifestEntry]
     documents = sorted(
         by_path.values(),
         key=lambda e: (e.get("member") is not None, e.get("member") or "", e["kind"],
-                       e["format"]),
+                       e.get("department") or "", e["format"]),
     )
     manifest = {
         "version": MANIFEST_VERSION,

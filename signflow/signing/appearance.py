@@ -36,14 +36,22 @@ def _cache_dir() -> Path:
     return Path(base) / "signflow"
 
 
+ITALIC_CANDIDATES = (
+    "/usr/share/fonts/truetype/liberation2/LiberationSerif-Italic.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSerif-Italic.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf",
+)
+
+
 @cache
-def stamp_font() -> Path:
-    """Liberation Serif rescaled to 1000 units per em, cached on disk.
+def stamp_font(italic: bool = False) -> Path:
+    """Liberation Serif (or its italic) rescaled to 1000 units per em, cached on disk.
 
     pyHanko's OpenType embedding computes glyph widths as if the font had 1000 units per em;
     Liberation (2048) would come out with wrong spacing, so the font is rescaled once.
     """
-    source = next((Path(p) for p in FONT_CANDIDATES if Path(p).is_file()), None)
+    source = next((Path(p) for p in (ITALIC_CANDIDATES if italic else FONT_CANDIDATES)
+                   if Path(p).is_file()), None)
     if source is None:
         raise ToolMissingError(_("no font with Vietnamese coverage found; install the Debian "
                                  "package fonts-liberation2"))

@@ -549,6 +549,9 @@ def _write_roster(roster: Roster, member_id: str, target: Path) -> list[Path]:
     copied: list[Path] = []
     for entry in doc.get("members", []):
         own = str(entry.get("id", "")).strip() == member_id
+        for key in ("staff", "staff_file"):  # the offices' staff lists: not needed to sign
+            if key in entry:
+                del entry[key]
         for key in ("signature_image", "seal_image"):
             if key not in entry:
                 continue

@@ -86,19 +86,15 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
         by = record.signer_name if record else "?"
         return [_("the {role} field of {member} is already signed (by {signer})").format(
             role=_role_label(role), member=member.id, signer=by)]
-    if known_good < history.total_revisions:  # else: these exact bytes passed before
-        history.prime_digests()
-        for record in history.signatures:
-            if record.revision >= known_good and not signature_intact(record):
-                problems.append(_("the earlier signature in {field} is broken: the document "
-                                  "was altered").format(field=record.field))
-    for revision, message in history.workflow_problems(known_good=known_good):
-        problems.append(_("revision {n}: {problem}").format(n=revision + 1, problem=message))
-    # the fields where the first signature fixed them (or, before it, where they are now)
-    problems += history.geometry_problems()
+    problems += _history_problems(history, known_good)
     if role == "seal" and not history.fields.get(history.our_fields.get((member.id, "head"), "")):
         problems.append(_("the seal of {member} can only follow the signature of its head "
                           "(Decree 30/2020, Art. 32)").format(member=member.id))
+    if role == "seal" and (member.id, "number") in history.issue_fields and \
+            history.numbering_revision is None:
+        problems.append(_("the seal of {member} follows the number and date of issue: the "
+                          "clerical office gives them first (signflow number)").format(
+            member=member.id))
     if role == "head" and roster.cluster.signing_order == "roster":
         for earlier in roster.members:
             if earlier.id == member.id:
@@ -109,3 +105,66 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
                                   "signed yet").format(earlier=earlier.id))
                 break
     return problems
+
+
+def _history_problems(history: DocumentHistory, known_good: int) -> list[str]:
+    """Earlier signatures intact, every revision explained, every field on its anchor."""
+    problems: list[str] = []
+    if known_good < history.total_revisions:  # else: these exact bytes passed before
+        history.prime_digests()
+        for record in history.signatures:
+            if record.revision >= known_good and not signature_intact(record):
+                problems.append(_("the earlier signature in {field} is broken: the document "
+                                  "was altered").format(field=record.field))
+    for revision, message in history.workflow_problems(known_good=known_good):
+        problems.append(_("revision {n}: {problem}").format(n=revision + 1, problem=message))
+    # the fields where the first signature fixed them (or, before it, where they are now)
+    problems += history.geometry_problems()
+    return problems
+
+
+def numbering_problems(history: DocumentHistory, roster: Roster, known_good: int,
+                       issued: dt.date) -> tuple[str | None, str | None, list[str]]:
+    """(member, symbol, why it may not be numbered now): the clerical office numbers a
+    member's document after its head has signed and before its seal, once."""
+    from signflow import vn
+
+    if history.fields_revision is None:
+        return None, None, [_("the document has no signflow signature fields (run "
+                              "`signflow prepare`)")]
+    members = sorted({member for member, _part in history.issue_fields})
+    if not members:
+        return None, None, [_("the document has no number and date fields: its number "
+                              "was written when it was generated")]
+    if len(members) != 1 or len(history.issue_fields) != 2:
+        return None, None, [_("the number and date fields are not one member's pair")]
+    member_id = members[0]
+    if not roster.has_member(member_id):
+        return None, None, [_("unknown member id '{id}'").format(id=member_id)]
+    try:
+        symbols = [a.symbol for a in history.issue_anchors
+                   if a.member == member_id and a.part == "number"]
+    except InputError as exc:
+        return member_id, None, [exc.message]
+    if len(symbols) != 1 or not symbols[0]:
+        return member_id, None, [_("the number's anchor cannot be read")]
+    problems: list[str] = []
+    if history.numbering_revision is not None:
+        number = history.field_value(history.issue_fields[(member_id, "number")])
+        return member_id, symbols[0], [_("the document is already numbered ({line})").format(
+            line=vn.number_line(int(number), symbols[0]) if number and number.isdigit()
+            else number)]
+    head = history.signature_for(member_id, "head")
+    if head is None:
+        problems.append(_("the head of {member} has not signed yet: the clerical office "
+                          "numbers the document after the head's signature").format(
+            member=member_id))
+    elif head.claimed_time is not None and \
+            issued < head.claimed_time.astimezone(vn.VN_TZ).date():
+        problems.append(_("the date of issue {date} is before the head signed").format(
+            date=issued.isoformat()))
+    if history.signature_for(member_id, "seal") is not None:
+        problems.append(_("the seal of {member} is already there: the number and date come "
+                          "before it").format(member=member_id))
+    problems += _history_problems(history, known_good)
+    return member_id, symbols[0], problems

@@ -272,12 +272,67 @@ class DocumentHistory:
         return self.data[:end]
 
     @cached_property
+    def _anchor_scan(self) -> tuple[list[Any], list[Any]]:
+        from signflow.pdf.anchors import scan_anchors
+
+        return scan_anchors(self.covered_bytes, str(self.path))
+
+    @property
     def anchors(self) -> list[Any]:
         """The signature anchors in the content the first signature covers (InputError
         when they cannot be read)."""
-        from signflow.pdf.anchors import find_anchors
+        return self._anchor_scan[0]
 
-        return find_anchors(self.covered_bytes, str(self.path))
+    @property
+    def issue_anchors(self) -> list[Any]:
+        """The number's and the date's anchors in that content (documents the clerical
+        office numbers at issue)."""
+        return self._anchor_scan[1]
+
+    @cached_property
+    def issue_fields(self) -> dict[tuple[str, str], str]:
+        """(member, "number"|"date") -> field name, for the number and date fields the
+        reference revision holds (created with the signature fields)."""
+        from signflow.pdf.anchors import parse_issue_field_name
+
+        revision = self.reference_revision
+        if revision is None:
+            return {}
+        return {parsed: name for name in self.shape(revision).fields
+                if (parsed := parse_issue_field_name(name)) is not None}
+
+    def field_value(self, name: str, revision: int | None = None) -> str | None:
+        """A text field's value (/V) at a revision (the latest by default); None if empty."""
+        from pyhanko.pdf_utils import generic
+
+        revision = self.total_revisions - 1 if revision is None else revision
+        fixed = self.shape(revision).fields.get(name)
+        if fixed is None or fixed.ref is None:
+            return None
+        field = self.reader.get_historical_resolver(revision)(fixed.ref)
+        if not isinstance(field, generic.DictionaryObject) or "/V" not in field:
+            return None
+        value = field["/V"]
+        if not isinstance(value, generic.TextStringObject | generic.ByteStringObject):
+            return "?"
+        text = str(value)
+        return text or None
+
+    @cached_property
+    def numbering_revision(self) -> int | None:
+        """The revision that filled the number and date fields (the first one that
+        rewrote either field object), None when not numbered."""
+        start = self.reference_revision
+        if start is None or not self.issue_fields:
+            return None
+        refs = {self.shape(start).fields[name].ref for name in self.issue_fields.values()}
+        refs.discard(None)
+        if not refs:
+            return None
+        for revision in range(start + 1, self.total_revisions):
+            if refs & set(self.reader.xrefs.explicit_refs_in_revision(revision)):
+                return revision
+        return None
 
     def geometry_problems(self) -> list[str]:
         """Each signflow field of the reference revision on its anchor, visible (empty for
@@ -293,7 +348,36 @@ class DocumentHistory:
             return [_("the signature anchors cannot be read: {reason}").format(
                 reason=exc.message)]
         shape = self.shape(self.reference_revision)
-        return list(shape.problems) + geometry_problems(shape, anchors)
+        return list(shape.problems) + geometry_problems(shape, anchors) + \
+            self._issue_geometry_problems(shape)
+
+    def _issue_geometry_problems(self, shape: DocumentShape) -> list[str]:
+        """Each number or date field exactly where its anchor puts it, a visible text
+        field; each anchor with its field, each field with its anchor."""
+        from signflow.pdf.anchors import issue_field_box, issue_field_name
+
+        problems = []
+        expected = {issue_field_name(a.member, a.part): a for a in self.issue_anchors}
+        for name in sorted(set(self.issue_fields.values()) - set(expected)):
+            problems.append(_("the field '{name}' has no anchor in the signed content")
+                            .format(name=name))
+        for name, anchor in sorted(expected.items()):
+            fixed = shape.fields.get(name)
+            if fixed is None:
+                problems.append(_("no field for the anchor of {member} ({role})").format(
+                    member=anchor.member, role=anchor.part))
+                continue
+            box = issue_field_box(anchor)
+            if fixed.field_type != "/Tx" or len(fixed.widgets) != 1 or not fixed.visible \
+                    or fixed.page != anchor.page or fixed.rect is None or any(
+                        abs(a - b) > 1.0 for a, b in zip(fixed.rect, box, strict=True)):
+                problems.append(_("the field '{name}' is not where its anchor is").format(
+                    name=name))
+            elif self.field_value(name, self.reference_revision) is not None:
+                # the first signature covered a number already there: not Decree 30's order
+                problems.append(_("the field '{name}' was filled before the first "
+                                  "signature").format(name=name))
+        return problems
 
     # --- the workflow after it ------------------------------------------------------------
 
@@ -314,8 +398,17 @@ class DocumentHistory:
         for record in self.signatures:
             signed_in.setdefault(record.revision, []).append(record)
         problems: list[tuple[int, str]] = []
+        numbering = self.numbering_revision if self.is_signflow else None
         for revision in range(max(start + 1, known_good), self.total_revisions):
             records = signed_in.get(revision, [])
+            if revision == numbering and not records:
+                try:
+                    found = self._numbering_problems(start, revision)
+                except Exception as exc:  # an unreadable revision is not an explained one
+                    found = [_("the revision could not be analysed ({reason})").format(
+                        reason=failure_reason(exc))]
+                problems += [(revision, message) for message in found]
+                continue
             found = self._generic_problems(revision, records)
             if self.is_signflow:
                 try:
@@ -325,6 +418,13 @@ class DocumentHistory:
                         reason=failure_reason(exc)))
             problems += [(revision, message) for message in found]
         problems += self._duplicate_key_problems(max(start + 1, known_good))
+        if numbering is None and self.is_signflow:
+            for (member, part), _name in self.issue_fields.items():
+                seal = self.signature_for(member, "seal") if part == "number" else None
+                if seal is not None:
+                    problems.append((seal.revision, _(
+                        "the seal of {member} came before the number and date of issue"
+                    ).format(member=member)))
         if not self.is_signflow:
             try:
                 problems += [(self.total_revisions - 1, p)
@@ -359,6 +459,15 @@ class DocumentHistory:
         if len(records) > 1:
             problems.append(_("more than one signature in one revision"))
         allowed = {r.field for r in records}
+        if self.is_signflow and self.issue_fields:
+            # pyHanko names every filled text field as "updated" in a revision that adds a
+            # document timestamp's field; signflow judges the number and date fields by
+            # their objects: not rewritten in this revision, not changed (a rewrite is
+            # judged in _signflow_problems / _numbering_problems)
+            rewritten = set(self.reader.xrefs.explicit_refs_in_revision(revision))
+            reference = self.shape(self.reference_revision or 0)
+            allowed |= {name for name in self.issue_fields.values()
+                        if reference.fields[name].ref not in rewritten}
         for name in sorted(review.changed_fields - allowed):
             problems.append(_("form field '{name}' changed").format(name=name))
         if not records and review.level == "form_filling":
@@ -408,6 +517,66 @@ class DocumentHistory:
         problems += compare_shapes(baseline, now, timestamps)
         for name in sorted(stamps):
             problems += timestamp_field_problems(new, now, name)
+        return problems
+
+    def _numbering_problems(self, start: int, revision: int) -> list[str]:
+        """The clerical office's update (signflow.signing.numbering), exactly: the number
+        and date fields of the member who issues the document get a value and an
+        appearance, after its head has signed and before its seal, once; nothing else."""
+        from signflow import vn
+        from signflow.validation.workflow import (
+            RevisionContent,
+            compare_shapes,
+            issue_appearance_problems,
+            rewritten_objects_problems,
+        )
+
+        problems: list[str] = []
+        review = self.review(revision)
+        members = {member for member, _part in self.issue_fields}
+        if len(members) != 1 or len(self.issue_fields) != 2:
+            return [_("the number and date fields are not one member's pair")]
+        member = next(iter(members))
+        names = {part: name for (_m, part), name in self.issue_fields.items()}
+        if review.suspicious:
+            problems.append(_("unexplained change: {detail}").format(detail=review.suspicious))
+        if review.level in ("annotations", "other"):
+            problems.append(_("changes beyond numbering ({level})").format(level=review.level))
+        if review.changed_fields != frozenset(names.values()):
+            problems.append(_("the numbering must fill exactly the number and the date "
+                              "(changed: {fields})").format(
+                fields=", ".join(sorted(review.changed_fields)) or "-"))
+        head = self.signature_for(member, "head")
+        seal = self.signature_for(member, "seal")
+        if head is None or head.revision >= revision:
+            problems.append(_("the number and date were given before the head of {member} "
+                              "signed").format(member=member))
+        if seal is not None and seal.revision < revision:
+            problems.append(_("the number and date were given after the seal of {member}")
+                            .format(member=member))
+        number = self.field_value(names["number"], revision)
+        date = self.field_value(names["date"], revision)
+        if number is None or not number.isdigit() or len(number) > 6 or \
+                vn.number_text(int(number)) != number or int(number) < 1:
+            problems.append(_("the document number '{value}' is not a number as Decree 30 "
+                              "writes it").format(value=number or ""))
+        issued = vn.parse_date_words(date or "")
+        if issued is None:
+            problems.append(_("the date of issue '{value}' is not a date").format(
+                value=date or ""))
+        elif head is not None and head.claimed_time is not None and \
+                issued < head.claimed_time.astimezone(vn.VN_TZ).date():
+            problems.append(_("the date of issue {date} is before the head signed").format(
+                date=issued.isoformat()))
+        baseline = self.shape(start)
+        problems += list(baseline.problems)
+        problems += rewritten_objects_problems(
+            self.reader, revision, baseline,
+            RevisionContent(frozenset(), frozenset(), frozenset(names.values())))
+        problems += compare_shapes(baseline, self.shape(revision), set())
+        new = self.reader.get_historical_resolver(revision)
+        for name in names.values():
+            problems += issue_appearance_problems(new, self.shape(revision).fields[name])
         return problems
 
     def _new_fields_problems(self, start: int) -> list[str]:

@@ -42,6 +42,10 @@ INFO_KEYS = frozenset({"/ModDate", "/Producer"})
 ACROFORM_KEYS = frozenset({"/Fields", "/SigFlags"})
 PAGE_KEYS = frozenset({"/Annots"})
 SIGNED_FIELD_KEYS = frozenset({"/V", "/AP"})
+FILLED_FIELD_KEYS = frozenset({"/V", "/AP"})
+# what the appearance of a number or date may use: text in fonts, nothing drawn from
+# elsewhere (an image or a form could paint over the header)
+APPEARANCE_RESOURCE_KEYS = frozenset({"/Font", "/ProcSet"})
 DSS_KEYS = frozenset({"/Type", "/VRI", "/Certs", "/OCSPs", "/CRLs"})
 VRI_KEYS = frozenset({"/Type", "/Cert", "/OCSP", "/CRL", "/TU", "/TS"})
 TIMESTAMP_FIELD_KEYS = frozenset({"/FT", "/T", "/Type", "/Subtype", "/F", "/Rect", "/P",
@@ -365,6 +369,8 @@ class RevisionContent:
 
     signed_fields: frozenset[str]  # regular signatures made in it (field names)
     timestamp_fields: frozenset[str]  # document timestamps made in it
+    # the number and date fields the clerical office fills (signflow.signing.numbering)
+    filled_fields: frozenset[str] = frozenset()
 
 
 def rewritten_objects_problems(reader: Any, revision: int, baseline: DocumentShape,
@@ -413,6 +419,10 @@ def rewritten_objects_problems(reader: Any, revision: int, baseline: DocumentSha
         fixed = baseline.fields.get(name)
         if fixed is not None and fixed.ref is not None:
             rules[fixed.ref] = "signed-field"
+    for name in content.filled_fields:
+        fixed = baseline.fields.get(name)
+        if fixed is not None and fixed.ref is not None:
+            rules[fixed.ref] = "filled-field"
     for ref in dss_objects(old):
         rules.setdefault(ref, "dss")
     earlier = {r.idnum: r.generation for rev in range(revision)
@@ -434,13 +444,16 @@ def rewritten_objects_problems(reader: Any, revision: int, baseline: DocumentSha
             continue  # XMP is rewritten by every signer; lists and DSS are judged apart
         before, after = old(ref), new(ref)
         allowed = {"catalog": CATALOG_KEYS, "info": INFO_KEYS, "acroform": ACROFORM_KEYS,
-                   "page": PAGE_KEYS, "signed-field": SIGNED_FIELD_KEYS}[rule]
+                   "page": PAGE_KEYS, "signed-field": SIGNED_FIELD_KEYS,
+                   "filled-field": FILLED_FIELD_KEYS}[rule]
         extra = changed_keys(before, after) - allowed
         if extra:
             problems.append(_("{what} changed: {keys}").format(
                 what=_object_label(rule), keys=", ".join(sorted(extra))))
         if rule == "signed-field" and "/V" in before:
             problems.append(_("an already signed field was signed again"))
+        if rule == "filled-field" and "/V" in before:
+            problems.append(_("the number or date was already given"))
     problems += _catalog_problems(old_root, new.root)
     return problems
 
@@ -448,7 +461,8 @@ def rewritten_objects_problems(reader: Any, revision: int, baseline: DocumentSha
 def _object_label(rule: str) -> str:
     return {"catalog": _("the document catalogue"), "info": _("the document information"),
             "acroform": _("the form dictionary"), "page": _("a page"),
-            "signed-field": _("the field being signed")}[rule]
+            "signed-field": _("the field being signed"),
+            "filled-field": _("the number or date field")}[rule]
 
 
 def _catalog_problems(old_root: Any, new_root: Any) -> list[str]:
@@ -472,6 +486,41 @@ def _catalog_problems(old_root: Any, new_root: Any) -> list[str]:
             old_flags = int(_get(old_form, "/SigFlags", 0))
             if int(_get(new_form, "/SigFlags", 0)) & old_flags != old_flags:
                 problems.append(_("the signature flags were lowered"))
+    return problems
+
+
+def issue_appearance_problems(resolver: Any, fixed: FieldShape) -> list[str]:
+    """The appearance of a filled number or date field: one form XObject the size of the
+    field, drawing text only. (Its text is not read back: the register and the reports
+    give the field's value; see docs/security.md.)"""
+    from pyhanko.pdf_utils import generic
+
+    field = resolver(fixed.ref)
+    name = fixed.name
+    ap = _get(field, "/AP")
+    if not isinstance(ap, generic.DictionaryObject) or set(ap) != {"/N"}:
+        return [_("the appearance of '{name}' is not a single normal appearance").format(
+            name=name)]
+    stream = _get(ap, "/N")
+    if not isinstance(stream, generic.StreamObject):
+        return [_("the appearance of '{name}' is not a form").format(name=name)]
+    problems = []
+    resources = _get(stream, "/Resources", generic.DictionaryObject())
+    if not isinstance(resources, generic.DictionaryObject) or \
+            set(resources) - APPEARANCE_RESOURCE_KEYS:
+        problems.append(_("the appearance of '{name}' uses more than fonts").format(name=name))
+    try:
+        bbox = _rect(_get(stream, "/BBox", generic.ArrayObject()))
+    except (ShapeError, TypeError, ValueError):
+        return [*problems, _("the appearance of '{name}' has no usable box").format(name=name)]
+    if fixed.rect is None or any(
+            abs(a - b) > 1.0 for a, b in zip((0.0, 0.0, fixed.rect[2] - fixed.rect[0],
+                                              fixed.rect[3] - fixed.rect[1]), bbox,
+                                             strict=True)):
+        problems.append(_("the appearance of '{name}' is not the size of its field").format(
+            name=name))
+    if "/Matrix" in stream:
+        problems.append(_("the appearance of '{name}' is transformed").format(name=name))
     return problems
 
 

@@ -6,13 +6,15 @@
 - ``sign``: sign one field: the token key, the PIN (typed here only); a portal's request
   is confirmed on the same page
 - ``result``: the signature made and the verification of the signed file
+- ``ceremony``: the signing ceremony for a projector: who is next, the token plugged in,
+  the PIN, the signed page, skipping someone, the archive and the report
 
-A new page (the signing ceremony's) is a module here with ``routes(agent)``, a template in
+A new page is a module here with ``routes(agent)``, a template in
 ``signflow/agent/templates``, and its entry in ``PAGES``.
 """
 
 from __future__ import annotations
 
-from signflow.agent.pages import document, home, result, sign
+from signflow.agent.pages import ceremony, document, home, result, sign
 
-PAGES = (home, document, sign, result)
+PAGES = (home, document, sign, result, ceremony)

@@ -1,5 +1,5 @@
-// signflow signing agent: dropping a file on the home page, and a busy button while
-// signing. The pages work without it.
+// signflow signing agent: dropping a file on the home page, a busy button while
+// signing, the ceremony's page following the room. The pages work without it.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var zone = document.querySelector("[data-dropzone]");
@@ -27,6 +27,30 @@ document.addEventListener("DOMContentLoaded", function () {
     input.addEventListener("change", function () {
       if (input.files.length) { form.requestSubmit(); }
     });
+  }
+  // the ceremony's page asks the agent every second whether anything changed (a token
+  // plugged in or pulled out, a signature) and shows the page again when it did; never
+  // while someone is typing a PIN
+  var room = document.querySelector("[data-poll]");
+  if (room) {
+    var shown = room.dataset.version;
+    var pin = document.getElementById("pin");
+    var typing = function () {
+      return pin && pin.value !== "";
+    };
+    var ask = function () {
+      fetch(room.dataset.poll, {headers: {"X-Signflow-Poll": "1"}, cache: "no-store"})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (state) {
+          if (state && String(state.version) !== shown && !state.busy && !typing()) {
+            window.location.replace(window.location.pathname);
+            return;
+          }
+          if (!state || !state.finished) { setTimeout(ask, 1000); }
+        })
+        .catch(function () { setTimeout(ask, 2000); });
+    };
+    setTimeout(ask, 1000);
   }
   document.querySelectorAll("form[data-busy]").forEach(function (form) {
     form.addEventListener("submit", function () {

@@ -1,0 +1,113 @@
+"""The portal's defences at the door, before any page runs (docs/portal.md, "Security"):
+
+- a request body must state its length and stay under the limit: a huge upload is answered
+  413 from its headers, before its body is read, and recorded;
+- every response forbids framing, loads scripts, styles and images from the portal only,
+  sends forms to the portal only, and is not cached.
+
+The rest is in the pages: the secretariat's forms carry the session's CSRF token and must
+come from the portal's own origin; a member's upload form carries a one-time token (a
+replayed request is refused); every personal link is rate-limited (``service``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+FORM_OVERHEAD = 256 * 1024  # the multipart framing and the other fields of an upload form
+SMALL_FORM = 64 * 1024  # any other form
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+LINK_PATH = re.compile(r"^/m/([A-Za-z0-9_-]{20,64})(/|$)")
+
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+               "base-uri 'none'")
+REPORT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),  # personal links never leak to other sites
+    (b"cache-control", b"no-store"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    values = [v for k, v in scope.get("headers", []) if k.lower() == name]
+    if len(values) != 1:  # absent, or said twice: not trusted
+        return None
+    try:
+        return bytes(values[0]).decode("latin-1")
+    except UnicodeDecodeError:
+        return None
+
+
+async def plain(send: Send, status: int, text: str) -> None:
+    body = text.encode("utf-8")
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
+        (b"content-security-policy", PAGE_POLICY.encode()), *SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """ASGI middleware in front of the portal: the body limit and the security headers.
+    ``on_refused(path, reason, details)`` records a refusal made here."""
+
+    def __init__(self, app: ASGIApp, max_upload: int,
+                 on_refused: Callable[[str, str, dict[str, Any]], None]) -> None:
+        self.app = app
+        self.max_upload = max_upload
+        self.on_refused = on_refused
+
+    def limit(self, path: str) -> int:
+        if path.startswith("/m/") or path in ("/rounds", "/verify"):
+            return self.max_upload + FORM_OVERHEAD
+        return SMALL_FORM
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no websockets
+            return
+        from signflow.i18n import _
+
+        path = scope.get("path", "")
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            length = header(scope, b"content-length")
+            if length is None or not length.isdigit():
+                if header(scope, b"transfer-encoding") is not None or length is not None:
+                    self.on_refused(path, "no-length", {})
+                    await plain(send, 411, _("The request must state its length."))
+                    return
+                length = "0"
+            if int(length) > self.limit(path):
+                self.on_refused(path, "too-large", {"size": int(length)})
+                await plain(send, 413, _("The file is too large: at most {n} MB. Nothing "
+                                         "was received.").format(
+                    n=self.max_upload // (1024 * 1024)))
+                return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _v in headers}
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", PAGE_POLICY.encode()))
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
