@@ -35,6 +35,7 @@ DISTRIBUTIONS = {
     "certomancer": "certomancer", "werkzeug": "werkzeug", "yaml": "pyyaml",
     "starlette": "starlette", "uvicorn": "uvicorn",
     "sqlalchemy": "sqlalchemy", "alembic": "alembic", "argon2": "argon2-cffi",
+    "openpyxl": "openpyxl",
 }
 DEMO_ONLY = {"certomancer", "werkzeug", "pyyaml"}
 AGENT_ONLY = {"starlette", "uvicorn"}

@@ -182,6 +182,10 @@ def test_signed_through_the_csc_service_verifies_with_the_roster(
     monkeypatch.delenv("SIGNFLOW_CSC_TOKEN", raising=False)
     with csc_service(demo_pki, scal=2) as url:
         head = cli(*sign_args(document, demo_pki, url))
+        # the clerical office numbers the document between the head and the seal
+        numbered = cli("number", document, "--roster", demo_pki.roster_path, "--ledger",
+                       document.parent / "ledger.sqlite")
+        assert numbered.code == 0, numbered.err
         seal = cli(*sign_args(document, demo_pki, url, "--role", "seal"))
     assert head.code == 0, head.err
     assert seal.code == 0, seal.err

@@ -275,6 +275,8 @@ def test_cli_sign_with_token_and_pkcs12(cli, pdf_pack, demo_pki, pki_roster, tmp
     assert result.code == 0, result.err
     assert demo_pki.softhsm.pin() not in result.out + result.err
     key_id = demo_pki.credential(member, "seal").key_id
+    numbered = cli("number", pdf, "--roster", demo_pki.roster_path)  # before the seal
+    assert numbered.code == 0, numbered.err
     result = cli("sign", pdf, "--roster", demo_pki.roster_path, "--member", member,
                  "--role", "seal", "--pkcs11-lib", demo_pki.softhsm.module, "--token-label",
                  demo_pki.softhsm.token_label, "--key-id", key_id)

@@ -88,6 +88,9 @@ def test_keys_are_found_without_labels_on_whichever_token_holds_them(two_tokens,
     for member, pin in (("ha-nam", pki.softhsm.pin()), ("nam-dinh", SECOND_PIN)):
         pdf = _doc(pdf_pack, tmp_path, member)
         for role in ("head", "seal"):
+            if role == "seal":  # the clerical office's number and date come first
+                numbered = _run(pki, "number", pdf, "--roster", pki.roster_path)
+                assert numbered.returncode == 0, numbered.stderr
             result = _run(pki, "sign", pdf, "--roster", pki.roster_path, "--member", member,
                           "--role", role, "--pkcs11-lib", pki.softhsm.module, pin=pin)
             assert result.returncode == 0, f"{member} {role}: {result.stderr}"

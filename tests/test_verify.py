@@ -116,6 +116,9 @@ def test_sign_at_b_lta_directly(cli, pdf_pack, demo_pki, tmp_path):
     pdf = copy(pdf_pack / member / f"giao-uoc-noi-bo-{member}-2019.pdf", tmp_path / "gu.pdf")
     with serve_pki(demo_pki):
         for role in ("head", "seal"):
+            if role == "seal":  # the clerical office's number and date come first
+                numbered = cli("number", pdf, "--roster", demo_pki.roster_path)
+                assert numbered.code == 0, numbered.err
             cred = demo_pki.credential(member, role)
             result = cli("sign", pdf, "--roster", demo_pki.roster_path, "--member", member,
                          "--role", role, "--pkcs12", cred.p12, "--passphrase-file",

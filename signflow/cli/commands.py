@@ -157,7 +157,8 @@ def number(pdfs: tuple[Path, ...], roster_path: Path, ledger_path: Path | None) 
 @click.option("--roster", "roster_path", metavar=FILE, type=click.Path(path_type=Path),
               help=_("Roster of the cluster (TOML), for the units' names."))
 @click.option("--member", "member_id", metavar=MEMBER, help=_("Only this member."))
-@click.option("--year", type=click.IntRange(1990, 2200), help=_("Only this year."))
+@click.option("--year", metavar=_("YEAR"), type=click.IntRange(1990, 2200),
+              help=_("Only this year."))
 @click.option("--csv", "csv_path", metavar=FILE, type=click.Path(dir_okay=False, path_type=Path),
               help=_("Write the register as CSV."))
 @click.option("--html", "html_path", metavar=FILE,
