@@ -20,13 +20,15 @@ from typing import Any
 
 import pytest
 
-from .conftest import append_change
+from .conftest import ARTEFACTS, append_change
 from .portal_support import AGREEMENT, Offices, chromium, postgres_url
 from .test_attacks import overlay_page_one
 
 pytestmark = pytest.mark.slow
 
-IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+# screenshots for a human to look at; the best ones are copied by hand to docs/images/
+IMAGES = ARTEFACTS
+IMAGES.mkdir(parents=True, exist_ok=True)
 RACE = "tài liệu đã có bản mới hơn, hãy tải lại"
 
 
