@@ -19,6 +19,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from signflow._internal.webserver import single_header
 from signflow.agent.config import HOST, Origin, origin_text, parse_origin
 
 Scope = MutableMapping[str, Any]
@@ -58,16 +59,6 @@ def own_origins(port: int) -> frozenset[Origin]:
     return frozenset({("http", HOST, port), ("http", "localhost", port)})
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    values = [v for k, v in scope.get("headers", []) if k.lower() == name]
-    if len(values) != 1:  # absent, or said twice: not trusted
-        return None
-    try:
-        return bytes(values[0]).decode("latin-1")
-    except UnicodeDecodeError:
-        return None
-
-
 async def _plain(send: Send, status: int, text: str) -> None:
     body = text.encode("utf-8")
     await send({"type": "http.response.start", "status": status, "headers": [
@@ -94,16 +85,16 @@ class Guard:
             return
         from signflow.i18n import _
 
-        host = (_header(scope, b"host") or "").lower()
+        host = (single_header(scope, b"host") or "").lower()
         if host not in own_hosts(self.port()):
             await _plain(send, 403, _("This address is not the signing agent's (Host: "
                                       "{host}); open http://127.0.0.1:{port}/").format(
                 host=host or "-", port=self.port()))
             return
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-            length = _header(scope, b"content-length")
+            length = single_header(scope, b"content-length")
             if length is None or not length.isdigit():
-                if _header(scope, b"transfer-encoding") is not None or length is not None:
+                if single_header(scope, b"transfer-encoding") is not None or length is not None:
                     await _plain(send, 411, _("The request must state its length."))
                     return
                 length = "0"

@@ -16,6 +16,8 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from signflow._internal.webserver import single_header
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -40,16 +42,6 @@ SECURITY_HEADERS = (
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 )
-
-
-def header(scope: Scope, name: bytes) -> str | None:
-    values = [v for k, v in scope.get("headers", []) if k.lower() == name]
-    if len(values) != 1:  # absent, or said twice: not trusted
-        return None
-    try:
-        return bytes(values[0]).decode("latin-1")
-    except UnicodeDecodeError:
-        return None
 
 
 async def plain(send: Send, status: int, text: str) -> None:
@@ -86,9 +78,9 @@ class Guard:
 
         path = scope.get("path", "")
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-            length = header(scope, b"content-length")
+            length = single_header(scope, b"content-length")
             if length is None or not length.isdigit():
-                if header(scope, b"transfer-encoding") is not None or length is not None:
+                if single_header(scope, b"transfer-encoding") is not None or length is not None:
                     self.on_refused(path, "no-length", {})
                     await plain(send, 411, _("The request must state its length."))
                     return
