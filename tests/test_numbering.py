@@ -264,6 +264,37 @@ def test_a_number_with_a_title_change_in_the_same_revision_is_flagged(workspace,
     assert any("/Lang" in p for p in all_problems(v)), all_problems(v)
 
 
+def test_a_number_with_validation_data_in_the_same_revision_is_flagged(workspace, demo_pki,
+                                                                      pki_roster):
+    """DSS slipped into the numbering revision would be judged by no rule: flagged."""
+    import datetime as dt
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    from signflow.signing import numbering
+    from signflow.validation.revisions import read_history
+
+    plan = _head_signed(workspace, demo_pki, pki_roster)
+    history = read_history(plan)
+    original = IncrementalPdfFileWriter.write
+
+    def write_with_dss(self, stream):
+        self.root[generic.NameObject("/DSS")] = self.add_object(generic.DictionaryObject({
+            generic.NameObject("/Certs"): generic.ArrayObject()}))
+        self.update_root()
+        return original(self, stream)
+
+    IncrementalPdfFileWriter.write = write_with_dss  # only inside this test
+    try:
+        data = numbering.fill_issue_fields(history, MEMBER, 6, dt.date.today())
+    finally:
+        IncrementalPdfFileWriter.write = original
+    plan.write_bytes(data)
+    v = verdict(plan, demo_pki, pki_roster)
+    assert not v.ok and any("(DSS)" in p for p in all_problems(v)), all_problems(v)
+
+
 def test_an_appearance_that_draws_more_than_text_is_flagged(workspace, demo_pki, pki_roster,
                                                             monkeypatch):
     """The numbering revision itself carries an appearance painting an XObject (which

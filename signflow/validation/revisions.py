@@ -527,6 +527,7 @@ class DocumentHistory:
         from signflow.validation.workflow import (
             RevisionContent,
             compare_shapes,
+            dss_objects,
             issue_appearance_problems,
             rewritten_objects_problems,
         )
@@ -568,6 +569,13 @@ class DocumentHistory:
                 issued < head.claimed_time.astimezone(vn.VN_TZ).date():
             problems.append(_("the date of issue {date} is before the head signed").format(
                 date=issued.isoformat()))
+        # validation data has its own revisions: here it would go unjudged (the DSS objects
+        # are skipped by the rewrite rules and judged only in signing revisions)
+        old_dss = dss_objects(self.reader.get_historical_resolver(revision - 1))
+        new_dss = dss_objects(self.reader.get_historical_resolver(revision))
+        if old_dss != new_dss or new_dss & set(
+                self.reader.xrefs.explicit_refs_in_revision(revision)):
+            problems.append(_("the numbering also changes the validation data (DSS)"))
         baseline = self.shape(start)
         problems += list(baseline.problems)
         problems += rewritten_objects_problems(
