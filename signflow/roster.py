@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -103,6 +103,19 @@ class Member:
     departments: tuple[Department, ...] = ()
     staff: tuple[StaffMember, ...] = ()
     staff_file: Path | None = None
+    # set on the stand-in a department's head signs as (Roster.member("<member>/<dept>")):
+    # the member it belongs to and the department's name
+    department_of: str | None = None
+    department_name: str | None = None
+
+    @property
+    def is_department(self) -> bool:
+        return self.department_of is not None
+
+    @property
+    def signer_label(self) -> str:
+        """Who signs, for messages: the unit, or "Phòng Nghiệp vụ 1 (Thanh tra tỉnh X)"."""
+        return f"{self.department_name} ({self.unit})" if self.department_name else self.unit
 
     @property
     def locality_name(self) -> str:
@@ -148,6 +161,11 @@ class Roster:
         self._by_id.update({m.id: m for m in self.members})
 
     def member(self, member_id: str) -> Member:
+        """The member, or for a signer id "<member>/<department>" the stand-in its
+        department's head signs as: the member's unit (a department head's certificate
+        names the member's unit as its organisation), the department's head, no seal."""
+        if "/" in member_id:
+            return self._department_signer(member_id)
         try:
             return self._by_id[member_id]
         except KeyError:
@@ -157,12 +175,53 @@ class Roster:
                 )
             ) from None
 
+    def _department_signer(self, signer_id: str) -> Member:
+        member_id, _sep, department_id = signer_id.partition("/")
+        member = self.member(member_id)
+        department = member.department(department_id)
+        return replace(member, id=signer_id, head=department.head, signature_image=None,
+                       seal_image=None, seal_certificate=None, departments=(), staff=(),
+                       staff_file=None, department_of=member.id,
+                       department_name=department.name)
+
     def has_member(self, member_id: str) -> bool:
-        return member_id in self._by_id
+        """Whether the id names a member, or a department of one ("<member>/<dept>")."""
+        member_id, _sep, department_id = member_id.partition("/")
+        if member_id not in self._by_id:
+            return False
+        return not _sep or any(d.id == department_id
+                               for d in self._by_id[member_id].departments)
+
+    def order_key(self, signer_id: str) -> tuple[int, int]:
+        """Where a signer comes in the roster: its member's place, departments (in the
+        roster's order) before the member itself. Unknown ids last."""
+        member_id, _sep, department_id = signer_id.partition("/")
+        member = self._by_id.get(member_id)
+        if member is None:
+            return (len(self.members), 0)
+        index = self.members.index(member)
+        if not _sep:
+            return (index, len(member.departments))
+        ids = [d.id for d in member.departments]
+        return (index, ids.index(department_id) if department_id in ids else len(ids))
 
     @property
     def member_ids(self) -> list[str]:
         return [m.id for m in self.members]
+
+
+def department_signer(member_id: str, department_id: str) -> str:
+    """The signer id of a member's department head: "<member>/<department>"."""
+    return f"{member_id}/{department_id}"
+
+
+def member_of(signer_id: str) -> str:
+    """The member a signer belongs to: itself, or the member of a department."""
+    return signer_id.partition("/")[0]
+
+
+def is_department(signer_id: str) -> bool:
+    return "/" in signer_id
 
 
 class RosterError(InputError):
@@ -784,16 +843,22 @@ def pin_certificate(path: str | Path, member_id: str, role: Role, sha256: str,
     path = Path(path)
     roster = load_roster(path)  # a roster that does not load is not edited
     roster.member(member_id)
-    if role not in ROLES:
+    if role not in ROLES or (is_department(member_id) and role != "head"):
         raise InputError(_("unknown role {role}").format(role=role))
     try:
         doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     except (OSError, TOMLKitError) as exc:
         raise InputError(_("{path}: {reason}").format(path=path, reason=exc)) from None
-    entry = next(m for m in doc["members"] if m.get("id") == member_id)
+    owner, _sep, department_id = member_id.partition("/")
+    entry = next(m for m in doc["members"] if m.get("id") == owner)
     pin = tomlkit.inline_table()
     pin.update({"sha256": sha256, "subject": subject})
-    if role == "head":
+    if department_id:
+        department = next(d for d in entry["departments"] if d.get("id") == department_id)
+        if "head" not in department:
+            department["head"] = tomlkit.table()
+        department["head"]["certificate"] = pin
+    elif role == "head":
         entry["head"]["certificate"] = pin
     else:
         entry["seal_certificate"] = pin

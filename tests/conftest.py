@@ -131,13 +131,20 @@ def open_credential(pki, owner: str, role: str):
 
 
 def sign_all(pdf, pki, roster, members=None, settings=None, ledger=None) -> None:
-    """Every member's head, then its seal, in roster order; a member's document that the
-    clerical office numbers at issue is numbered between the two (signflow number)."""
+    """Every member's departments (those with fields: the internal pledge), its head,
+    then its seal, in roster order; a member's document that the clerical office numbers
+    at issue is numbered between the head and the seal (signflow number)."""
     from signflow.signing.signer import sign_documents
+    from signflow.validation.revisions import read_history
+    from signflow.validation.status import department_signers
 
     for m in roster.members:
         if members is not None and m.id not in members:
             continue
+        for department in department_signers(read_history(Path(pdf)), m.id, roster):
+            with open_credential(pki, department, "head") as cred:
+                sign_documents([pdf], roster, department, "head", cred, settings,
+                               ledger=ledger)
         for role in ("head", "seal"):
             if role == "seal":
                 number_if_needed(pdf, roster, m.id, ledger)

@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from signflow.roster import load_roster
 from signflow.validation.revisions import read_history
 
 from .conftest import ROOT
@@ -25,9 +26,18 @@ def test_demo_runs_the_whole_flow(cli, tmp_path):
                                            if p.parent.name != "cluster"}
     member_docs = [p for p in (out / "2019").glob("*/*.pdf") if p.parent.name != "cluster"]
     assert len(member_docs) == 27
+    roster = load_roster(out / "pki" / "roster.toml")
     for doc in member_docs:
         signed = [s for s in read_history(doc).signatures if not s.is_timestamp]
         assert {s.role for s in signed} == {"head", "seal"}, doc
+        member = roster.member(doc.parent.name)
+        expected = [m for m in (member.id,)]
+        if doc.name.startswith("giao-uoc-noi-bo-"):
+            # issue 17: every department head of the roster signs the internal pledge,
+            # before the member's head confirms; the seal comes last
+            expected = [f"{member.id}/{d.id}" for d in member.departments] + expected
+        assert [s.member for s in signed if s.role == "head"] == expected, doc
+        assert signed[-1].role == "seal", doc
     report = out / "bien-ban-xac-minh.html"
     assert report.is_file() and "Nguyễn Thị Ngọc Ánh" in report.read_text(encoding="utf-8")
     # verifying again from the command line, offline, agrees

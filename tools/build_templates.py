@@ -92,7 +92,8 @@ GRID_COLUMNS = 2
 # geometry (signflow.pdf.anchors) is computed from the same figure.
 SIGNATURE_SPACE_PT = SIGNATURE_SPACE_MM * 72 / 25.4
 # Rows of the department heads' hand signatures (internal pledge), no anchors.
-HAND_SIGNATURE_ROW_MM = 16.0
+# a department head's signature box (17 mm) under its anchor, with the cell's margins
+DEPARTMENT_SIGNATURE_ROW_MM = 21.0
 
 FONT = "Times New Roman"
 BLACK = RGBColor(0x00, 0x00, 0x00)
@@ -965,17 +966,25 @@ def build_giao_uoc_noi_bo() -> DocxDocument:
     par(doc, S_HEADING, "III. TỔ CHỨC THỰC HIỆN")
     par(doc, S_BODY, "{{ content.closing }}")
 
-    # The department heads sign by hand on the paper copy: listed for the record, with
-    # room for their signatures, no anchors.
+    # Each department's head signs in the last column: the anchor at the top of the cell
+    # (1 pt white), the signature field under it (signflow.pdf.anchors.DEPARTMENT_BOX_MM);
+    # then the member's head confirms and the seal follows. Departments that the data
+    # lists (the old form, not in the roster) have no anchor: they sign on paper.
     par(doc, S_SIGN_HEADING, "ĐẠI DIỆN CÁC PHÒNG, ĐƠN VỊ KÝ GIAO ƯỚC")
-    _bordered_table(
+    tbl = _bordered_table(
         doc,
-        (13, 58, 50, 44),
+        (13, 54, 50, 48),
         ("STT", "Phòng, đơn vị", "Người đại diện", "Chữ ký"),
         "d in member.departments",
-        ("{{ loop.index }}", "{{ d.name }}", "{{ d.head.name }}", ""),
-        row_height_mm=HAND_SIGNATURE_ROW_MM,
+        ("{{ loop.index }}", "{{ d.name }}",
+         "{{ d.head.name }}{{ ', ' ~ d.head.title if d.head.title else '' }}", ""),
+        row_height_mm=DEPARTMENT_SIGNATURE_ROW_MM,
     )
+    signature_cell = tbl.rows[2].cells[3]
+    signature_cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
+    anchor_paragraph = signature_cell.paragraphs[0]
+    anchor_paragraph.style = doc.styles[S_ANCHOR]
+    anchor_paragraph.add_run("{{ d.anchor }}")
 
     signature_block(doc, "XÁC NHẬN CỦA {{ member.head.title_upper }}", title_size=13)
     return doc

@@ -71,7 +71,7 @@ from signflow.demo.images import draw_seal, draw_signature
 from signflow.demo.softhsm import SoftHsmToken, _create_token, _require_softhsm, read_secret
 from signflow.errors import InputError, SigningError
 from signflow.i18n import _
-from signflow.roster import ROLES, Roster
+from signflow.roster import ROLES, Roster, department_signer
 
 ARCH = "signflow-demo"
 EXTRA_ROLE = "extra"
@@ -343,6 +343,11 @@ def _normalise_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def department_label(member_id: str, department_id: str) -> str:
+    """The demo key label of a department's head ("--" appears in no roster id)."""
+    return f"{member_id}--{department_id}-head"
+
+
 def _check_extra_labels(roster: Roster, extras: Sequence[ExtraSigner]) -> None:
     taken = set(_INFRA_LABELS) | {f"{m}-{r}" for m in roster.member_ids for r in ROLES}
     for extra in extras:
@@ -372,6 +377,13 @@ def _subjects(
             label=f"{m.id}-seal", owner=m.id, role="seal",
             name={"organization-name": m.parent, "common-name": m.unit},
             valid_from=start, valid_to=until))
+        for d in m.departments:  # department heads sign the internal pledge
+            out.append(_Subject(
+                label=department_label(m.id, d.id), owner=department_signer(m.id, d.id),
+                role="head",
+                name={"organization-name": m.unit, "organizational-unit-name": d.name,
+                      "title": d.head.title, "common-name": d.head.name},
+                valid_from=start, valid_to=until))
     for e in extras:
         valid_from, valid_to = start, until
         if e.expired:
@@ -664,6 +676,13 @@ def _write_roster(
         seal_pin = tomlkit.inline_table()
         seal_pin["sha256"] = credentials[(member.id, "seal")].sha256
         entry["seal_certificate"] = seal_pin
+        for department in entry.get("departments", []):
+            signer = department_signer(member.id, str(department["id"]).strip())
+            department_pin = tomlkit.inline_table()
+            department_pin["sha256"] = credentials[(signer, "head")].sha256
+            if "head" not in department:
+                department["head"] = tomlkit.table()
+            department["head"]["certificate"] = department_pin
         entry["signature_image"] = f"images/{member.id}-signature.png"
         entry["seal_image"] = f"images/{member.id}-seal.png"
     header = (

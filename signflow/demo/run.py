@@ -116,12 +116,23 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
         archive_document(agreement, pki.tsa_url,
                          _Policy(trust_roots=(pki.root_pem,)).load_roots(), ledger=ledger)
         ledger.anchor(pki.tsa_url, tsa_stamp(pki.tsa_url))
-        step(_("Each member signs its own documents (one login per member); the clerical "
-               "office numbers and dates those it issues before the seal"))
+        step(_("Each member signs its own documents: the department heads sign the "
+               "internal pledge first, then the head (one login per member); the clerical "
+               "office numbers and dates the documents it issues before the seal"))
         from signflow.signing.numbering import number_documents
         from signflow.validation.revisions import read_history
+        from signflow.validation.status import department_signers
 
         for m in roster.members:
+            # which of its documents each department head signs (the internal pledge)
+            by_department: dict[str, list[Path]] = {}
+            for path in member_docs[m.id]:
+                for department in department_signers(read_history(path), m.id, roster):
+                    by_department.setdefault(department, []).append(path)
+            for department, paths in by_department.items():
+                with credential(department, "head") as cred:
+                    sign_documents(paths, roster, department, "head", cred, settings,
+                                   ledger=ledger)
             for role in ROLES:
                 if role == "seal":  # Decree 30: the number and date after the head
                     unnumbered = [p for p in member_docs[m.id]

@@ -16,7 +16,16 @@ from signflow.documents.data import deep_merge
 from signflow.errors import InputError
 from signflow.i18n import _
 from signflow.pdf.anchors import DATE_BLANK, NUMBER_BLANK, anchor, issue_anchor
-from signflow.roster import ROLES, Department, Head, Member, Role, Roster, StaffMember
+from signflow.roster import (
+    ROLES,
+    Department,
+    Head,
+    Member,
+    Role,
+    Roster,
+    StaffMember,
+    department_signer,
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,14 @@ def required_signatures(
     if KINDS[kind].scope == "cluster":
         return [(m.id, role) for m in roster.members for role in ROLES]
     assert member_id is not None
-    # a department's form too is signed by its member's head, then sealed
-    return [(member_id, role) for role in ROLES]
+    # the internal pledge: each department's head first (any order), then the member's
+    # head confirms and the seal follows; a department's form too is signed by its
+    # member's head, then sealed
+    first: list[tuple[str, Role]] = []
+    if kind == INTERNAL_PLEDGE:
+        first = [(department_signer(member_id, d.id), "head")
+                 for d in roster.member(member_id).departments]
+    return first + [(member_id, role) for role in ROLES]
 
 
 def member_context(member: Member, roster: Roster) -> dict[str, Any]:
@@ -113,6 +128,8 @@ def department_context(department: Department, member: Member) -> dict[str, Any]
         "head": _head_context(department.head),
         "registers": list(department.registers),
         "staff": [staff_context(s, member) for s in member.department_staff(department.id)],
+        # where its head signs (the internal pledge)
+        "anchor": anchor(department_signer(member.id, department.id), "head"),
     }
 
 
@@ -285,6 +302,7 @@ def _legacy_departments(value: Any, where: str) -> list[dict[str, Any]]:
             "id": None, "name": entry["name"].strip(), "name_upper": vn.upper(entry["name"]),
             "head": {**_head_context(head), "title": None, "title_upper": None},
             "registers": [], "staff": [],
+            "anchor": "",  # not in the roster: signs by hand on paper, no field
         })
     return departments
 

@@ -23,6 +23,7 @@ from signflow._internal.files import atomic_output
 from signflow.errors import InputError
 from signflow.i18n import _
 from signflow.pdf.anchors import (
+    DEPARTMENT_BOX_MM,
     HEAD_BOX_MM,
     MM,
     SIGNATURE_SPACE_MM,
@@ -33,7 +34,7 @@ from signflow.pdf.anchors import (
     issue_field_name,
     scan_anchors,
 )
-from signflow.roster import ROLES, Role, Roster
+from signflow.roster import ROLES, Role, Roster, is_department, member_of
 
 if TYPE_CHECKING:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -59,7 +60,8 @@ class FieldPlacement:
 
 
 def placements(anchors: list[Anchor], roster: Roster) -> list[FieldPlacement]:
-    """Where each field goes; every anchor must belong to a roster member, with both roles."""
+    """Where each field goes; every anchor must belong to a roster member (with both
+    roles) or to one of its departments (its head only)."""
     by_key: dict[tuple[str, str], Anchor] = {}
     problems: list[str] = []
     for a in anchors:
@@ -70,21 +72,31 @@ def placements(anchors: list[Anchor], roster: Roster) -> list[FieldPlacement]:
                 member=a.member, role=a.role))
         else:
             by_key[(a.member, a.role)] = a
-    members = sorted({m for m, _r in by_key}, key=lambda m: roster.member_ids.index(m)
-                     if roster.has_member(m) else 0)
-    for member in members:
-        for role in ROLES:
+    signers = sorted({m for m, _r in by_key}, key=roster.order_key)
+    for member in signers:
+        for role in ("head",) if is_department(member) else ROLES:
             if (member, role) not in by_key:
                 problems.append(_("no {role} anchor for {member}").format(role=role,
                                                                          member=member))
+        # a department signs before its member's head confirms: not without that head
+        if is_department(member) and (member_of(member), "head") not in by_key:
+            problems.append(_("the departments of {member} sign a document its head does "
+                              "not confirm").format(member=member_of(member)))
     if problems:
         raise InputError(_("the signature anchors do not match the roster"), details=problems)
     if not by_key:
         raise InputError(_("no signature anchors found (is this a signflow document?)"))
 
     result: list[FieldPlacement] = []
-    for member in members:
+    for member in signers:
         head_anchor = by_key[(member, "head")]
+        if is_department(member):
+            # a table cell: the box right under the anchor, centred on it
+            w, h = DEPARTMENT_BOX_MM[0] * MM, DEPARTMENT_BOX_MM[1] * MM
+            left, top = head_anchor.centre_x - w / 2, head_anchor.box[1] - 1
+            result.append(FieldPlacement(field_name(member, "head"), member, "head",
+                                         head_anchor.page, (left, top - h, left + w, top)))
+            continue
         seal_anchor = by_key[(member, "seal")]
         # The empty space starts under the two anchor lines; both boxes are centred in it.
         space_top = (min(head_anchor.box[1], seal_anchor.box[1])
@@ -122,7 +134,8 @@ def issue_placements(issue: list[IssueAnchor], signers: list[FieldPlacement],
     if not issue:
         return []
     problems: list[str] = []
-    members = {p.member for p in signers}
+    # the issuer: the member whose head and seal sign (its departments sign before it)
+    members = {p.member for p in signers if not is_department(p.member)}
     seen: dict[tuple[str, str], IssueAnchor] = {}
     for a in issue:
         if (a.member, a.part) in seen:

@@ -18,7 +18,7 @@ from typing import Any
 from signflow import vn
 from signflow.i18n import _, time_text
 from signflow.ledger import event_label
-from signflow.roster import Roster
+from signflow.roster import Roster, member_of
 from signflow.validation.status import DocumentStatus
 from signflow.validation.verdicts import (
     FileVerdict,
@@ -154,9 +154,11 @@ def role_label(role: str | None) -> str:
 
 
 def member_name(member_id: str | None, roster: Roster | None) -> str:
-    """The province a member stands for; its id when the roster does not know it."""
+    """The province a member stands for, the name of a member's department; its id when
+    the roster does not know it."""
     if member_id and roster is not None and roster.has_member(member_id):
-        return roster.member(member_id).province
+        member = roster.member(member_id)
+        return member.department_name or member.province
     return member_id or "?"
 
 
@@ -166,7 +168,7 @@ def _owner(path: str, members: list[str], roster: Roster | None) -> str | None:
     folder = PurePath(path).parent.name
     if roster is not None and roster.has_member(folder):
         return folder
-    distinct = list(dict.fromkeys(members))
+    distinct = list(dict.fromkeys(member_of(m) for m in members))
     return distinct[0] if len(distinct) == 1 else None
 
 

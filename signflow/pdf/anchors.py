@@ -2,10 +2,12 @@
 that every stage agrees on.
 
 A template writes an anchor ``[[sf:<member-id>:<role>]]`` (1 pt white text) in each
-signature block (docs/templates.md); the converted PDF keeps it in its page content, where
+signature block, and ``[[sf:<member-id>/<department-id>:head]]`` where a member's
+department head signs (docs/templates.md); the converted PDF keeps it in its page content, where
 every signature covers it. Fields are created at the anchors (``signflow.documents.fields``),
 checked against them before signing (``signflow.signing.policy``) and when verifying
-(``signflow.validation``). Field names are ``sf-<role>-<member-id>``.
+(``signflow.validation``). Field names are ``sf-<role>-<member-id>`` and
+``sf-head-<member-id>/<department-id>``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from signflow.roster import MAX_SEAL_DIAMETER_MM, Role
 
 MM = 72 / 25.4  # PDF points per millimetre
 HEAD_BOX_MM = (44.0, 24.0)  # width, height of the head's signature area
+# a department head's box, in the signature column of a table (the internal pledge):
+# the templates give that column and row room for it under the anchor
+DEPARTMENT_BOX_MM = (40.0, 17.0)
 # The templates leave this much empty space between the anchors and the signer's name
 # (tools/build_templates.py). The head's box and the seal are centred in it, so that a
 # seal up to MAX_SEAL_DIAMETER_MM covers the left third of the signature and neither the
@@ -30,8 +35,11 @@ SIGNATURE_SPACE_MM = 44.0
 assert SIGNATURE_SPACE_MM >= MAX_SEAL_DIAMETER_MM + 2  # a margin above and below the seal
 
 # The anchor written (in 1 pt white text) in every signature block; see docs/templates.md.
-ANCHOR_RE = re.compile(r"\[\[sf:([a-z0-9]+(?:-[a-z0-9]+)*):(head|seal)\]\]")
-FIELD_RE = re.compile(r"^sf-(head|seal)-([a-z0-9]+(?:-[a-z0-9]+)*)$")
+# A member's department head signs as "<member>/<department>", with a head anchor only
+# (a department has no seal of its own).
+_ID = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+ANCHOR_RE = re.compile(rf"\[\[sf:({_ID}/{_ID}(?=:head\]\])|{_ID}):(head|seal)\]\]")
+FIELD_RE = re.compile(rf"^sf-(?:(head)-({_ID}/{_ID})|(head|seal)-({_ID}))$")
 # Where the clerical office's number and date go (Decree 30/2020, Art. 15: numbered when
 # the document is issued, after the head has signed and before the seal): the number's
 # anchor carries the symbol written after it ("KH-TTr"), for the register.
@@ -69,8 +77,12 @@ def parse_issue_field_name(name: str) -> tuple[str, IssuePart] | None:
 def parse_field_name(name: str) -> tuple[str, Role] | None:
     """(member id, role) of one of our signature fields, or None for any other field."""
     match = FIELD_RE.match(name)
-    # the pattern admits head|seal only
-    return (match.group(2), cast(Role, match.group(1))) if match else None
+    if not match:
+        return None
+    # the pattern admits head|seal only, and head only for a department
+    if match.group(1):
+        return match.group(2), cast(Role, match.group(1))
+    return match.group(4), cast(Role, match.group(3))
 
 
 @dataclass(frozen=True)

@@ -98,17 +98,18 @@ def _image_style(image: Path, seal: bool) -> Any:
     )
 
 
-def _text_style(role: Role) -> Any:
+def _text_style(role: Role, overlapped: bool = True) -> Any:
     """Text in the part of the field the other role's field does not cover: the seal's
     field overlaps the left third of the head's (fields.py), so the head's text sits in
-    the right two thirds and the seal's text left of the head's field."""
+    the right two thirds and the seal's text left of the head's field. A department head's
+    field has no seal over it (``overlapped`` False): its text uses the whole box."""
     from pyhanko.pdf_utils import layout, text
     from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
     from pyhanko.stamp import TextStampStyle
 
     from signflow.pdf.anchors import HEAD_BOX_MM, MM
 
-    overlap = HEAD_BOX_MM[0] * MM / 3
+    overlap = HEAD_BOX_MM[0] * MM / 3 if overlapped else 0
     margins = (layout.Margins(left=round(overlap + 2), right=2, top=2, bottom=2) if role == "head"
                else layout.Margins(left=2, right=round(overlap + 2), top=2, bottom=2))
 
@@ -138,6 +139,13 @@ def appearance(member: Member, role: Role, signer_name: str,
     image = member.signature_image if role == "head" else member.seal_image
     if image is not None:
         return _image_style(image, seal=role == "seal"), {}
+    if role == "head" and member.department_name:
+        line1 = _("Signed by: {name}").format(name=signer_name)
+        # the department's name is on the row the field sits in
+        line2 = member.head.title
+        line3 = _("Time: {time}").format(time=vn.iso_vn(when))
+        return _text_style(role, overlapped=False), {
+            "line1": line1, "line2": line2, "line3": line3}
     if role == "head":
         line1 = _("Signed by: {name}").format(name=signer_name)
         line2 = f"{member.head.title} - {member.unit}"

@@ -17,7 +17,7 @@ from asn1crypto import x509
 from signflow.errors import InputError
 from signflow.i18n import _, date_text
 from signflow.identity import common_name, match_certificate
-from signflow.roster import Member, Role, Roster, png_problem
+from signflow.roster import Member, Role, Roster, is_department, member_of, png_problem
 from signflow.validation.revisions import DocumentHistory, signature_intact
 
 
@@ -95,7 +95,9 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
         problems.append(_("the seal of {member} follows the number and date of issue: the "
                           "clerical office gives them first (signflow number)").format(
             member=member.id))
-    if role == "head" and roster.cluster.signing_order == "roster":
+    problems += _department_order_problems(history, member, role)
+    if role == "head" and roster.cluster.signing_order == "roster" and \
+            not member.is_department:
         for earlier in roster.members:
             if earlier.id == member.id:
                 break
@@ -105,6 +107,27 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
                                   "signed yet").format(earlier=earlier.id))
                 break
     return problems
+
+
+def _department_order_problems(history: DocumentHistory, member: Member,
+                               role: Role) -> list[str]:
+    """A member's departments sign first, in any order; its head confirms after all of
+    them (the internal pledge)."""
+    if member.is_department:
+        parent = member.department_of or ""
+        if history.fields.get(history.our_fields.get((parent, "head"), "")):
+            return [_("the head of {member} has already confirmed the document: its "
+                      "departments sign before the head").format(member=parent)]
+        return []
+    if role != "head":
+        return []
+    waiting = sorted(signer for (signer, field_role), name in history.our_fields.items()
+                     if field_role == "head" and is_department(signer)
+                     and member_of(signer) == member.id and not history.fields.get(name))
+    if waiting:
+        return [_("the departments of {member} sign before its head: {ids} not yet").format(
+            member=member.id, ids=", ".join(waiting))]
+    return []
 
 
 def _history_problems(history: DocumentHistory, known_good: int) -> list[str]:

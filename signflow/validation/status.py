@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from signflow import vn
-from signflow.roster import ROLES, Role, Roster
+from signflow.roster import ROLES, Role, Roster, is_department, member_of
 from signflow.validation.revisions import DocumentHistory, SignatureRecord, read_history
 
 
@@ -62,18 +62,35 @@ def signature_time(record: SignatureRecord) -> tuple[dt.datetime | None, str | N
 
 
 def next_steps(statuses: list[FieldStatus], roster: Roster | None) -> list[dict[str, str]]:
+    """Who may sign now: pending department heads (any order); a member's head once its
+    departments have signed (the first waiting one only when the roster fixes the
+    order); a seal once its head has signed."""
     signed = {(f.member, f.role) for f in statuses if f.signed}
     pending = [(f.member, f.role) for f in statuses if not f.signed]
     order = roster.cluster.signing_order if roster else "any"
-    result = []
-    heads_waiting = [m for m, r in pending if r == "head"]
+    result = [{"member": m, "role": "head"} for m, r in pending
+              if r == "head" and is_department(m) and (member_of(m), "head") not in signed]
+    departments_waiting = {member_of(m) for m, r in pending if is_department(m)}
+    heads_waiting = [m for m, r in pending if r == "head" and not is_department(m)]
     if order == "roster" and roster is not None and heads_waiting:
         ordered = [m for m in roster.member_ids if m in heads_waiting]
         heads_waiting = ordered[:1]
-    result += [{"member": m, "role": "head"} for m in heads_waiting]
+    result += [{"member": m, "role": "head"} for m in heads_waiting
+               if m not in departments_waiting]
     result += [{"member": m, "role": "seal"} for m, r in pending
                if r == "seal" and (m, "head") in signed]
     return result
+
+
+def department_signers(history: DocumentHistory, member_id: str,
+                       roster: Roster | None = None, unsigned: bool = False) -> list[str]:
+    """The signer ids ("<member>/<department>") of the member's departments that have a
+    signature field in the document (only those not signed yet with ``unsigned``), in
+    the roster's order."""
+    found = [signer for (signer, role), name in history.our_fields.items()
+             if role == "head" and is_department(signer) and member_of(signer) == member_id
+             and not (unsigned and history.fields.get(name))]
+    return sorted(found, key=lambda s: (roster.order_key(s) if roster else (0, 0), s))
 
 
 def document_status(path: Path, roster: Roster | None = None,
@@ -82,9 +99,8 @@ def document_status(path: Path, roster: Roster | None = None,
     """Who has signed and what comes next; ``ledger``: an open ledger to compare the file
     with (its disagreement is reported, the file stays the source of truth)."""
     history = history or read_history(path)
-    members = roster.member_ids if roster else None
     keys = sorted(history.our_fields, key=lambda k: (
-        members.index(k[0]) if members and k[0] in members else 999, k[0], ROLES.index(k[1])))
+        roster.order_key(k[0]) if roster else (0, 0), k[0], ROLES.index(k[1])))
     statuses = []
     for member, role in keys:
         name = history.our_fields[(member, role)]

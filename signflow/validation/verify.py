@@ -27,7 +27,7 @@ from signflow import vn
 from signflow.errors import InputError, failure_reason
 from signflow.i18n import _
 from signflow.identity import BY_NAME, cert_sha256, common_name, match_certificate
-from signflow.roster import ROLES, Roster
+from signflow.roster import ROLES, Roster, is_department, member_of
 from signflow.validation.revisions import DocumentHistory, SignatureRecord, read_history
 from signflow.validation.verdicts import (
     FileVerdict,
@@ -636,13 +636,13 @@ def _completeness(history: DocumentHistory, roster: Roster,
         problems.append(_("the document names members that are not in the roster: {ids}")
                         .format(ids=", ".join(unknown)))
     good = {(v.member, v.role) for v in verdicts if v.ok and not v.is_timestamp}
-    order = {m.id: i for i, m in enumerate(roster.members)}
     missing = [{"member": m, "role": r}
-               for m, r in sorted(required, key=lambda k: (order.get(k[0], 999),
+               for m, r in sorted(required, key=lambda k: (roster.order_key(k[0]),
                                                             ROLES.index(k[1])
                                                             if k[1] in ROLES else 9))
                if (m, r) not in good]
-    # order rules: a seal after its own head; heads in roster order when required
+    # order rules: a member's departments before its head, a seal after its own head;
+    # heads in roster order when required
     revision = {(r.member, r.role): r.revision for r in history.signatures
                 if r.member and not r.is_timestamp}
     for member, role in revision:
@@ -651,8 +651,15 @@ def _completeness(history: DocumentHistory, roster: Roster,
             if head is None or head > revision[(member, "seal")]:
                 problems.append(_("the seal of {member} was applied before its head signed")
                                 .format(member=member))
+        elif is_department(member):
+            head = revision.get((member_of(member), "head"))
+            if head is not None and head < revision[(member, role)]:
+                problems.append(_("{department} signed after the head of {member} had "
+                                  "confirmed").format(department=member,
+                                                      member=member_of(member)))
     if roster.cluster.signing_order == "roster":
-        heads = [(order.get(m, 999), rev) for (m, r), rev in revision.items() if r == "head"]
+        heads = [(roster.order_key(m), rev) for (m, r), rev in revision.items()
+                 if r == "head" and not is_department(m)]
         heads.sort()
         if any(a[1] > b[1] for a, b in zip(heads, heads[1:], strict=False)):
             problems.append(_("the heads did not sign in roster order"))
