@@ -113,9 +113,11 @@ class Member:
         return self.department_of is not None
 
     @property
-    def signer_label(self) -> str:
-        """Who signs, for messages: the unit, or "Phòng Nghiệp vụ 1 (Thanh tra tỉnh X)"."""
-        return f"{self.department_name} ({self.unit})" if self.department_name else self.unit
+    def where(self) -> str:
+        """The province a member stands for ("Quảng Ninh"), with a department's name for
+        a department's head ("Quảng Ninh: Văn phòng"): how status lines name signers."""
+        return f"{self.province}: {self.department_name}" if self.department_name \
+            else self.province
 
     @property
     def locality_name(self) -> str:
@@ -204,6 +206,16 @@ class Roster:
             return (index, len(member.departments))
         ids = [d.id for d in member.departments]
         return (index, ids.index(department_id) if department_id in ids else len(ids))
+
+    def signers(self) -> list[tuple[Member, Role]]:
+        """Everyone who signs, in the roster's order: each member's department heads (as
+        their stand-ins), its head, its seal."""
+        found: list[tuple[Member, Role]] = []
+        for member in self.members:
+            found += [(self.member(department_signer(member.id, d.id)), "head")
+                      for d in member.departments]
+            found += [(member, role) for role in ROLES]
+        return found
 
     @property
     def member_ids(self) -> list[str]:

@@ -152,6 +152,19 @@ def sign_all(pdf, pki, roster, members=None, settings=None, ledger=None) -> None
                 sign_documents([pdf], roster, m.id, role, cred, settings, ledger=ledger)
 
 
+def sign_departments(pdfs, pki, roster, member_id, ledger=None) -> None:
+    """The member's department heads, on the documents that have their fields (the
+    internal pledge): what comes before the member's head."""
+    from signflow.signing.signer import sign_documents
+    from signflow.validation.revisions import read_history
+    from signflow.validation.status import department_signers
+
+    for pdf in pdfs:
+        for department in department_signers(read_history(Path(pdf)), member_id, roster):
+            with open_credential(pki, department, "head") as cred:
+                sign_documents([pdf], roster, department, "head", cred, ledger=ledger)
+
+
 def number_if_needed(pdf, roster, member_id, ledger=None) -> None:
     """The clerical office's number and date, when the document has fields for them."""
     from signflow.ledger import Ledger

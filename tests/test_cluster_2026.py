@@ -34,6 +34,7 @@ def cluster_2026(tmp_path_factory):
     from signflow.demo.pki import load_demo_pki
     from signflow.demo.services import serve_pki
     from signflow.demo.softhsm import activate_softhsm
+    from signflow.roster import load_roster
 
     base = tmp_path_factory.mktemp("cluster2026")
     ws = base / "cum-2-2026"
@@ -48,6 +49,7 @@ def cluster_2026(tmp_path_factory):
     run("keys", "demo", "--roster", ws / "roster.toml", "--out", base / "pki",
         *[x for m in TOKEN_MEMBERS for x in ("--softhsm", m)])
     pki = load_demo_pki(base / "pki")
+    roster = load_roster(pki.roster_path)
     settings = (ws / "signflow.toml").read_text(encoding="utf-8")
     settings = settings.replace('roster = "roster.toml"', f'roster = "{pki.roster_path}"')
     settings = settings.replace('# trust = ["trust/root-ca.pem"]', f'trust = ["{pki.root_pem}"]')
@@ -70,6 +72,13 @@ def cluster_2026(tmp_path_factory):
                            "quang-ninh"):
                 docs = [year / "cluster" / "giao-uoc-thi-dua-2026.pdf",
                         *sorted((year / member).glob("*.pdf"))]
+                # the department heads sign the internal pledge first (PKCS#12 files)
+                pledge = year / member / f"giao-uoc-noi-bo-{member}-2026.pdf"
+                for department in roster.member(member).departments:
+                    signer = f"{member}/{department.id}"
+                    cred = pki.credential(signer, "head")
+                    run("sign", pledge, "--member", signer, "--role", "head", "--pkcs12",
+                        cred.p12, "--passphrase-file", cred.passphrase_file)
                 for role in ("head", "seal"):
                     if role == "seal":  # the clerical office numbers what it issues
                         run("number", *sorted((year / member).glob("*.pdf")))

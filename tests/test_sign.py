@@ -26,6 +26,7 @@ from .conftest import (
     open_credential,
     require_tool,
     sign_all,
+    sign_departments,
 )
 
 
@@ -254,6 +255,7 @@ def test_several_documents_one_login(pdf_pack, demo_pki, pki_roster, tmp_path, m
     member = HSM_MEMBERS[0]
     docs = [copy(p, tmp_path / p.name) for p in sorted((pdf_pack / member).glob("*.pdf"))]
     assert len(docs) == 3
+    sign_departments(docs, demo_pki, pki_roster, member)  # the internal pledge's first
     with open_credential(demo_pki, member, "head") as cred:
         outcomes = sign_documents(docs, pki_roster, member, "head", cred)
     assert len(outcomes) == 3 and len(opened) == 1
@@ -502,7 +504,7 @@ def test_bulk_signing_shares_the_work(pdf_pack, demo_pki, pki_roster, tmp_path):
     from signflow.signing.signer import _bulk_workers
 
     member = "bac-ninh"
-    source = pdf_pack / member / f"giao-uoc-noi-bo-{member}-2019.pdf"
+    source = pdf_pack / member / f"ke-hoach-phat-dong-{member}-2019.pdf"
     docs = [copy(source, tmp_path / f"d{i:02d}.pdf") for i in range(10)]
     with open_credential(demo_pki, member, "head") as cred:
         prepared = [(d, d.read_bytes(), "sf-head-bac-ninh") for d in docs]
@@ -529,6 +531,8 @@ def test_bulk_signing_in_parallel_keeps_the_ledger(pdf_pack, demo_pki, pki_roste
     monkeypatch.setattr(signing, "BULK_MINIMUM", 2)
     member = "bac-ninh"
     docs = [copy(p, tmp_path / p.name) for p in sorted((pdf_pack / member).glob("*.pdf"))]
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        sign_departments(docs, demo_pki, pki_roster, member, ledger=ledger)
     with open_credential(demo_pki, member, "head") as cred, \
             Ledger(tmp_path / "ledger.sqlite") as ledger:
         prepared = [(d, d.read_bytes(), "sf-head-bac-ninh") for d in docs]
@@ -538,5 +542,6 @@ def test_bulk_signing_in_parallel_keeps_the_ledger(pdf_pack, demo_pki, pki_roste
             f"{threads} threads: {threading.enumerate()}"
         outcomes = sign_documents(docs, pki_roster, member, "head", cred, ledger=ledger)
         assert [o.path for o in outcomes] == docs
-        assert sum(1 for e in ledger.events() if e.action == "signed") == 3
+        assert sum(1 for e in ledger.events() if e.action == "signed"
+                   and e.details.get("member") == member) == 3
         assert not ledger.verify_chain()

@@ -113,7 +113,7 @@ def test_sign_at_b_lta_directly(cli, pdf_pack, demo_pki, tmp_path):
     from signflow.demo.services import serve_pki
 
     member = "hai-duong"
-    pdf = copy(pdf_pack / member / f"giao-uoc-noi-bo-{member}-2019.pdf", tmp_path / "gu.pdf")
+    pdf = copy(pdf_pack / member / f"ke-hoach-phat-dong-{member}-2019.pdf", tmp_path / "kh.pdf")
     with serve_pki(demo_pki):
         for role in ("head", "seal"):
             if role == "seal":  # the clerical office's number and date come first

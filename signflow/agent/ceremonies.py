@@ -110,6 +110,12 @@ class CeremonyRoom:
         except SignflowError:
             return None
 
+    def signature_keys(self) -> list[tuple[str, str]]:
+        try:
+            return list(self.ceremony.signature_keys())
+        except SignflowError:
+            return []
+
     def skipped(self) -> list[tuple[str, str]]:
         return list(self.ceremony.outcome.skipped)
 

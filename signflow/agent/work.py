@@ -173,6 +173,8 @@ class DocumentView:
 def expected_signer(member: Member | None, member_id: str, role: str) -> str:
     if member is None:
         return member_id
+    if role == "head" and member.department_name:
+        return f"{member.head.name}, {member.head.title} - {member.department_name}"
     if role == "head":
         return f"{member.head.name}, {member.head.title}"
     return _("Seal of {unit}").format(unit=member.unit)
@@ -235,7 +237,10 @@ def resolve_field(view: DocumentView, field: str | None, member: str | None,
     if found.state != "next":
         raise InputError(_("it is not yet the turn of {who}: {reason}").format(
             who=found.expected, reason=_("the seal comes after the head's signature")
-            if found.role == "seal" else _("the roster's order says who signs first")))
+            if found.role == "seal" else _("the departments sign before the head")
+            if any(f.member.startswith(found.member + "/") and not f.signed
+                   for f in view.fields)
+            else _("the roster's order says who signs first")))
     return found
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from signflow.errors import InputError, SignflowError, SigningError
 from signflow.i18n import _
 from signflow.identity import match_certificate
-from signflow.roster import ROLES, Member, Role, Roster
+from signflow.roster import ROLES, Member, Role, Roster, is_department, member_of
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,12 @@ class Turn:
 
     def invitation(self) -> str:
         """What is said to the room when it is this person's turn."""
+        if self.role == "head" and self.member.department_name:
+            return _("Will {name}, {title} of {department} ({unit}), please plug in the "
+                     "signing token").format(name=self.member.head.name,
+                                             title=self.member.head.title,
+                                             department=self.member.department_name,
+                                             unit=self.member.unit)
         if self.role == "head":
             return _("Will {name}, {title} of {place}, please plug in the signing token"
                      ).format(name=self.member.head.name, title=self.member.head.title,
@@ -98,8 +104,8 @@ class Ceremony:
     # --- who signs ----------------------------------------------------------------------
 
     def pending(self) -> list[Turn]:
-        """Every signature still missing, in the roster's order, each seal right after its
-        head; members who left the room come last."""
+        """Every signature still missing, in the roster's order, a member's departments
+        before its head, each seal right after its head; who left the room comes last."""
         status = self._status()
         if status.error:
             raise InputError(status.error)
@@ -107,10 +113,17 @@ class Ceremony:
         if not status.fields:
             raise InputError(_("{path} has no signature fields of this roster").format(
                 path=self.pdf))
-        order = [(m.id, role) for m in self.roster.members for role in ROLES]
+        order = self.signature_keys()
         todo = [k for k in order if k in unsigned and k not in self._skipped]
         todo += [k for k in self._skipped if k in unsigned]
         return [Turn(self.roster.member(member), role) for member, role in todo]
+
+    def signature_keys(self) -> list[tuple[str, Role]]:
+        """Every signature the document has a field for, in the ceremony's order: the
+        roster's members, a member's departments before its head, the seal after it."""
+        fields = self._status().fields
+        return sorted({(f.member, f.role) for f in fields}, key=lambda k: (
+            self.roster.order_key(k[0]), ROLES.index(k[1])))
 
     def _status(self) -> Any:
         """The document's signing status, read again only when the file changed (the
@@ -129,6 +142,10 @@ class Ceremony:
         missing = {t.key for t in self.pending()}
         if turn.role == "seal":
             return (turn.member.id, "head") not in missing
+        if turn.member.is_department:  # any order, before the member's head
+            return True
+        if any(is_department(m) and member_of(m) == turn.member.id for m, _r in missing):
+            return False
         if self.roster.cluster.signing_order == "roster":
             for member in self.roster.members:
                 if member.id == turn.member.id:

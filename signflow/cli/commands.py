@@ -24,7 +24,7 @@ from signflow.cli.secrets import (
 from signflow.documents.context import KINDS
 from signflow.errors import EXIT_OK, EXIT_PROBLEMS
 from signflow.i18n import LANGUAGES, _, date_text, time_text
-from signflow.roster import ROLES, Role, load_roster
+from signflow.roster import Role, load_roster
 
 if TYPE_CHECKING:
     from signflow.validation.verdicts import PadesLevel
@@ -527,7 +527,7 @@ def roster_group() -> None:
     "subject into the roster."))
 @click.argument("roster_path", metavar=_("ROSTER"), type=click.Path(path_type=Path))
 @click.option("--member", "member_id", metavar=MEMBER, required=True,
-              help=_("Member id of the signer."))
+              help=_("Member id of the signer (a department's head: MEMBER/DEPARTMENT)."))
 @click.option("--role", type=click.Choice(["head", "seal"]), default="head", show_default=True,
               help=_("head: the head's personal signature; seal: the organisation's."))
 @click.option("--cert", "cert_path", metavar=FILE,
@@ -588,7 +588,7 @@ def roster_pin(roster_path: Path, member_id: str, role: Role, cert_path: Path | 
               type=click.Path(path_type=Path),
               help=_("Roster of the cluster (TOML)."))
 @click.option("--member", "member_id", metavar=MEMBER, required=True,
-              help=_("Member id of the signer."))
+              help=_("Member id of the signer (a department's head: MEMBER/DEPARTMENT)."))
 @click.option("--role", type=click.Choice(["head", "seal"]), default="head", show_default=True,
               help=_("head: the head's personal signature; seal: the organisation's."))
 @key_source_options
@@ -899,13 +899,12 @@ def keys_list(pkcs11_lib: str, roster_path: Path | None) -> int:
             start, end = cert.valid
             owners = []
             if roster is not None:
-                for member in roster.members:
-                    for role in ROLES:
-                        word = _("head") if role == "head" else _("seal")
-                        match = match_certificate(cert.cert, member, role,
-                                                  roster.cluster.organisation_attribute)
-                        if match.matches:
-                            owners.append(f"{member.province} ({word})")
+                for member, role in roster.signers():
+                    word = _("head") if role == "head" else _("seal")
+                    match = match_certificate(cert.cert, member, role,
+                                              roster.cluster.organisation_attribute)
+                    if match.matches:
+                        owners.append(f"{member.where} ({word})")
             whose = ", ".join(owners) if owners else (
                 _("no member of the roster") if roster is not None else "")
             click.echo(f"  - {common_name(cert.cert)}")

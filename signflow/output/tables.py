@@ -157,8 +157,7 @@ def member_name(member_id: str | None, roster: Roster | None) -> str:
     """The province a member stands for, the name of a member's department; its id when
     the roster does not know it."""
     if member_id and roster is not None and roster.has_member(member_id):
-        member = roster.member(member_id)
-        return member.department_name or member.province
+        return roster.member(member_id).where
     return member_id or "?"
 
 

@@ -47,6 +47,7 @@ from signflow.portal.db import (
     session_factory,
     utcnow,
 )
+from signflow.roster import is_department, member_of
 
 SESSION_HOURS = 12
 FORM_TOKEN_HOURS = 12
@@ -351,9 +352,9 @@ class Portal:
             try:
                 history = DocumentHistory(data, Path(shown))
                 fields_ok = history.fields_revision is not None
-                members = sorted({m for m, _r in history.our_fields},
-                                 key=lambda m: (self.roster.member_ids.index(m)
-                                                if m in self.roster.member_ids else 999, m))
+                # a member's office collects its departments' signatures too
+                members = sorted({member_of(m) for m, _r in history.our_fields},
+                                 key=lambda m: (self.roster.order_key(m), m))
             except SignflowError as exc:
                 raise InputError(f"{shown}: {exc.message}") from None
             except Exception as exc:  # a hostile file: unreadable, said as such
@@ -482,7 +483,9 @@ class Portal:
         return found
 
     def place(self, member: str) -> str:
-        return self.roster.member(member).province if self.roster.has_member(member) \
+        """The province a member stands for ("Quảng Ninh"), or a department's name with
+        its member's ("Quảng Ninh: Văn phòng"); the id when the roster does not know it."""
+        return self.roster.member(member).where if self.roster.has_member(member) \
             else member
 
     def _next_words(self, steps: list[dict[str, str]]) -> list[str]:
@@ -499,8 +502,12 @@ class Portal:
             nexts = {(s["member"], s.get("role")) for s in status.next}
             cells: dict[str, dict[str, Cell]] = {}
             for f in status.fields:
+                if is_department(f.member):
+                    continue
                 cells.setdefault(f.member, {})[f.role] = Cell(
                     f.role, f.signed, (f.member, f.role) in nexts, f.signer)
+            for member, departments in _departments_cells(status.fields, nexts).items():
+                cells.setdefault(member, {})["departments"] = departments
             rows.append(MatrixRow(doc, cells, status.complete, self._next_words(status.next)))
         return rows
 
@@ -516,8 +523,12 @@ class Portal:
                 items.append(QueueItem(doc, {}, False, [], False, 0, failure_reason(exc)))
                 continue
             nexts = {(s["member"], s.get("role")) for s in status.next}
-            roles = {f.role: Cell(f.role, f.signed, (f.member, f.role) in nexts, f.signer)
-                     for f in status.fields if f.member == link.member}
+            roles = {}
+            departments = _departments_cells(status.fields, nexts).get(link.member)
+            if departments is not None:  # before the head (the internal pledge)
+                roles["departments"] = departments
+            roles.update({f.role: Cell(f.role, f.signed, (f.member, f.role) in nexts, f.signer)
+                          for f in status.fields if f.member == link.member})
             done = all(c.signed for c in roles.values())
             may = any(c.next for c in roles.values())
             waiting = [] if may or done else self._next_words(status.next)
@@ -629,7 +640,7 @@ class Portal:
         try:
             history = DocumentHistory(data, Path(doc.name))
             added = [r for r in history.signatures if r.revision >= len(known)
-                     and not r.is_timestamp and r.member != member]
+                     and not r.is_timestamp and member_of(r.member or "") != member]
         except Exception:  # unreadable: receive says why, with its own checks
             return ""
         return ", ".join(f"{self.place(r.member) if r.member else r.field} "
@@ -800,7 +811,26 @@ class Portal:
 
 
 def role_word(role: str | None) -> str:
-    return _("head") if role == "head" else _("seal") if role == "seal" else "?"
+    return _("head") if role == "head" else _("seal") if role == "seal" else \
+        _("departments") if role == "departments" else "?"
+
+
+def _departments_cells(fields: Sequence[Any], nexts: set[tuple[str, str | None]]
+                       ) -> dict[str, Cell]:
+    """Per member, one cell for its departments' signatures: signed when all are, next
+    when one may sign now, with "2/5" as its signer text."""
+    counts: dict[str, list[int]] = {}
+    waiting: set[str] = set()
+    for f in fields:
+        if not is_department(f.member):
+            continue
+        count = counts.setdefault(member_of(f.member), [0, 0])
+        count[0] += 1 if f.signed else 0
+        count[1] += 1
+        if (f.member, f.role) in nexts:
+            waiting.add(member_of(f.member))
+    return {m: Cell("departments", signed == total, m in waiting, f"{signed}/{total}")
+            for m, (signed, total) in counts.items()}
 
 
 def _revisions_of(data: bytes) -> int:

@@ -35,6 +35,7 @@ from signflow.errors import InputError, SignflowError, failure_reason
 from signflow.i18n import _
 from signflow.roster import ROLES, Role, Roster, load_roster
 from signflow.validation.revisions import DocumentHistory, SignatureRecord
+from signflow.validation.status import department_signers
 
 __all__ = ["ReceiveOutcome", "SendPackage", "SignatureNote", "describe_outcome",
            "receive_files", "send_package"]
@@ -428,7 +429,7 @@ def _name(note: SignatureNote, roster: Roster | None) -> str:
         return _("document timestamp")
     place = note.member or note.field
     if note.member and roster is not None and roster.has_member(note.member):
-        place = roster.member(note.member).province
+        place = roster.member(note.member).where
     text = f"{place} ({_role_word(note.role)})"
     return f"{text}, {note.signer}" if note.signer else text
 
@@ -440,7 +441,7 @@ def _names(notes: list[SignatureNote], roster: Roster | None) -> str:
 def _next(steps: list[dict[str, str]], roster: Roster | None) -> str:
     def place(member: str) -> str:
         if roster is not None and roster.has_member(member):
-            return roster.member(member).province
+            return roster.member(member).where
         return member
 
     parts = []
@@ -464,6 +465,8 @@ class SendPackage:
     zip: Path | None = None
     member: str = ""
     roles: list[Role] = field(default_factory=list)  # what is left for the member to sign
+    # its department heads who still sign before its head ("<member>/<department>")
+    departments: list[str] = field(default_factory=list)
     revisions: int = 0
     sha256: str = ""
 
@@ -488,10 +491,11 @@ def send_package(pdf: Path, roster_path: Path, member_id: str, out: Path,
                            "`signflow prepare`)").format(path=pdf))
     roles: list[Role] = [r for r in ROLES if (member.id, r) in history.our_fields
                          and not history.fields.get(history.our_fields[(member.id, r)])]
+    departments = department_signers(history, member.id, roster, unsigned=True)
     if not any((member.id, r) in history.our_fields for r in ROLES):
         raise InputError(_("{path}: the document has no signature field for {member}").format(
             path=pdf, member=member.id))
-    if not roles:
+    if not roles and not departments:
         raise InputError(_("{path}: {member} has signed everything it has to sign on this "
                            "document").format(path=pdf, member=member.id))
     ends = revision_ends(data, history.reader)
@@ -507,7 +511,7 @@ def send_package(pdf: Path, roster_path: Path, member_id: str, out: Path,
         out.mkdir(parents=True, exist_ok=True)
         package = SendPackage(folder=out, pdf=out / pdf.name, roster=out / ROSTER_NAME,
                               instructions=out / INSTRUCTIONS_NAME, member=member.id,
-                              roles=roles, revisions=len(ends),
+                              roles=roles, departments=departments, revisions=len(ends),
                               sha256=hashlib.sha256(data).hexdigest())
         atomic_write_bytes(package.pdf, data)
         package.images = _write_roster(roster, member.id, package.roster)
@@ -614,6 +618,12 @@ def instructions(roster: Roster, member_id: str, history: DocumentHistory,
         "",
         _("1. What to sign"),
     ]
+    for signer in package.departments:
+        department = roster.member(signer)
+        lines.append("   - " + _("the signature of {title} {name} ({department}), before the "
+                                 "head's").format(title=department.head.title,
+                                                  name=department.head.name,
+                                                  department=department.department_name))
     if "head" in package.roles:
         lines.append("   - " + _("the signature of {title} {name} (the head's own digital "
                                  "signature), first").format(title=member.head.title,
@@ -623,6 +633,9 @@ def instructions(roster: Roster, member_id: str, history: DocumentHistory,
                                  "applied by the clerical office after the head has "
                                  "signed)").format(unit=member.unit))
     lines += ["", _("2. How to sign (in this folder, with signflow installed)")]
+    for signer in package.departments:
+        lines.append(f'   signflow sign "{name}" --roster {ROSTER_NAME} --member {signer} '
+                     f"--role head {key}{level}")
     for role in package.roles:
         lines.append(f'   signflow sign "{name}" --roster {ROSTER_NAME} --member {member.id} '
                      f"--role {role} {key}{level}")

@@ -127,16 +127,16 @@ def routes(agent: Agent) -> list[Any]:
         keys = {t.key for t in pending}
         skipped = set(room.skipped())
         order = []
-        for member in agent.roster.members:
-            for role in ("head", "seal"):
-                state = ("waiting" if (member.id, role) in keys else "signed")
-                if (member.id, role) in skipped and state == "waiting":
-                    state = "skipped"
-                if turn is not None and turn.key == (member.id, role):
-                    state = "next"
-                order.append({"who": member.head.name if role == "head" else member.unit,
-                              "role": role, "state": state,
-                              "member": member.id})
+        for member_id, role in room.signature_keys():
+            member = agent.roster.member(member_id)
+            state = ("waiting" if (member_id, role) in keys else "signed")
+            if (member_id, role) in skipped and state == "waiting":
+                state = "skipped"
+            if turn is not None and turn.key == (member_id, role):
+                state = "next"
+            order.append({"who": member.head.name if role == "head" else member.unit,
+                          "role": role, "state": state, "member": member_id,
+                          "department": member.department_name})
         return {
             "room": room, "doc": room.doc, "turn": turn, "key": key, "pending": pending,
             "order": order, "signed": sum(1 for o in order if o["state"] == "signed"),

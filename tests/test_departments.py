@@ -1,0 +1,197 @@
+"""Department signatures on the internal pledge (issue 17, item 2): a field per department
+head at the anchor [[sf:<member>/<department>:head]], departments in any order, then the
+member's head confirms, then the seal; refused by sign and flagged by verify otherwise."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from signflow.pdf.anchors import ANCHOR_RE, field_name, parse_field_name
+
+from .conftest import number_if_needed, open_credential
+from .test_attacks import _pyhanko_sign, all_problems, flagged
+
+MEMBER = "bac-ninh"  # PKCS#12 keys for its head, seal and departments
+PLEDGE = f"giao-uoc-noi-bo-{MEMBER}-2019.pdf"
+
+
+@pytest.fixture
+def pledge(pdf_pack, tmp_path) -> Path:
+    target = tmp_path / PLEDGE
+    shutil.copyfile(pdf_pack / MEMBER / PLEDGE, target)
+    target.chmod(0o644)
+    return target
+
+
+def departments(roster) -> list[str]:
+    return [f"{MEMBER}/{d.id}" for d in roster.member(MEMBER).departments]
+
+
+def sign(pdf: Path, pki, roster, signer: str, role: str = "head") -> None:
+    from signflow.signing.signer import sign_documents
+
+    with open_credential(pki, signer, role) as cred:
+        sign_documents([pdf], roster, signer, role, cred)
+
+
+def refusal(pdf: Path, pki, roster, signer: str, role: str = "head") -> str:
+    """Why sign refuses (it must), with the file unchanged."""
+    from signflow.signing.signer import SigningError
+
+    before = pdf.read_bytes()
+    with pytest.raises(SigningError) as refused:
+        sign(pdf, pki, roster, signer, role)
+    assert pdf.read_bytes() == before, "a refused signature changed the file"
+    return " ".join(refused.value.details)
+
+
+def test_anchor_and_field_names_of_the_second_level():
+    assert ANCHOR_RE.match("[[sf:bac-ninh/van-phong:head]]").groups() == (
+        "bac-ninh/van-phong", "head")
+    # a department has no seal, and there is no third level
+    assert ANCHOR_RE.match("[[sf:bac-ninh/van-phong:seal]]") is None
+    assert ANCHOR_RE.match("[[sf:bac-ninh/van-phong/x:head]]") is None
+    assert field_name("bac-ninh/van-phong", "head") == "sf-head-bac-ninh/van-phong"
+    assert parse_field_name("sf-head-bac-ninh/van-phong") == ("bac-ninh/van-phong", "head")
+    assert parse_field_name("sf-seal-bac-ninh/van-phong") is None
+
+
+def test_the_pledge_has_a_field_per_department_in_its_row(pledge, pki_roster):
+    from signflow.validation.revisions import read_history
+    from signflow.validation.status import department_signers
+
+    history = read_history(pledge)
+    assert department_signers(history, MEMBER, pki_roster) == departments(pki_roster)
+    assert (MEMBER, "head") in history.our_fields and (MEMBER, "seal") in history.our_fields
+    assert history.geometry_problems() == [], history.geometry_problems()
+    shape = history.shape(history.total_revisions - 1)
+    boxes = [shape.fields[field_name(s, "head")].rect for s in departments(pki_roster)]
+    # one under the other in the signature column, none overlapping
+    assert all(boxes), boxes
+    lefts = {round(b[0]) for b in boxes if b}
+    assert len(lefts) == 1, boxes
+    tops = sorted((b[3], b[1]) for b in boxes if b)
+    assert all(a[0] <= b[1] + 0.5 for a, b in zip(tops, tops[1:], strict=False)), tops
+
+
+def test_order_departments_then_head_then_seal(pledge, demo_pki, pki_roster, cli):
+    from signflow.validation.status import document_status
+
+    first, *others = departments(pki_roster)
+    status = document_status(pledge, pki_roster)
+    # every department may sign now; the head only after all of them
+    assert {n["member"] for n in status.next} == set(departments(pki_roster)), status.next
+    why = refusal(pledge, demo_pki, pki_roster, MEMBER)
+    assert "các phòng, đơn vị của bac-ninh ký trước thủ trưởng" in why, why
+    # any order: the last department first
+    sign(pledge, demo_pki, pki_roster, others[-1])
+    sign(pledge, demo_pki, pki_roster, first)
+    for signer in others[:-1]:
+        sign(pledge, demo_pki, pki_roster, signer)
+    status = document_status(pledge, pki_roster)
+    assert status.next == [{"member": MEMBER, "role": "head"}], status.next
+    sign(pledge, demo_pki, pki_roster, MEMBER)
+    # the same department cannot sign again, nor after the head
+    why = refusal(pledge, demo_pki, pki_roster, first)
+    assert "đã được ký" in why, why
+    number_if_needed(pledge, pki_roster, MEMBER)
+    sign(pledge, demo_pki, pki_roster, MEMBER, "seal")
+    result = cli("verify", pledge, "--roster", demo_pki.roster_path, "--trust",
+                 demo_pki.root_pem, "--json")
+    assert result.code == 0, result.out[-3000:]
+    report = json.loads(result.out)
+    assert report["ok"] and report["complete"], all_problems(report)
+    signed = [s["member"] for s in report["signatures"] if s.get("role") == "head"]
+    assert sorted(signed) == sorted([*departments(pki_roster), MEMBER]), signed
+
+
+def test_verify_flags_a_department_after_the_head(pledge, demo_pki, pki_roster, cli):
+    """The attacker's signer skips the order rule: the head confirms first, a department
+    signs afterwards. verify names the order, and counts nothing as missing."""
+    *before, late = departments(pki_roster)
+    for signer in before:
+        sign(pledge, demo_pki, pki_roster, signer)
+    assert late.split("/")[1] in refusal(pledge, demo_pki, pki_roster, MEMBER)
+    with open_credential(demo_pki, MEMBER, "head") as head:
+        _pyhanko_sign(pledge, f"sf-head-{MEMBER}", head.signer)
+    # sign refuses the department now
+    why = refusal(pledge, demo_pki, pki_roster, late)
+    assert "thủ trưởng của bac-ninh đã xác nhận văn bản" in why, why
+    with open_credential(demo_pki, late, "head") as department:
+        _pyhanko_sign(pledge, f"sf-head-{late}", department.signer)
+    report = flagged(cli, pledge, demo_pki)
+    assert any(late in p and "sau khi" in p for p in report["problems"]), report["problems"]
+
+
+def test_another_departments_head_cannot_sign_for_a_department(pledge, demo_pki, pki_roster,
+                                                               cli):
+    """Same CA, same organisation, same member: still not this department's head."""
+    first, second, *_rest = departments(pki_roster)
+    from signflow.signing.signer import SigningError, sign_documents
+
+    with open_credential(demo_pki, second, "head") as cred, \
+            pytest.raises(SigningError) as refused:
+        sign_documents([pledge], pki_roster, first, "head", cred)
+    assert "không phải chứng thư số" in str(refused.value.details), refused.value.details
+    with open_credential(demo_pki, second, "head") as cred:
+        _pyhanko_sign(pledge, f"sf-head-{first}", cred.signer)
+    report = flagged(cli, pledge, demo_pki)
+    problems = report["signatures"][0]["problems"]
+    assert any(first in p for p in problems), problems
+    # and the member's head's key is not a department's either
+    with open_credential(demo_pki, MEMBER, "head") as cred, \
+            pytest.raises(SigningError):
+        sign_documents([pledge], pki_roster, second, "head", cred)
+
+
+def test_a_department_pin_is_written_and_decides(tmp_path, demo_pki, pki_roster):
+    from signflow.identity import load_certificate, match_certificate, subject_text
+    from signflow.roster import load_roster, pin_certificate
+
+    roster_file = tmp_path / "roster.toml"
+    shutil.copyfile(demo_pki.roster_path, roster_file)
+    # the demo roster keeps its images relative to itself
+    shutil.copytree(demo_pki.roster_path.parent / "images", tmp_path / "images")
+    first, second, *_rest = departments(pki_roster)
+    from signflow.roster import RosterError
+
+    # another department head's certificate, pinned already for that head: refused
+    theirs = demo_pki.credential(second, "head")
+    with pytest.raises(RosterError) as refused:
+        pin_certificate(roster_file, first, "head", theirs.sha256,
+                        subject_text(load_certificate(theirs.cert_pem)))
+    assert any("departments[2].head.certificate.sha256" in d and "đã được ghim cho" in d
+               for d in refused.value.details), refused.value.details
+    # a new certificate (here: the outsider's) pinned to the department decides alone
+    other_files = demo_pki.credential("outsider")
+    other = load_certificate(other_files.cert_pem)
+    pinned = pin_certificate(roster_file, first, "head", other_files.sha256,
+                             subject_text(other))
+    assert match_certificate(other, pinned.member(first), "head").matches
+    own = load_certificate(demo_pki.credential(first, "head").cert_pem)
+    assert not match_certificate(own, pinned.member(first), "head").matches
+    assert load_roster(roster_file).member(first).head.certificate.sha256 == \
+        other_files.sha256
+    from signflow.errors import InputError
+
+    with pytest.raises(InputError):
+        pin_certificate(roster_file, first, "seal", "0" * 64, "CN=x")
+
+
+def test_send_lists_the_departments_first(pledge, demo_pki, pki_roster, tmp_path):
+    from signflow.signing.handoff import send_package
+
+    package = send_package(pledge, demo_pki.roster_path, MEMBER, tmp_path / "out")
+    assert package.departments == departments(pki_roster)
+    text = package.instructions.read_text(encoding="utf-8-sig")
+    for signer in departments(pki_roster):
+        assert f"--member {signer} --role head" in text, text
+    lines = text.splitlines()
+    first_department = next(i for i, line in enumerate(lines) if "--member " + MEMBER + "/"
+                            in line)
+    head = next(i for i, line in enumerate(lines) if f"--member {MEMBER} --role head" in line)
+    assert first_department < head, text
