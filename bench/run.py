@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [NAME ...] [--check] [--json FILE]
 
-NAME: render, convert, sign, e2e, bulk, verify (all when none is named); each is a module
+NAME: render, convert, sign, e2e, bulk, verify, scale (all when none is named); each is a module
 bench/bench_NAME.py whose ``run()`` prints its markdown tables and returns its figures.
 The usual way is the command-line tools a script would call: one `soffice` process per
 document, one `pyhanko` process (pyhanko-cli, the `bench` extra) per signature or file.
@@ -42,7 +42,7 @@ from bench.common import (
     table,
 )
 
-NAMES = ("render", "convert", "sign", "e2e", "bulk", "verify")
+NAMES = ("render", "convert", "sign", "e2e", "bulk", "verify", "scale")
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 
 

@@ -53,17 +53,23 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
         yield None
         return
     bar: list = []
+    closed: list[bool] = []
 
     def update(done: int, total: int) -> None:
+        if closed:
+            return
         if not bar:
             bar.append(click.progressbar(length=total, label=label, file=sys.stderr))
             bar[0].__enter__()
         bar[0].update(done - bar[0].pos)
+        if done >= total:  # finished: the line ends here, before the next step's bar
+            closed.append(True)
+            bar[0].__exit__(None, None, None)
 
     try:
         yield update
     finally:
-        if bar:
+        if bar and not closed:
             bar[0].__exit__(None, None, None)
 
 
@@ -403,8 +409,11 @@ def generate(roster_path: Path, data_files: tuple[Path, ...], templates_dir: Pat
     ledger_path = ledger_path or out_dir / LEDGER_NAME
     if pdf:  # the workspace's checks of its ledger, before anything is written
         open_ledger(ledger_path).close()
-    with progress_bar(_("Converting to PDF")) as progress:
+    with progress_bar(_("Filling the templates")) as filling, \
+            progress_bar(_("Converting to PDF")) as progress:
         entries = generate_pack(roster, data, out_dir, templates_dir, only, members,
+                                progress=(lambda i, n, _doc: filling(i + 1, n))
+                                if filling else None,
                                 pdf=pdf, pdfa=None if pdfa == "none" else pdfa,
                                 workers=jobs, convert_progress=progress, force=force,
                                 on_wait=tell_waiting, ledger_path=ledger_path,
