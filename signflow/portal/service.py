@@ -109,6 +109,8 @@ class QueueItem:
     done: bool
     revisions: int
     error: str | None = None
+    # the ids of this office's departments that have not signed yet (internal pledge)
+    departments_waiting: list[str] = field(default_factory=list)
 
     @property
     def to_sign(self) -> str:
@@ -532,7 +534,11 @@ class Portal:
             done = all(c.signed for c in roles.values())
             may = any(c.next for c in roles.values())
             waiting = [] if may or done else self._next_words(status.next)
-            items.append(QueueItem(doc, roles, may, waiting, done, _revisions(path)))
+            items.append(QueueItem(doc, roles, may, waiting, done, _revisions(path),
+                                   departments_waiting=[
+                                       f.member.partition("/")[2] for f in status.fields
+                                       if is_department(f.member) and not f.signed
+                                       and member_of(f.member) == link.member]))
         return items
 
     # --- download and upload -----------------------------------------------------------
