@@ -195,3 +195,25 @@ def test_send_lists_the_departments_first(pledge, demo_pki, pki_roster, tmp_path
                             in line)
     head = next(i for i, line in enumerate(lines) if f"--member {MEMBER} --role head" in line)
     assert first_department < head, text
+
+
+def test_the_ceremony_asks_the_departments_first(pledge, demo_pki, pki_roster):
+    """The order the conference ceremony (and the agent's ceremony page) follows: the
+    member's departments, then its head, then its seal. Keys are not needed to ask."""
+    from signflow.ceremony import Ceremony
+
+    ceremony = Ceremony(pledge, pki_roster, [demo_pki.softhsm.module])
+    keys = [t.key for t in ceremony.pending()]
+    assert keys == [(s, "head") for s in departments(pki_roster)] + [
+        (MEMBER, "head"), (MEMBER, "seal")], keys
+    turn = ceremony.next_turn()
+    assert turn is not None and turn.key == (departments(pki_roster)[0], "head")
+    department = pki_roster.member(departments(pki_roster)[0])
+    assert f"{department.head.name}, {department.head.title} {department.department_name} " \
+           f"(Thanh tra tỉnh Bắc Ninh)" in turn.invitation(), turn.invitation()
+    head = next(t for t in ceremony.pending() if t.key == (MEMBER, "head"))
+    assert not ceremony.allowed(head), "the head was allowed before its departments"
+    for signer in departments(pki_roster):
+        sign(pledge, demo_pki, pki_roster, signer)
+    turn = ceremony.next_turn()
+    assert turn is not None and turn.key == (MEMBER, "head"), turn
