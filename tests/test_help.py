@@ -94,9 +94,10 @@ def test_languages_can_follow_each_other_in_one_process(cli):
     assert cli("sign", "--help").out.startswith("Cách dùng: signflow sign [TÙY_CHỌN] TỆP_PDF")
     english = cli("--lang", "en", "sign", "--help").out
     assert english.startswith("Usage: signflow sign [OPTIONS] PDF..."), english
-    assert "Member id of the signer." in english and "[required]" in english, english
+    assert "Member id of the signer (a department's" in english and "[required]" in english, \
+        english
     again = cli("sign", "--help").out
-    assert "Mã đơn vị của người ký." in again and "[bắt buộc]" in again, again
+    assert "Mã đơn vị của người ký (trưởng một phòng" in again and "[bắt buộc]" in again, again
 
 
 def usage_error_cases() -> list[tuple[str, ...]]:

@@ -86,9 +86,11 @@ def test_layout_and_private_files(pki: DemoPki) -> None:
         assert (d / rel).is_file(), rel
     assert _mode(d / "private") == 0o700
     keys = list((d / "private").glob("*.key.pem"))
-    assert len(keys) == 4 + 2 * 9 + len(EXTRAS)
+    departments = sum(len(m.departments) for m in load_roster(ROSTER).members)
+    assert departments == 35, departments  # the 2019 roster's department heads sign too
+    assert len(keys) == 4 + 2 * 9 + departments + len(EXTRAS)
     assert all(_mode(k) == 0o600 for k in keys)
-    assert len(pki.credentials) == 2 * 9 + len(EXTRAS)
+    assert len(pki.credentials) == 2 * 9 + departments + len(EXTRAS)
     for cred in pki.credentials.values():
         assert _mode(cred.p12) == 0o600
         assert _mode(cred.passphrase_file) == 0o600
@@ -238,6 +240,10 @@ def test_written_roster_loads_with_fingerprints_and_images(pki: DemoPki) -> None
         assert member.seal_certificate.sha256 == seal.sha256
         assert member.signature_image == pki.dir / "images" / f"{member.id}-signature.png"
         assert member.seal_image == pki.dir / "images" / f"{member.id}-seal.png"
+        for department in member.departments:
+            pin = department.head.certificate
+            assert pin is not None and pin.sha256 == pki.credentials[
+                (f"{member.id}/{department.id}", "head")].sha256, (member.id, department.id)
     # Every key of the input survives.
     raw_in = tomllib.loads(ROSTER.read_text(encoding="utf-8"))
     raw_out = tomllib.loads(pki.roster_path.read_text(encoding="utf-8"))
@@ -246,6 +252,9 @@ def test_written_roster_loads_with_fingerprints_and_images(pki: DemoPki) -> None
         for key, value in m_in.items():
             if key == "head":
                 assert {k: v for k, v in m_out["head"].items() if k != "certificate"} == value
+            elif key == "departments":  # each department head's pin added, nothing else
+                assert [{**d, "head": {k: v for k, v in d["head"].items()
+                                       if k != "certificate"}} for d in m_out[key]] == value
             else:
                 assert m_out[key] == value
 

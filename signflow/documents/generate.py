@@ -307,9 +307,13 @@ def _render_checked(roster: Roster, doc: PlannedDocument, ctx: dict[str, Any]) -
     missing = [anchor(m, r) for m, r in required_signatures(doc.kind, roster, doc.member)
                if anchor(m, r) not in text]
     if missing:
+        hint = ""
+        if any("/" in a for a in missing):  # an internal pledge template from before
+            hint = " " + _("(each department's row writes {{ d.anchor }} where its head "
+                           "signs: see docs/templates.md)")
         raise TemplateError(_("{template}: signature blocks missing from the rendered document: "
                               "{anchors}").format(template=doc.template.name,
-                                                  anchors=", ".join(missing)))
+                                                  anchors=", ".join(missing)) + hint)
     return atomic_write_bytes(doc.out, data)
 
 
