@@ -554,6 +554,9 @@ def roster_pin(roster_path: Path, member_id: str, role: Role, cert_path: Path | 
 
     roster = load_roster(roster_path)
     member = roster.member(member_id)
+    if member.is_department and role != "head":
+        raise InputError(_("a department has no seal of its own: pin its head's certificate "
+                           "(--role head)"))
     has_key = any(key_source[k] is not None for k in ("pkcs12_path", "pkcs11_lib", "csc_url"))
     if (cert_path is None) == (not has_key):
         raise InputError(_("choose one certificate source: --cert FILE, --pkcs12 FILE, "
@@ -564,7 +567,8 @@ def roster_pin(roster_path: Path, member_id: str, role: Role, cert_path: Path | 
             open_key_source(stack, **key_source, signer=owner).cert
     sha256, subject = cert_sha256(cert), subject_text(cert)
     click.echo(_("Member: {member} ({role})").format(
-        member=member.unit, role=_("head") if role == "head" else _("seal")))
+        member=f"{member.department_name}, {member.unit}" if member.department_name
+        else member.unit, role=_("head") if role == "head" else _("seal")))
     click.echo(_("Subject: {subject}").format(subject=subject))
     click.echo(_("Issuer: {issuer}").format(issuer=cert.issuer.human_friendly))
     click.echo(_("Valid: {start} to {end}").format(
