@@ -217,3 +217,25 @@ def test_the_ceremony_asks_the_departments_first(pledge, demo_pki, pki_roster):
         sign(pledge, demo_pki, pki_roster, signer)
     turn = ceremony.next_turn()
     assert turn is not None and turn.key == (MEMBER, "head"), turn
+
+
+def test_roster_pin_and_status_on_the_command_line(cli, pledge, demo_pki, pki_roster, tmp_path):
+    roster_file = tmp_path / "roster.toml"
+    shutil.copyfile(demo_pki.roster_path, roster_file)
+    shutil.copytree(demo_pki.roster_path.parent / "images", tmp_path / "images")
+    first = departments(pki_roster)[0]
+    own = demo_pki.credential(first, "head")
+    result = cli("roster", "pin", roster_file, "--member", first, "--cert", own.cert_pem,
+                 "--yes")
+    assert result.code == 0, result.err
+    assert "Văn phòng, Thanh tra tỉnh Bắc Ninh (người đứng đầu)" in result.out, result.out
+    refused = cli("roster", "pin", roster_file, "--member", first, "--role", "seal",
+                  "--cert", own.cert_pem, "--yes")
+    assert refused.code == 2 and "không có con dấu riêng" in refused.err, refused.err
+    # the wide status: each department's column before its member's, named by the department
+    status = cli("status", pledge, "--roster", roster_file, "--wide")
+    assert status.code in (0, 1), status.err
+    header = status.out.splitlines()[0]
+    names = [d.name for d in pki_roster.member(MEMBER).departments]
+    positions = [header.index(name) for name in names]
+    assert positions == sorted(positions) and positions[-1] < header.index("Bắc Ninh"), header

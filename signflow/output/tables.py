@@ -225,11 +225,14 @@ def status_table(results: Sequence[DocumentStatus], roster: Roster | None,
                                                      for r in results], roster)
     results = [results[i] for i in order]
     present = [f.member for r in results for f in r.fields]
-    members = [m for m in (roster.member_ids if roster else []) if m in present]
-    members += [m for m in dict.fromkeys(present) if m not in members]
+    known = sorted({m for m in present if roster is not None and roster.has_member(m)},
+                   key=lambda m: roster.order_key(m) if roster is not None else (0, 0))
+    members = known + [m for m in dict.fromkeys(present) if m not in known]
     headers = [_("Document"), _("Unit")]
-    if wide:
-        headers += [member_name(m, roster) for m in members]
+    if wide:  # a department's column: its name (its member's column follows)
+        headers += [(roster.member(m).department_name if roster is not None and "/" in m
+                     and roster.has_member(m) else None) or member_name(m, roster)
+                    for m in members]
     headers += [_("Signed"), _("Next")]
     rows = []
     for r in results:
