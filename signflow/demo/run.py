@@ -47,6 +47,80 @@ def _fresh_folder(out: Path) -> None:
     (out / MARKER).write_text("signflow demo output; safe to delete\n", encoding="utf-8")
 
 
+def _sign_office(job: tuple[Path, str, str, list[str], str, bool]) -> None:
+    """One member's office signs its documents: its department heads (the internal
+    pledge), its head, the clerical office's number and date, its seal (B-T)."""
+    import contextlib
+
+    from signflow.demo.pki import load_demo_pki
+    from signflow.demo.softhsm import activate_softhsm
+    from signflow.ledger import Ledger
+    from signflow.roster import ROLES, load_roster
+    from signflow.signing.credentials import open_pkcs11, open_pkcs12
+    from signflow.signing.numbering import number_documents
+    from signflow.signing.signer import SignSettings, sign_documents
+    from signflow.validation.revisions import read_history
+    from signflow.validation.status import department_signers
+
+    pki_dir, roster_path, member_id, names, ledger_path, on_token = job
+    pki = load_demo_pki(pki_dir)
+    roster = load_roster(roster_path)
+    paths = [Path(n) for n in names]
+    settings = SignSettings(level="B-T", tsa_url=pki.tsa_url)
+
+    def credential(signer: str, role: str) -> Any:
+        if on_token and signer == member_id:
+            assert pki.softhsm is not None
+            activate_softhsm(pki.softhsm)
+            return open_pkcs11(pki.softhsm.module, token_label=pki.softhsm.token_label,
+                               key_label=f"{signer}-{role}", pin=pki.softhsm.pin())
+        files = pki.credential(signer, role)
+        return contextlib.nullcontext(open_pkcs12(files.p12, files.passphrase().encode()))
+
+    with Ledger(Path(ledger_path)) as ledger:
+        # which of its documents each department head signs (the internal pledge)
+        by_department: dict[str, list[Path]] = {}
+        for path in paths:
+            for department in department_signers(read_history(path), member_id, roster):
+                by_department.setdefault(department, []).append(path)
+        for department, signed_by_it in by_department.items():
+            with credential(department, "head") as cred:
+                sign_documents(signed_by_it, roster, department, "head", cred, settings,
+                               ledger=ledger)
+        for role in ROLES:
+            if role == "seal":  # Decree 30: the number and date after the head
+                unnumbered = [p for p in paths
+                              if (member_id, "number") in (h := read_history(p)).issue_fields
+                              and h.numbering_revision is None]
+                if unnumbered:
+                    number_documents(unnumbered, roster, ledger)
+            with credential(member_id, role) as cred:
+                sign_documents(paths, roster, member_id, role, cred, settings, ledger=ledger)
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the demo's own process says it once
+
+
+def _run_offices(jobs: list[tuple[Path, str, str, list[str], str, bool]]) -> None:
+    """Every office's signing, in parallel when there is more than one processor."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2:
+        for job in jobs:
+            _sign_office(job)
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        for _done in pool.map(_sign_office, jobs):
+            pass
+
+
 def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoResult:
     from signflow.demo import require_demo_extra
     from signflow.demo.pki import create_demo_pki
@@ -119,30 +193,13 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
         step(_("Each member signs its own documents: the department heads sign the "
                "internal pledge first, then the head (one login per member); the clerical "
                "office numbers and dates the documents it issues before the seal"))
-        from signflow.signing.numbering import number_documents
-        from signflow.validation.revisions import read_history
-        from signflow.validation.status import department_signers
-
-        for m in roster.members:
-            # which of its documents each department head signs (the internal pledge)
-            by_department: dict[str, list[Path]] = {}
-            for path in member_docs[m.id]:
-                for department in department_signers(read_history(path), m.id, roster):
-                    by_department.setdefault(department, []).append(path)
-            for department, paths in by_department.items():
-                with credential(department, "head") as cred:
-                    sign_documents(paths, roster, department, "head", cred, settings,
-                                   ledger=ledger)
-            for role in ROLES:
-                if role == "seal":  # Decree 30: the number and date after the head
-                    unnumbered = [p for p in member_docs[m.id]
-                                  if (m.id, "number") in (h := read_history(p)).issue_fields
-                                  and h.numbering_revision is None]
-                    if unnumbered:
-                        number_documents(unnumbered, roster, ledger)
-                with credential(m.id, role) as cred:
-                    sign_documents(member_docs[m.id], roster, m.id, role, cred,
-                                           settings, ledger=ledger)
+        # the offices are independent (each its own documents, keys and number series):
+        # as many sign at once as there are processors, each in a fresh process (a
+        # PKCS#11 library must not cross a fork), writing the one ledger (it takes
+        # concurrent writers)
+        jobs = [(pki.dir, str(pki.roster_path), m.id, [str(p) for p in member_docs[m.id]],
+                 str(out / LEDGER_NAME), m.id in token_members) for m in roster.members]
+        _run_offices(jobs)
         ledger.anchor(pki.tsa_url, tsa_stamp(pki.tsa_url))  # as `signflow sign` does
 
     step(_("Verifying every document against the roster, offline"))
