@@ -20,8 +20,11 @@ def _early_stop(signum: int, _frame: object) -> None:
 
 
 EXIT_INTERRUPTED = 2  # the job was not done (README: exit codes)
-# Only when this is the `signflow` command (not a library or test importing the module).
-if os.path.basename(sys.argv[0] if sys.argv else "") in ("signflow", "__main__.py"):
+# Only when this is the `signflow` command (not a library or test importing the module),
+# and not in a process started with interrupts ignored: the demo's worker processes
+# (multiprocessing runs this script again in each), whose parent answers for them.
+if os.path.basename(sys.argv[0] if sys.argv else "") in ("signflow", "__main__.py") and \
+        signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
     signal.signal(signal.SIGINT, _early_stop)
     signal.signal(signal.SIGTERM, _early_stop)
 

@@ -98,27 +98,48 @@ def _sign_office(job: tuple[Path, str, str, list[str], str, bool]) -> None:
                 sign_documents(paths, roster, member_id, role, cred, settings, ledger=ledger)
 
 
-def _ignore_interrupts() -> None:
+def _quiet_worker() -> None:
+    """A worker leaves interrupts to the demo's own process (which says it once and
+    stops the workers); stopped, it ends without a word."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the demo's own process says it once
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run_offices(jobs: list[tuple[Path, str, str, list[str], str, bool]]) -> None:
     """Every office's signing, in parallel when there is more than one processor."""
     import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor
 
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers < 2:
         for job in jobs:
             _sign_office(job)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        for _done in pool.map(_sign_office, jobs):
+    import signal
+    import threading
+
+    # started with interrupts ignored, so that a Ctrl+C while they start is not theirs
+    # (an ignored signal stays ignored in the new program)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_quiet_worker)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    try:
+        for _done in pool.imap_unordered(_sign_office, jobs):
             pass
+        pool.close()
+    except BaseException:
+        # interrupted, or an office failed: the others stop now (a signature cut short is
+        # recovered from the ledger's journal, as after any interruption)
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
 
 
 def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoResult:
