@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -27,7 +28,10 @@ DEFAULT_SEAL_DIAMETER_MM = 34.0
 # (signflow.pdf.anchors.SIGNATURE_SPACE_MM)
 MAX_SEAL_DIAMETER_MM = 42.0
 
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\Z")
+# ids are written into every anchor and field name ("[[sf:<member>/<department>:head]]"):
+# short enough that an anchor is always read whole (signflow.pdf.anchors.MAX_ANCHOR)
+MAX_ID = 40
 _SYMBOL = re.compile(r"^[^\s/]+$")
 _MEMBER_KEY = re.compile(r"members\[(\d+)\]\.?(.*)")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -234,6 +238,22 @@ def member_of(signer_id: str) -> str:
 
 def is_department(signer_id: str) -> bool:
     return "/" in signer_id
+
+
+def departments_left_out(roster: Roster, signers: Iterable[str]) -> dict[str, list[str]]:
+    """For each member some of whose departments sign (``signers``: the signer ids a
+    document names), the roster's departments it leaves out: a document that names one
+    department of a member must name them all (else one would never be waited for)."""
+    named = set(signers)
+    result: dict[str, list[str]] = {}
+    for member_id in sorted({member_of(s) for s in named if is_department(s)}):
+        if not roster.has_member(member_id):
+            continue
+        left = [department_signer(member_id, d.id) for d in roster.member(member_id).departments
+                if department_signer(member_id, d.id) not in named]
+        if left:
+            result[member_id] = left
+    return result
 
 
 class RosterError(InputError):
@@ -589,6 +609,9 @@ def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
         c.problem(f"{where}.id", _(
             "'{id}' is not a valid id: use lower-case letters, digits and hyphens "
             "(e.g. quang-ninh)").format(id=member_id))
+    elif member_id is not None and len(member_id) > MAX_ID:
+        c.problem(f"{where}.id", _("'{id}' is too long: at most {n} characters").format(
+            id=member_id, n=MAX_ID))
     texts = {k: c.text(m, k, f"{where}.{k}") for k in ("province", "unit", "parent", "place")}
     symbol = c.text(m, "symbol", f"{where}.symbol")
     if symbol is not None and not _SYMBOL.match(symbol):
@@ -678,6 +701,9 @@ def _parse_departments(c: _Checker, m: dict[str, Any], where: str) -> tuple[Depa
             c.problem(f"{at}.id", _(
                 "'{id}' is not a valid id: use lower-case letters, digits and hyphens "
                 "(e.g. van-phong)").format(id=department_id))
+        elif department_id is not None and len(department_id) > MAX_ID:
+            c.problem(f"{at}.id", _("'{id}' is too long: at most {n} characters").format(
+                id=department_id, n=MAX_ID))
         elif department_id is not None and department_id in seen:
             c.problem(f"{at}.id", _("duplicate id '{id}' (already used by departments[{n}])"
                                     ).format(id=department_id, n=seen[department_id]))

@@ -4,6 +4,7 @@ member's head confirms, then the seal; refused by sign and flagged by verify oth
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -239,3 +240,133 @@ def test_roster_pin_and_status_on_the_command_line(cli, pledge, demo_pki, pki_ro
     names = [d.name for d in pki_roster.member(MEMBER).departments]
     positions = [header.index(name) for name in names]
     assert positions == sorted(positions) and positions[-1] < header.index("Bắc Ninh"), header
+
+
+# --- found by an attacker's review ----------------------------------------------------------
+
+
+def _pdf_with_text(text: str) -> bytes:
+    """A one-page PDF whose content shows ``text`` (Helvetica), made with pyHanko."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    writer = PdfFileWriter()
+    font = writer.add_object(generic.DictionaryObject({
+        generic.NameObject("/Type"): generic.NameObject("/Font"),
+        generic.NameObject("/Subtype"): generic.NameObject("/Type1"),
+        generic.NameObject("/BaseFont"): generic.NameObject("/Helvetica")}))
+    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    content = writer.add_object(generic.StreamObject(
+        stream_data=f"BT /F1 4 Tf 10 400 Td ({escaped}) Tj ET".encode("latin-1")))
+    page = generic.DictionaryObject({
+        generic.NameObject("/Type"): generic.NameObject("/Page"),
+        generic.NameObject("/MediaBox"): generic.ArrayObject(
+            [generic.NumberObject(n) for n in (0, 0, 595, 842)]),
+        generic.NameObject("/Resources"): generic.DictionaryObject({
+            generic.NameObject("/Font"): generic.DictionaryObject({
+                generic.NameObject("/F1"): font})}),
+        generic.NameObject("/Contents"): content})
+    writer.insert_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("text", [
+    "[[sf:bac-ninh/" + "x" * 200 + ":head]]",  # longer than any anchor is read
+    "[[sf:bac-ninh/van-phong:seal]]",  # a department has no seal
+    "[[sf:bac-ninh/van-phong/x:head]]",  # no third level
+])
+def test_an_anchor_that_cannot_be_read_is_an_error_not_skipped(text):
+    """An anchor skipped would be a signer nobody waits for and no verdict requires."""
+    from signflow.errors import InputError
+    from signflow.pdf.anchors import scan_anchors
+
+    good = scan_anchors(_pdf_with_text("[[sf:bac-ninh/van-phong:head]]"))[0]
+    assert [(a.member, a.role) for a in good] == [("bac-ninh/van-phong", "head")], good
+    with pytest.raises(InputError) as refused:
+        scan_anchors(_pdf_with_text(text), "t.pdf")
+    assert "không đọc được" in refused.value.message, refused.value.message
+
+
+def test_ids_are_short_and_field_names_exact(tmp_path):
+    from signflow.roster import MAX_ID, RosterError, load_roster
+
+    assert parse_field_name("sf-head-bac-ninh/van-phong\n") is None
+    assert parse_field_name("sf-head-bac-ninh\n") is None
+    text = (Path(__file__).parent.parent / "signflow" / "documents" / "examples" /
+            "cum-thi-dua-so-2-2019" / "roster.toml").read_text(encoding="utf-8")
+    long_id = "phong-" + "a" * (MAX_ID - 5)
+    roster = tmp_path / "roster.toml"
+    roster.write_text(text.replace('id = "van-phong"', f'id = "{long_id}"', 1),
+                      encoding="utf-8")
+    with pytest.raises(RosterError) as refused:
+        load_roster(roster)
+    assert any("quá dài" in d for d in refused.value.details), refused.value.details
+
+
+@pytest.fixture(scope="module")
+def partial_pledge(tmp_path_factory):
+    """bac-ninh's pledge generated from a roster that gives it only its first department
+    (as bac-ninh itself could, or anyone holding the file before its first signature)."""
+    from dataclasses import replace
+
+    from signflow.documents.data import load_data
+    from signflow.documents.generate import generate_pack
+    from signflow.roster import Roster, load_roster
+
+    from .conftest import DATA, ROSTER
+
+    full = load_roster(ROSTER)
+    members = tuple(
+        replace(m, departments=m.departments[:1],
+                staff=tuple(s for s in m.staff if s.department == m.departments[0].id))
+        if m.id == MEMBER else m for m in full.members)
+    out = tmp_path_factory.mktemp("partial")
+    generate_pack(Roster(full.path, full.cluster, members), load_data([DATA]), out,
+                  only=["giao-uoc-noi-bo"], members=[MEMBER], pdf=True)
+    return out / "2019" / MEMBER / PLEDGE
+
+
+def test_a_pledge_naming_only_some_departments(partial_pledge, demo_pki, pki_roster, cli,
+                                               tmp_path):
+    from signflow.documents.fields import placements
+    from signflow.errors import InputError
+    from signflow.validation.revisions import read_history
+
+    pdf = tmp_path / PLEDGE
+    shutil.copyfile(partial_pledge, pdf)
+    pdf.chmod(0o644)
+    first, *others = departments(pki_roster)
+    with pytest.raises(InputError) as refused:  # prepare, with the real roster
+        placements(read_history(pdf).anchors, pki_roster)
+    assert any("chỉ nêu một số phòng, đơn vị của bac-ninh" in d
+               for d in refused.value.details), refused.value.details
+    sign(pdf, demo_pki, pki_roster, first)
+    why = refusal(pdf, demo_pki, pki_roster, MEMBER)
+    assert f"không có điểm neo cho {', '.join(others)}" in why, why
+    # signed anyway (pyHanko directly): not complete, the others missing, and why
+    with open_credential(demo_pki, MEMBER, "head") as head:
+        _pyhanko_sign(pdf, f"sf-head-{MEMBER}", head.signer)
+    report = flagged(cli, pdf, demo_pki)
+    assert report["complete"] is False, report
+    assert {(m["member"], m["role"]) for m in report["missing"]} >= {
+        (o, "head") for o in others}, report["missing"]
+    assert any("chỉ nêu một số phòng, đơn vị của bac-ninh" in p for p in report["problems"]), \
+        report["problems"]
+
+
+def test_an_order_rule_trusts_a_signature_only_by_the_expected_certificate(
+        pledge, demo_pki, pki_roster):
+    """Department fields filled by the member head's own key (pyHanko directly): the head
+    may not confirm over them; a head field filled by an outsider: no seal over it."""
+    for signer in departments(pki_roster):
+        with open_credential(demo_pki, MEMBER, "head") as head:
+            _pyhanko_sign(pledge, f"sf-head-{signer}", head.signer)
+    why = refusal(pledge, demo_pki, pki_roster, MEMBER)
+    assert "các phòng, đơn vị của bac-ninh ký trước thủ trưởng" in why, why
+    with open_credential(demo_pki, "outsider", "extra") as outsider:
+        _pyhanko_sign(pledge, f"sf-head-{MEMBER}", outsider.signer)
+    number_if_needed(pledge, pki_roster, MEMBER)
+    why = refusal(pledge, demo_pki, pki_roster, MEMBER, "seal")
+    assert "không phải của thủ trưởng" in why, why

@@ -34,7 +34,14 @@ from signflow.pdf.anchors import (
     issue_field_name,
     scan_anchors,
 )
-from signflow.roster import ROLES, Role, Roster, is_department, member_of
+from signflow.roster import (
+    ROLES,
+    Role,
+    Roster,
+    departments_left_out,
+    is_department,
+    member_of,
+)
 
 if TYPE_CHECKING:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -73,6 +80,9 @@ def placements(anchors: list[Anchor], roster: Roster) -> list[FieldPlacement]:
         else:
             by_key[(a.member, a.role)] = a
     signers = sorted({m for m, _r in by_key}, key=roster.order_key)
+    for member, omitted in departments_left_out(roster, signers).items():
+        problems.append(_("the document names only some departments of {member}: no anchor "
+                          "for {ids}").format(member=member, ids=", ".join(omitted)))
     for member in signers:
         for role in ("head",) if is_department(member) else ROLES:
             if (member, role) not in by_key:

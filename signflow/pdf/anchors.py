@@ -39,13 +39,17 @@ assert SIGNATURE_SPACE_MM >= MAX_SEAL_DIAMETER_MM + 2  # a margin above and belo
 # (a department has no seal of its own).
 _ID = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 ANCHOR_RE = re.compile(rf"\[\[sf:({_ID}/{_ID}(?=:head\]\])|{_ID}):(head|seal)\]\]")
-FIELD_RE = re.compile(rf"^sf-(?:(head)-({_ID}/{_ID})|(head|seal)-({_ID}))$")
+FIELD_RE = re.compile(rf"sf-(?:(head)-({_ID}/{_ID})|(head|seal)-({_ID}))")  # fullmatch
 # Where the clerical office's number and date go (Decree 30/2020, Art. 15: numbered when
 # the document is issued, after the head has signed and before the seal): the number's
 # anchor carries the symbol written after it ("KH-TTr"), for the register.
 ISSUE_ANCHOR_RE = re.compile(
     r"\[\[sf:([a-z0-9]+(?:-[a-z0-9]+)*):(number|date)(?::([^\[\]\s]{1,40}))?\]\]")
-ISSUE_FIELD_RE = re.compile(r"^sf-(number|date)-([a-z0-9]+(?:-[a-z0-9]+)*)$")
+ISSUE_FIELD_RE = re.compile(r"sf-(number|date)-([a-z0-9]+(?:-[a-z0-9]+)*)")  # fullmatch
+# the longest anchor: two ids of signflow.roster.MAX_ID and the rest, or a number's with a
+# 40-character symbol; the text after "[[sf:" is read this far, and an anchor that does not
+# parse within it is an error, never skipped (a signer nobody would wait for)
+MAX_ANCHOR = 160
 IssuePart = Literal["number", "date"]
 
 
@@ -70,13 +74,13 @@ def issue_field_name(member_id: str, part: IssuePart) -> str:
 
 def parse_issue_field_name(name: str) -> tuple[str, IssuePart] | None:
     """(member id, "number"|"date") of a number or date field signflow makes, else None."""
-    match = ISSUE_FIELD_RE.match(name)
+    match = ISSUE_FIELD_RE.fullmatch(name)
     return (match.group(2), cast(IssuePart, match.group(1))) if match else None
 
 
 def parse_field_name(name: str) -> tuple[str, Role] | None:
     """(member id, role) of one of our signature fields, or None for any other field."""
-    match = FIELD_RE.match(name)
+    match = FIELD_RE.fullmatch(name)
     if not match:
         return None
     # the pattern admits head|seal only, and head only for a department
@@ -144,6 +148,7 @@ def scan_anchors(pdf: Path | bytes, name: str = "") -> tuple[list[Anchor], list[
 
     anchors: list[Anchor] = []
     issue: list[IssueAnchor] = []
+    unreadable: list[str] = []
     with PDFIUM_LOCK:
         try:
             doc = pypdfium2.PdfDocument(pdf if isinstance(pdf, bytes) else str(pdf))
@@ -157,9 +162,10 @@ def scan_anchors(pdf: Path | bytes, name: str = "") -> tuple[list[Anchor], list[
                 searcher = textpage.search("[[sf:", match_case=True)
                 while (hit := searcher.get_next()) is not None:
                     index, _count = hit
-                    text = textpage.get_text_range(index, 80)
+                    text = textpage.get_text_range(index, MAX_ANCHOR)
                     match = ANCHOR_RE.match(text) or ISSUE_ANCHOR_RE.match(text)
                     if not match:
+                        unreadable.append(text.split("]]", 1)[0][:MAX_ANCHOR] + "]]")
                         continue
                     n = textpage.count_rects(index, len(match.group(0)))
                     rects = [textpage.get_rect(i) for i in range(n)]
@@ -179,4 +185,8 @@ def scan_anchors(pdf: Path | bytes, name: str = "") -> tuple[list[Anchor], list[
                 page.close()
         finally:
             doc.close()
+    if unreadable:
+        raise InputError(_("{path}: signature anchors that cannot be read: {anchors}").format(
+            path=name or pdf if not isinstance(pdf, bytes) else name or "PDF",
+            anchors=", ".join(sorted(set(unreadable))[:5])))
     return anchors, issue

@@ -17,7 +17,15 @@ from asn1crypto import x509
 from signflow.errors import InputError
 from signflow.i18n import _, date_text
 from signflow.identity import common_name, match_certificate
-from signflow.roster import Member, Role, Roster, is_department, member_of, png_problem
+from signflow.roster import (
+    Member,
+    Role,
+    Roster,
+    departments_left_out,
+    is_department,
+    member_of,
+    png_problem,
+)
 from signflow.validation.revisions import DocumentHistory, signature_intact
 
 
@@ -90,12 +98,16 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
     if role == "seal" and not history.fields.get(history.our_fields.get((member.id, "head"), "")):
         problems.append(_("the seal of {member} can only follow the signature of its head "
                           "(Decree 30/2020, Art. 32)").format(member=member.id))
+    elif role == "seal" and not signed_as_expected(history, roster, member.id, "head"):
+        problems.append(_("the signature in the head's field of {member} is not its head's "
+                          "(the roster expects another certificate): no seal over it").format(
+            member=member.id))
     if role == "seal" and (member.id, "number") in history.issue_fields and \
             history.numbering_revision is None:
         problems.append(_("the seal of {member} follows the number and date of issue: the "
                           "clerical office gives them first (signflow number)").format(
             member=member.id))
-    problems += _department_order_problems(history, member, role)
+    problems += _department_order_problems(history, roster, member, role)
     if role == "head" and roster.cluster.signing_order == "roster" and \
             not member.is_department:
         for earlier in roster.members:
@@ -109,10 +121,25 @@ def document_problems(history: DocumentHistory, roster: Roster, member: Member,
     return problems
 
 
-def _department_order_problems(history: DocumentHistory, member: Member,
+def signed_as_expected(history: DocumentHistory, roster: Roster, signer_id: str,
+                       role: Role) -> bool:
+    """The field holds a signature by the certificate the roster expects there (a filled
+    field is not enough: an order rule that trusted it would follow a forgery)."""
+    record = history.signature_for(signer_id, role)
+    if record is None:
+        return False
+    try:
+        return match_certificate(record.signer_cert, roster.member(signer_id), role,
+                                 roster.cluster.organisation_attribute).matches
+    except Exception:  # an unreadable certificate or an id the roster does not know
+        return False
+
+
+def _department_order_problems(history: DocumentHistory, roster: Roster, member: Member,
                                role: Role) -> list[str]:
     """A member's departments sign first, in any order; its head confirms after all of
-    them (the internal pledge)."""
+    them (the internal pledge), and only when the document names every department the
+    roster lists for it."""
     if member.is_department:
         parent = member.department_of or ""
         if history.fields.get(history.our_fields.get((parent, "head"), "")):
@@ -121,13 +148,20 @@ def _department_order_problems(history: DocumentHistory, member: Member,
         return []
     if role != "head":
         return []
-    waiting = sorted(signer for (signer, field_role), name in history.our_fields.items()
+    problems: list[str] = []
+    signers = {signer for signer, _role in history.our_fields}
+    omitted = departments_left_out(roster, signers).get(member.id)
+    if omitted:
+        problems.append(_("the document names only some departments of {member}: no anchor "
+                          "for {ids}").format(member=member.id, ids=", ".join(omitted)))
+    waiting = sorted(signer for (signer, field_role) in history.our_fields
                      if field_role == "head" and is_department(signer)
-                     and member_of(signer) == member.id and not history.fields.get(name))
+                     and member_of(signer) == member.id
+                     and not signed_as_expected(history, roster, signer, "head"))
     if waiting:
-        return [_("the departments of {member} sign before its head: {ids} not yet").format(
-            member=member.id, ids=", ".join(waiting))]
-    return []
+        problems.append(_("the departments of {member} sign before its head: {ids} not "
+                          "yet").format(member=member.id, ids=", ".join(waiting)))
+    return problems
 
 
 def _history_problems(history: DocumentHistory, known_good: int) -> list[str]:
