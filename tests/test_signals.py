@@ -186,3 +186,42 @@ def test_usage_errors_are_one_line(cli):
         lines = [line for line in result.err.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("signflow: lỗi:"), (args, result.err)
         assert reason in lines[0], (args, reason, lines[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_demo_interrupted_while_the_offices_sign_in_parallel(tmp_path, sig):
+    """Ctrl+C reaches the whole process group (the demo, its worker processes, the demo
+    PKI's services); SIGTERM only the demo's own process. Either way: one line, exit 2,
+    and no process of the demo left."""
+    import select
+
+    env = dict(os.environ, SIGNFLOW_LANG="vi")
+    proc = subprocess.Popen([SIGNFLOW, "demo", "--out", str(tmp_path / "demo")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 180
+    seen = ""
+    while time.monotonic() < deadline and "[5/6]" not in seen and proc.poll() is None:
+        ready, _w, _x = select.select([proc.stdout], [], [], 1)
+        if ready:
+            seen += proc.stdout.readline()
+    assert "[5/6]" in seen, f"the demo did not reach the offices' signing: {seen}"
+    time.sleep(2)  # the workers have started and are signing
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err, err
+    assert proc.returncode == 2, f"exit {proc.returncode}: {err}"
+    assert len(lines) == 1 and "dừng" in lines[0], err
+    for _ in range(50):  # the workers and services end with the demo
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("processes of the interrupted demo are still running")
