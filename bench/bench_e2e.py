@@ -43,11 +43,11 @@ from bench.common import (
 )
 
 STAGES = (
-    "demo PKI (CAs, 18 certificates, TSA, images)",
+    "demo PKI (CAs, 53 certificates, TSA, images)",
     "render + convert to PDF/A-2b (28) + signature fields",
     "sign the agreement: 18 signatures, B-T",
     "archive the agreement (DSS + document timestamp)",
-    "sign the member documents: 54 signatures, B-T",
+    "sign the member documents: 89 signatures (35 of department heads), B-T",
     "verify the 28 documents",
 )
 HOW = (
@@ -56,7 +56,7 @@ HOW = (
     "signflow prepare per PDF",
     "18 x `pyhanko sign addsig --use-pades --timestamp-url`",
     "18 x `pyhanko sign ltvfix` (the last with --timestamp-url)",
-    "54 x `pyhanko sign addsig --use-pades --timestamp-url`",
+    "89 x `pyhanko sign addsig --use-pades --timestamp-url`",
     "28 x `pyhanko sign validate --trust root --trust-replace --no-revocation-check`",
 )
 

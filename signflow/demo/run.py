@@ -167,9 +167,11 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda s: None) -> DemoRes
     _fresh_folder(out)
     example = example_dir()
 
-    step(_("Creating the demo PKI (CAs, 18 certificates, timestamp authority, images)"))
+    example_roster = load_roster(example / "roster.toml")
+    step(_("Creating the demo PKI (CAs, {n} certificates, timestamp authority, images)")
+         .format(n=len(example_roster.signers())))
     token_members = list(SOFTHSM_MEMBERS) if shutil.which("softhsm2-util") else []
-    pki = create_demo_pki(load_roster(example / "roster.toml"), out / "pki",
+    pki = create_demo_pki(example_roster, out / "pki",
                           softhsm_members=token_members)
     if pki.roster_path is None:
         raise InputError("the demo PKI wrote no roster")  # create_demo_pki always does
