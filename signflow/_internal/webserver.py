@@ -11,10 +11,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Self
 
 from signflow.errors import InputError, SignflowError
 from signflow.i18n import _
+
+Header = tuple[bytes, bytes]
 
 
 def bind_socket(host: str, port: int, backlog: int) -> socket.socket:
@@ -35,6 +38,46 @@ def bind_socket(host: str, port: int, backlog: int) -> socket.socket:
             host=host, port=port, reason=exc.strerror or exc)) from None
     sock.setblocking(False)
     return sock
+
+
+# The pages' Content-Security-Policy: their own scripts, styles and images only, no
+# framing; the verification report (one self-contained HTML file with its own <style>)
+# runs no script at all.
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+               "base-uri 'none'")
+REPORT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
+async def plain(send: Any, status: int, text: str, security_headers: Sequence[Header],
+                close: bool = False) -> None:
+    """A one-line text answer (a refusal made before the application), with the
+    server's security headers."""
+    body = text.encode("utf-8")
+    headers: list[Header] = [(b"content-type", b"text/plain; charset=utf-8"),
+                             (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    headers += [(b"content-security-policy", PAGE_POLICY.encode()), *security_headers]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def with_security_headers(send: Any, security_headers: Sequence[Header]) -> Any:
+    """``send`` adding the page policy (unless the response sets its own) and every
+    security header the response does not set."""
+    async def send_with_headers(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            present = {k.lower() for k, _v in headers}
+            if b"content-security-policy" not in present:
+                headers.append((b"content-security-policy", PAGE_POLICY.encode()))
+            headers += [(k, v) for k, v in security_headers if k not in present]
+            message["headers"] = headers
+        await send(message)
+
+    return send_with_headers
 
 
 def single_header(scope: Any, name: bytes) -> str | None:

@@ -19,6 +19,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from signflow._internal import webserver
 from signflow._internal.webserver import single_header
 from signflow.agent.config import HOST, Origin, origin_text, parse_origin
 
@@ -30,14 +31,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PAIRING_HEADER = "X-Signflow-Pairing"
 FORM_OVERHEAD = 1024 * 1024  # room for the multipart framing and the other fields
-
-# what every page may load: the agent's own scripts, styles and images, nothing inline
-PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-               "base-uri 'none'")
-# the verification report is one self-contained HTML file with its own <style>
-REPORT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
@@ -60,12 +53,7 @@ def own_origins(port: int) -> frozenset[Origin]:
 
 
 async def _plain(send: Send, status: int, text: str) -> None:
-    body = text.encode("utf-8")
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-        (b"content-security-policy", PAGE_POLICY.encode()), *SECURITY_HEADERS]})
-    await send({"type": "http.response.body", "body": body})
+    await webserver.plain(send, status, text, SECURITY_HEADERS)
 
 
 class Guard:
@@ -103,17 +91,7 @@ class Guard:
                     n=self.max_body // (1024 * 1024)))
                 return
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _v in headers}
-                if b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy", PAGE_POLICY.encode()))
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, webserver.with_security_headers(send, SECURITY_HEADERS))
 
 
 def from_own_page(headers: Any, port: int) -> bool:

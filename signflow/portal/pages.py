@@ -245,7 +245,7 @@ def routes(web: Web) -> list[tuple[str, Any, list[str]]]:
             return web.problem(request, 404, _("There is no such round."), _("Not found"))
         what = request.path_params["what"]
         if what == "report.html":
-            from signflow.portal.security import REPORT_POLICY
+            from signflow._internal.webserver import REPORT_POLICY
 
             html = await blocking(portal.report, round_)
             return Response(html, media_type="text/html; charset=utf-8",
@@ -305,7 +305,7 @@ def routes(web: Web) -> list[tuple[str, Any, list[str]]]:
             return web.render(request, "verify.html", {**ctx, "error": exc.message},
                               exc.status)
         if request.query_params.get("format") == "html":
-            from signflow.portal.security import REPORT_POLICY
+            from signflow._internal.webserver import REPORT_POLICY
 
             return Response(html, media_type="text/html; charset=utf-8",
                             headers={"Content-Security-Policy": REPORT_POLICY})

@@ -16,6 +16,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from signflow._internal import webserver
 from signflow._internal.webserver import single_header
 
 Scope = MutableMapping[str, Any]
@@ -29,11 +30,6 @@ SMALL_FORM = 64 * 1024  # any other form
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 LINK_PATH = re.compile(r"^/m/([A-Za-z0-9_-]{20,64})(/|$)")
 
-PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-               "base-uri 'none'")
-REPORT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
@@ -45,12 +41,7 @@ SECURITY_HEADERS = (
 
 
 async def plain(send: Send, status: int, text: str) -> None:
-    body = text.encode("utf-8")
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
-        (b"content-security-policy", PAGE_POLICY.encode()), *SECURITY_HEADERS]})
-    await send({"type": "http.response.body", "body": body})
+    await webserver.plain(send, status, text, SECURITY_HEADERS, close=True)
 
 
 class Guard:
@@ -92,14 +83,4 @@ class Guard:
                     n=self.max_upload // (1024 * 1024)))
                 return
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _v in headers}
-                if b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy", PAGE_POLICY.encode()))
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, webserver.with_security_headers(send, SECURITY_HEADERS))

@@ -35,9 +35,10 @@ def routes(agent: Agent) -> list[Any]:
     from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
     from starlette.routing import Route
 
+    from signflow._internal.webserver import REPORT_POLICY
     from signflow.agent import ceremonies
     from signflow.agent.pages.document import download_headers
-    from signflow.agent.security import REPORT_POLICY, from_own_page
+    from signflow.agent.security import from_own_page
     from signflow.agent.work import describe, store_document
     from signflow.errors import SignflowError
 

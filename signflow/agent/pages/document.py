@@ -28,7 +28,7 @@ def routes(agent: Agent) -> list[Any]:
     from starlette.responses import HTMLResponse, Response
     from starlette.routing import Route
 
-    from signflow.agent.security import REPORT_POLICY
+    from signflow._internal.webserver import REPORT_POLICY
     from signflow.agent.work import describe, page_png, signed_bytes
     from signflow.errors import SignflowError
 
