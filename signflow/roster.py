@@ -601,17 +601,26 @@ def _parse_head(c: _Checker, holder: dict[str, Any], where: str) -> Head | None:
     return None
 
 
+def _valid_id(c: _Checker, value: str, key: str, example: str) -> bool:
+    """A member's or a department's id: a slug of at most MAX_ID characters (problems
+    reported at ``key``)."""
+    if not _SLUG.match(value):
+        c.problem(key, _("'{id}' is not a valid id: use lower-case letters, digits and "
+                         "hyphens (e.g. {example})").format(id=value, example=example))
+        return False
+    if len(value) > MAX_ID:
+        c.problem(key, _("'{id}' is too long: at most {n} characters").format(
+            id=value, n=MAX_ID))
+        return False
+    return True
+
+
 def _parse_member(c: _Checker, m: dict[str, Any], where: str) -> Member | None:
     before = len(c.problems)
     c.unknown_keys(m, _MEMBER_KEYS, where)
     member_id = c.text(m, "id", f"{where}.id")
-    if member_id is not None and not _SLUG.match(member_id):
-        c.problem(f"{where}.id", _(
-            "'{id}' is not a valid id: use lower-case letters, digits and hyphens "
-            "(e.g. quang-ninh)").format(id=member_id))
-    elif member_id is not None and len(member_id) > MAX_ID:
-        c.problem(f"{where}.id", _("'{id}' is too long: at most {n} characters").format(
-            id=member_id, n=MAX_ID))
+    if member_id is not None:
+        _valid_id(c, member_id, f"{where}.id", "quang-ninh")
     texts = {k: c.text(m, k, f"{where}.{k}") for k in ("province", "unit", "parent", "place")}
     symbol = c.text(m, "symbol", f"{where}.symbol")
     if symbol is not None and not _SYMBOL.match(symbol):
@@ -697,18 +706,13 @@ def _parse_departments(c: _Checker, m: dict[str, Any], where: str) -> tuple[Depa
         before = len(c.problems)
         c.unknown_keys(raw, _DEPARTMENT_KEYS, at)
         department_id = c.text(raw, "id", f"{at}.id")
-        if department_id is not None and not _SLUG.match(department_id):
-            c.problem(f"{at}.id", _(
-                "'{id}' is not a valid id: use lower-case letters, digits and hyphens "
-                "(e.g. van-phong)").format(id=department_id))
-        elif department_id is not None and len(department_id) > MAX_ID:
-            c.problem(f"{at}.id", _("'{id}' is too long: at most {n} characters").format(
-                id=department_id, n=MAX_ID))
-        elif department_id is not None and department_id in seen:
-            c.problem(f"{at}.id", _("duplicate id '{id}' (already used by departments[{n}])"
-                                    ).format(id=department_id, n=seen[department_id]))
-        elif department_id is not None:
-            seen[department_id] = j
+        if department_id is not None and _valid_id(c, department_id, f"{at}.id", "van-phong"):
+            if department_id in seen:
+                c.problem(f"{at}.id", _("duplicate id '{id}' (already used by "
+                                        "departments[{n}])").format(
+                    id=department_id, n=seen[department_id]))
+            else:
+                seen[department_id] = j
         name = c.text(raw, "name", f"{at}.name")
         head = _parse_head(c, raw, at)
         registers = _registers(c, raw.get("registers"), f"{at}.registers")
