@@ -15,8 +15,6 @@ says so in one line.
 
 from __future__ import annotations
 
-import importlib
-
 # module to import -> distribution that provides it
 AGENT_REQUIREMENTS = {"starlette": "starlette", "uvicorn": "uvicorn",
                       "python_multipart": "python-multipart"}
@@ -24,12 +22,9 @@ AGENT_REQUIREMENTS = {"starlette": "starlette", "uvicorn": "uvicorn",
 
 def require_agent_extra() -> None:
     """Raise ToolMissingError naming the extra when a package of the agent is missing."""
-    missing = []
-    for module, distribution in AGENT_REQUIREMENTS.items():
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(distribution)
+    from signflow._internal.extras import missing_distributions
+
+    missing = missing_distributions(AGENT_REQUIREMENTS)
     if missing:
         from signflow.errors import ToolMissingError
         from signflow.i18n import _

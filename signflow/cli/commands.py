@@ -90,6 +90,19 @@ def _jobs_option(f: Callable) -> Callable:
                         help=_("LibreOffice processes side by side (default: one per CPU)."))(f)
 
 
+def _service_options(f: Callable) -> Callable:
+    """The roster, trust roots and timestamp authority of a long-running service (the
+    agent, the portal), each optional on the command line (the settings file may say)."""
+    f = click.option("--tsa", "tsa_url", metavar="URL",
+                     help=_("URL of the timestamp authority (RFC 3161)."))(f)
+    f = click.option("--trust", multiple=True, metavar=FILE,
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help=_("Trust root (PEM or DER); may be repeated."))(f)
+    return click.option("--roster", "roster_path", metavar=FILE,
+                        type=click.Path(path_type=Path),
+                        help=_("Roster of the cluster (TOML)."))(f)
+
+
 @click.group(help=_("signflow: generate, sign and verify the documents of an emulation cluster."))
 @click.version_option(__version__, prog_name="signflow")
 @click.option("--lang", type=click.Choice(LANGUAGES), help=_("Language of messages (vi, en)."))
@@ -1273,13 +1286,7 @@ def init(folder: Path, year: int | None, roster_path: Path | None) -> int:
               help=_("Settings of the agent (TOML, an [agent] table; docs/agent.md)."))
 @click.option("--port", metavar=_("PORT"), type=click.IntRange(1, 65535),
               help=_("Port on 127.0.0.1 (default: 8787)."))
-@click.option("--roster", "roster_path", metavar=FILE, type=click.Path(path_type=Path),
-              help=_("Roster of the cluster (TOML)."))
-@click.option("--trust", multiple=True, metavar=FILE,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help=_("Trust root (PEM or DER); may be repeated."))
-@click.option("--tsa", "tsa_url", metavar="URL",
-              help=_("URL of the timestamp authority (RFC 3161)."))
+@_service_options
 @click.option("--level", type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]),
               help=_("PAdES level of each signature (default: B-T with a timestamp authority, "
                      "else B-B)."))
@@ -1367,13 +1374,7 @@ def agent(agent_config: Path | None, port: int | None, roster_path: Path | None,
                      "postgresql+psycopg://...); also $SIGNFLOW_DATABASE_URL."))
 @click.option("--public-url", metavar="URL",
               help=_("The address people open (in links and e-mails), e.g. behind a proxy."))
-@click.option("--roster", "roster_path", metavar=FILE, type=click.Path(path_type=Path),
-              help=_("Roster of the cluster (TOML)."))
-@click.option("--trust", multiple=True, metavar=FILE,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help=_("Trust root (PEM or DER); may be repeated."))
-@click.option("--tsa", "tsa_url", metavar="URL",
-              help=_("URL of the timestamp authority (RFC 3161)."))
+@_service_options
 def serve(portal_config: Path | None, host: str | None, port: int | None,
           data_dir: Path | None, database_url: str | None, public_url: str | None,
           roster_path: Path | None, trust: tuple[Path, ...], tsa_url: str | None) -> int:

@@ -9,20 +9,15 @@ for the extra first (``require_demo_extra``) and say in one line what to install
 
 from __future__ import annotations
 
-import importlib
-
 # module to import -> distribution that provides it
 DEMO_REQUIREMENTS = {"certomancer": "certomancer", "werkzeug": "werkzeug", "yaml": "pyyaml"}
 
 
 def require_demo_extra() -> None:
     """Raise ToolMissingError naming the extra when a package of the demo is missing."""
-    missing = []
-    for module, distribution in DEMO_REQUIREMENTS.items():
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(distribution)
+    from signflow._internal.extras import missing_distributions
+
+    missing = missing_distributions(DEMO_REQUIREMENTS)
     if missing:
         from signflow.errors import ToolMissingError
         from signflow.i18n import _

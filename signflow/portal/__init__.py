@@ -13,8 +13,6 @@ says in one line what to install.
 
 from __future__ import annotations
 
-import importlib
-
 # module to import -> distribution that provides it
 PORTAL_REQUIREMENTS = {"starlette": "starlette", "uvicorn": "uvicorn", "multipart":
                        "python-multipart", "sqlalchemy": "sqlalchemy", "alembic": "alembic",
@@ -23,12 +21,9 @@ PORTAL_REQUIREMENTS = {"starlette": "starlette", "uvicorn": "uvicorn", "multipar
 
 def require_portal_extra() -> None:
     """Raise ToolMissingError naming the extra when a package of the portal is missing."""
-    missing = []
-    for module, distribution in PORTAL_REQUIREMENTS.items():
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(distribution)
+    from signflow._internal.extras import missing_distributions
+
+    missing = missing_distributions(PORTAL_REQUIREMENTS)
     if missing:
         from signflow.errors import ToolMissingError
         from signflow.i18n import _
