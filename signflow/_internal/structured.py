@@ -73,3 +73,23 @@ def check_limits(value: Any, path: Path) -> None:
                          for k, v in item.items())
         elif isinstance(item, list):
             stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(item))
+
+
+def settings_table(path: Path, table: str, allowed: set[str] | frozenset[str],
+                   not_a_table: str, required: bool = True) -> dict[str, Any]:
+    """The ``[table]`` of a settings file (workspace, agent, portal): read within the
+    limits, a table, no key outside ``allowed``. ``not_a_table``: the message when it is
+    not a table (or, with ``required``, missing); ``{path}`` is filled in."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(_("cannot read the settings {path}: {reason}").format(
+            path=path, reason=getattr(exc, "strerror", None) or exc)) from None
+    section = parse_text(text, path).get(table, None if required else {})
+    if not isinstance(section, dict):
+        raise InputError(not_a_table.format(path=path))
+    unknown = sorted(set(section) - set(allowed))
+    if unknown:
+        raise InputError(_("{path}: unknown setting(s): {keys}").format(
+            path=path, keys=", ".join(unknown)))
+    return section

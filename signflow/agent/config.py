@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from signflow._internal.structured import parse_text
+from signflow._internal.structured import settings_table
 from signflow.errors import InputError
 from signflow.i18n import _
 
@@ -188,20 +188,8 @@ def load_agent_config(path: Path | None = None, defaults: dict[str, Any] | None 
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(_("cannot read the settings {path}: {reason}").format(
-            path=path, reason=getattr(exc, "strerror", None) or exc)) from None
-    raw = parse_text(text, path)
-    section = raw.get("agent")
-    if not isinstance(section, dict):
-        raise InputError(_("{path}: the agent's settings go in an [agent] table").format(
-            path=path))
-    unknown = sorted(set(section) - _KEYS)
-    if unknown:
-        raise InputError(_("{path}: unknown setting(s): {keys}").format(
-            path=path, keys=", ".join(unknown)))
+    section = settings_table(path, "agent", _KEYS,
+                             _("{path}: the agent's settings go in an [agent] table"))
     base = path.resolve().parent
     values: dict[str, Any] = {}
 

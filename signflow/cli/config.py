@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from signflow._internal.structured import parse_text
+from signflow._internal.structured import settings_table
 from signflow.errors import InputError
 from signflow.i18n import _
 
@@ -51,19 +51,8 @@ def find_config(start: Path | None = None) -> Path | None:
 
 
 def load_workspace(path: Path) -> Workspace:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(_("cannot read the settings {path}: {reason}").format(
-            path=path, reason=exc)) from None
-    raw = parse_text(text, path)
-    section = raw.get("workspace", {})
-    if not isinstance(section, dict):
-        raise InputError(_("{path}: [workspace] must be a table").format(path=path))
-    unknown = sorted(set(section) - _KEYS)
-    if unknown:
-        raise InputError(_("{path}: unknown setting(s): {keys}").format(
-            path=path, keys=", ".join(unknown)))
+    section = settings_table(path, "workspace", _KEYS,
+                             _("{path}: [workspace] must be a table"), required=False)
     base = path.parent
 
     def one(key: str) -> Path | None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from signflow._internal.structured import parse_text
+from signflow._internal.structured import settings_table
 from signflow.errors import InputError
 from signflow.i18n import _
 
@@ -126,19 +126,8 @@ def _public_url(value: Any, where: str) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(_("cannot read the settings {path}: {reason}").format(
-            path=path, reason=getattr(exc, "strerror", None) or exc)) from None
-    section = parse_text(content, path).get("portal")
-    if not isinstance(section, dict):
-        raise InputError(_("{path}: the portal's settings go in a [portal] table").format(
-            path=path))
-    unknown = sorted(set(section) - _KEYS)
-    if unknown:
-        raise InputError(_("{path}: unknown setting(s): {keys}").format(
-            path=path, keys=", ".join(unknown)))
+    section = settings_table(path, "portal", _KEYS,
+                             _("{path}: the portal's settings go in a [portal] table"))
     base = path.resolve().parent
     values: dict[str, Any] = {}
 
