@@ -79,6 +79,18 @@ def routes(web: Web) -> list[tuple[str, Any, list[str]]]:
             return None
         return await blocking(portal.round, round_id)
 
+    async def secretariat_round(request: Request, post: bool = False, form: Any = None
+                                ) -> tuple[tuple[Any, Any], Any] | Response:
+        """The logged-in secretariat and the round the address names, or the page to show
+        instead (the login, a refusal, "no such round")."""
+        found = await secretariat(request, post, form)
+        if not isinstance(found, tuple):
+            return found
+        round_ = await load_round(request)
+        if round_ is None:
+            return web.problem(request, 404, _("There is no such round."), _("Not found"))
+        return found, round_
+
     # --- home, login ------------------------------------------------------------------
 
     async def home(request: Request) -> Response:
@@ -162,12 +174,10 @@ def routes(web: Web) -> list[tuple[str, Any, list[str]]]:
                           400 if error else 200)
 
     async def matrix(request: Request) -> Response:
-        found = await secretariat(request)
-        if not isinstance(found, tuple):
-            return found
-        round_ = await load_round(request)
-        if round_ is None:
-            return web.problem(request, 404, _("There is no such round."), _("Not found"))
+        loaded = await secretariat_round(request)
+        if not isinstance(loaded, tuple):
+            return loaded
+        found, round_ = loaded
         rows = await blocking(portal.matrix, round_)
         members = await blocking(portal.members, round_)
         message = request.query_params.get("done")
@@ -180,12 +190,10 @@ def routes(web: Web) -> list[tuple[str, Any, list[str]]]:
     async def links(request: Request) -> Response:
         post = request.method == "POST"
         form: Any = await read_form(request, files=0) if post else None
-        found = await secretariat(request, post, form)
-        if not isinstance(found, tuple):
-            return found
-        round_ = await load_round(request)
-        if round_ is None:
-            return web.problem(request, 404, _("There is no such round."), _("Not found"))
+        loaded = await secretariat_round(request, post, form)
+        if not isinstance(loaded, tuple):
+            return loaded
+        found, round_ = loaded
         members = await blocking(portal.members, round_)
         fresh: dict[str, str] = {}
         mailed: list[str] = []
@@ -215,12 +223,10 @@ def routes(web: Web) -> list[tuple[str, Any, list[str]]]:
 
     async def round_action(request: Request) -> Response:
         form = await read_form(request, files=0)
-        found = await secretariat(request, True, form)
-        if not isinstance(found, tuple):
-            return found
-        round_ = await load_round(request)
-        if round_ is None:
-            return web.problem(request, 404, _("There is no such round."), _("Not found"))
+        loaded = await secretariat_round(request, True, form)
+        if not isinstance(loaded, tuple):
+            return loaded
+        found, round_ = loaded
         action = request.path_params["action"]
         try:
             if action == "remind":
@@ -237,12 +243,10 @@ def routes(web: Web) -> list[tuple[str, Any, list[str]]]:
         return RedirectResponse(f"/rounds/{round_.id}?done={done}", status_code=303)
 
     async def round_file(request: Request) -> Response:
-        found = await secretariat(request)
-        if not isinstance(found, tuple):
-            return found
-        round_ = await load_round(request)
-        if round_ is None:
-            return web.problem(request, 404, _("There is no such round."), _("Not found"))
+        loaded = await secretariat_round(request)
+        if not isinstance(loaded, tuple):
+            return loaded
+        found, round_ = loaded
         what = request.path_params["what"]
         if what == "report.html":
             from signflow._internal.webserver import REPORT_POLICY
