@@ -67,6 +67,30 @@ def require_tool(name: str) -> str:
     return path
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def chromium() -> str:
+    """Debian's chromium, for the pages' tests (Playwright drives it; never a download)."""
+    if not CHROMIUM.exists():
+        pytest.fail("chromium is not installed: install the Debian package `chromium` "
+                    "(make test does); the tests never download a browser")
+    return str(CHROMIUM)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless chromium for the module's page tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium(), headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
 @pytest.fixture(scope="session")
 def pdf_pack(tmp_path_factory) -> Path:
     """The 2019 pack generated and converted to PDF/A-2b by the real LibreOffice, once."""

@@ -19,16 +19,8 @@ import pytest
 
 from .conftest import HSM_MEMBERS, ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
 POSTGRES_SCRIPT = ROOT / "scripts" / "throwaway-postgres.sh"
 AGREEMENT = "giao-uoc-thi-dua-2019.pdf"
-
-
-def chromium() -> str:
-    if not CHROMIUM.exists():
-        pytest.fail("chromium is not installed: install the Debian package `chromium` "
-                    "(make test does); the portal's tests never download a browser")
-    return str(CHROMIUM)
 
 
 @contextlib.contextmanager

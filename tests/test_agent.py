@@ -40,16 +40,6 @@ from .conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-def chromium() -> str:
-    if not CHROMIUM.exists():
-        pytest.fail("chromium is not installed: install the Debian package `chromium` "
-                    "(make test does); the agent's tests never download a browser")
-    return str(CHROMIUM)
-
-
 # --- a small HTTP server that logs every request it receives ------------------------------
 
 
@@ -155,18 +145,6 @@ def setup(demo_pki, pki_roster, tmp_path_factory):
         agent.stop()
         portal.stop()
         foreign.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium(), headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture

@@ -30,8 +30,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, require_tool
-from .test_agent import chromium
+from .conftest import ROOT, chromium, require_tool
 
 pytestmark = pytest.mark.slow
 

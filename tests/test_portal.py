@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from .conftest import ARTEFACTS, append_change
-from .portal_support import AGREEMENT, Offices, chromium, postgres_url
+from .portal_support import AGREEMENT, Offices, postgres_url
 from .test_attacks import overlay_page_one
 
 pytestmark = pytest.mark.slow
@@ -44,18 +44,6 @@ def pki_served(demo_pki):
 
     with serve_pki(demo_pki):
         yield demo_pki
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium(), headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @dataclass

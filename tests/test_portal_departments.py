@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import ARTEFACTS
-from .portal_support import chromium, form_token, multipart, request, sign_with_cli, text_of
+from .portal_support import form_token, multipart, request, sign_with_cli, text_of
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def portal_round(demo_pki, pdf_pack, tmp_path_factory):
 
 
 def test_an_office_collects_its_departments_then_its_head(portal_round, demo_pki, pki_roster,
-                                                         tmp_path):
+                                                         tmp_path, browser):
     server, round_ = portal_round
     portal = server.portal
     # one office, one link: the departments are the member's, not offices of their own
@@ -69,24 +69,18 @@ def test_an_office_collects_its_departments_then_its_head(portal_round, demo_pki
     assert not row.cells[MEMBER]["head"].next, "the head may not sign before its departments"
     assert any("Ninh Bình: " in words for words in row.next), row.next
 
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 700}, locale="vi-VN")
-            page.goto(f"{server.url.rstrip('/')}/m/{token}")
-            page.screenshot(path=str(ARTEFACTS / "portal-departments-queue.png"),
-                            full_page=True)
-            page.goto(f"{server.url.rstrip('/')}/login")
-            page.fill("input[name=username]", "vanphong")
-            page.fill("input[name=password]", portal.password_file.read_text().strip())
-            page.click("button.primary")
-            page.wait_for_url("**/rounds")
-            page.goto(f"{server.url.rstrip('/')}/rounds/{round_.id}")
-            cell_text = page.locator("table.matrix small.departments").first.inner_text()
-            assert cell_text == f"phòng 2/{len(departments)}", cell_text
-            page.screenshot(path=str(ARTEFACTS / "portal-departments-matrix.png"),
-                            full_page=True)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1100, "height": 700}, locale="vi-VN")
+    try:
+        page.goto(f"{server.url.rstrip('/')}/m/{token}")
+        page.screenshot(path=str(ARTEFACTS / "portal-departments-queue.png"), full_page=True)
+        page.goto(f"{server.url.rstrip('/')}/login")
+        page.fill("input[name=username]", "vanphong")
+        page.fill("input[name=password]", portal.password_file.read_text().strip())
+        page.click("button.primary")
+        page.wait_for_url("**/rounds")
+        page.goto(f"{server.url.rstrip('/')}/rounds/{round_.id}")
+        cell_text = page.locator("table.matrix small.departments").first.inner_text()
+        assert cell_text == f"phòng 2/{len(departments)}", cell_text
+        page.screenshot(path=str(ARTEFACTS / "portal-departments-matrix.png"), full_page=True)
+    finally:
+        page.close()
