@@ -241,66 +241,55 @@ def test_a_second_numbering_is_flagged(workspace, demo_pki, pki_roster):
         any("sf-number-bac-ninh" in p for p in all_problems(v)), all_problems(v)
 
 
-def test_a_number_with_a_title_change_in_the_same_revision_is_flagged(workspace, demo_pki,
-                                                                     pki_roster):
+def _numbered_with(plan: Path, number: int, change, demo_pki, pki_roster, monkeypatch):
+    """The verdict on ``plan`` numbered (after its head) with ``change(writer)`` made in the
+    same incremental update as the number and date."""
     import datetime as dt
 
-    from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
     from signflow.signing import numbering
     from signflow.validation.revisions import read_history
 
-    plan = _head_signed(workspace, demo_pki, pki_roster)
     history = read_history(plan)
-    # fill the fields and rename the document in the same incremental update
     original = IncrementalPdfFileWriter.write
 
-    def write_with_title(self, stream):
-        root = self.root
-        root[generic.NameObject("/Lang")] = generic.TextStringObject("en")
+    def write_with_change(self, stream):
+        change(self)
         self.update_root()
         return original(self, stream)
 
-    IncrementalPdfFileWriter.write = write_with_title  # only inside this test
-    try:
-        data = numbering.fill_issue_fields(history, MEMBER, 5, dt.date.today())
-    finally:
-        IncrementalPdfFileWriter.write = original
+    with monkeypatch.context() as patched:  # only for this one numbering
+        patched.setattr(IncrementalPdfFileWriter, "write", write_with_change)
+        data = numbering.fill_issue_fields(history, MEMBER, number, dt.date.today())
     plan.write_bytes(data)
-    v = verdict(plan, demo_pki, pki_roster)
+    return verdict(plan, demo_pki, pki_roster)
+
+
+def test_a_number_with_a_title_change_in_the_same_revision_is_flagged(workspace, demo_pki,
+                                                                     pki_roster, monkeypatch):
+    from pyhanko.pdf_utils import generic
+
+    def language(writer):
+        writer.root[generic.NameObject("/Lang")] = generic.TextStringObject("en")
+
+    plan = _head_signed(workspace, demo_pki, pki_roster)
+    v = _numbered_with(plan, 5, language, demo_pki, pki_roster, monkeypatch)
     assert not v.ok, "a numbering revision that also changes the catalogue must be flagged"
     assert any("/Lang" in p for p in all_problems(v)), all_problems(v)
 
 
 def test_a_number_with_validation_data_in_the_same_revision_is_flagged(workspace, demo_pki,
-                                                                      pki_roster):
+                                                                      pki_roster, monkeypatch):
     """DSS slipped into the numbering revision would be judged by no rule: flagged."""
-    import datetime as dt
-
     from pyhanko.pdf_utils import generic
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-    from signflow.signing import numbering
-    from signflow.validation.revisions import read_history
+    def dss(writer):
+        writer.root[generic.NameObject("/DSS")] = writer.add_object(generic.DictionaryObject({
+            generic.NameObject("/Certs"): generic.ArrayObject()}))
 
     plan = _head_signed(workspace, demo_pki, pki_roster)
-    history = read_history(plan)
-    original = IncrementalPdfFileWriter.write
-
-    def write_with_dss(self, stream):
-        self.root[generic.NameObject("/DSS")] = self.add_object(generic.DictionaryObject({
-            generic.NameObject("/Certs"): generic.ArrayObject()}))
-        self.update_root()
-        return original(self, stream)
-
-    IncrementalPdfFileWriter.write = write_with_dss  # only inside this test
-    try:
-        data = numbering.fill_issue_fields(history, MEMBER, 6, dt.date.today())
-    finally:
-        IncrementalPdfFileWriter.write = original
-    plan.write_bytes(data)
-    v = verdict(plan, demo_pki, pki_roster)
+    v = _numbered_with(plan, 6, dss, demo_pki, pki_roster, monkeypatch)
     assert not v.ok and any("(DSS)" in p for p in all_problems(v)), all_problems(v)
 
 
