@@ -240,6 +240,11 @@ def is_department(signer_id: str) -> bool:
     return "/" in signer_id
 
 
+def departments_left_out_message(member_id: str, left_out: Iterable[str]) -> str:
+    return _("the document names only some departments of {member}: no anchor for {ids}"
+             ).format(member=member_id, ids=", ".join(left_out))
+
+
 def departments_left_out(roster: Roster, signers: Iterable[str]) -> dict[str, list[str]]:
     """For each member some of whose departments sign (``signers``: the signer ids a
     document names), the roster's departments it leaves out: a document that names one

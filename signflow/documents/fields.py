@@ -39,6 +39,7 @@ from signflow.roster import (
     Role,
     Roster,
     departments_left_out,
+    departments_left_out_message,
     is_department,
     member_of,
 )
@@ -81,8 +82,7 @@ def placements(anchors: list[Anchor], roster: Roster) -> list[FieldPlacement]:
             by_key[(a.member, a.role)] = a
     signers = sorted({m for m, _r in by_key}, key=roster.order_key)
     for member, omitted in departments_left_out(roster, signers).items():
-        problems.append(_("the document names only some departments of {member}: no anchor "
-                          "for {ids}").format(member=member, ids=", ".join(omitted)))
+        problems.append(departments_left_out_message(member, omitted))
     for member in signers:
         for role in ("head",) if is_department(member) else ROLES:
             if (member, role) not in by_key:

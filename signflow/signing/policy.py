@@ -22,6 +22,7 @@ from signflow.roster import (
     Role,
     Roster,
     departments_left_out,
+    departments_left_out_message,
     is_department,
     member_of,
     png_problem,
@@ -152,8 +153,7 @@ def _department_order_problems(history: DocumentHistory, roster: Roster, member:
     signers = {signer for signer, _role in history.our_fields}
     omitted = departments_left_out(roster, signers).get(member.id)
     if omitted:
-        problems.append(_("the document names only some departments of {member}: no anchor "
-                          "for {ids}").format(member=member.id, ids=", ".join(omitted)))
+        problems.append(departments_left_out_message(member.id, omitted))
     waiting = sorted(signer for (signer, field_role) in history.our_fields
                      if field_role == "head" and is_department(signer)
                      and member_of(signer) == member.id

@@ -27,7 +27,14 @@ from signflow import vn
 from signflow.errors import InputError, failure_reason
 from signflow.i18n import _
 from signflow.identity import BY_NAME, cert_sha256, common_name, match_certificate
-from signflow.roster import ROLES, Roster, departments_left_out, is_department, member_of
+from signflow.roster import (
+    ROLES,
+    Roster,
+    departments_left_out,
+    departments_left_out_message,
+    is_department,
+    member_of,
+)
 from signflow.validation.revisions import DocumentHistory, SignatureRecord, read_history
 from signflow.validation.verdicts import (
     FileVerdict,
@@ -636,8 +643,7 @@ def _completeness(history: DocumentHistory, roster: Roster,
         problems.append(_("the document names members that are not in the roster: {ids}")
                         .format(ids=", ".join(unknown)))
     for member, left in departments_left_out(roster, {m for m, _r in required}).items():
-        problems.append(_("the document names only some departments of {member}: no anchor "
-                          "for {ids}").format(member=member, ids=", ".join(left)))
+        problems.append(departments_left_out_message(member, left))
         required |= {(signer, "head") for signer in left}  # missing, never waited for
     good = {(v.member, v.role) for v in verdicts if v.ok and not v.is_timestamp}
     missing = [{"member": m, "role": r}
