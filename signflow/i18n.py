@@ -11,11 +11,10 @@ does not name a language and keeps the default.
 from __future__ import annotations
 
 import datetime as dt
+import gettext as stdlib_gettext
 import os
 from functools import cache
 from pathlib import Path
-
-import polib
 
 from signflow import vn
 
@@ -54,22 +53,41 @@ def get_language() -> str:
 
 
 @cache
-def _catalog(lang: str) -> dict[str, str]:
-    po_path = _LOCALE_DIR / lang / "LC_MESSAGES" / "signflow.po"
+def _catalog(lang: str) -> stdlib_gettext.NullTranslations:
+    """The compiled catalogue (.mo, made from the .po by tools/update_catalog.py: reading
+    it takes a millisecond, parsing the .po tens of them in every command); the .po itself
+    when no .mo was shipped."""
+    messages = _LOCALE_DIR / lang / "LC_MESSAGES"
+    try:
+        with (messages / "signflow.mo").open("rb") as f:
+            return stdlib_gettext.GNUTranslations(f)
+    except OSError:
+        pass
+    po_path = messages / "signflow.po"
     if not po_path.is_file():
-        return {}
-    return {
-        entry.msgid: entry.msgstr
-        for entry in polib.pofile(str(po_path))
-        if entry.msgstr and not entry.obsolete and "fuzzy" not in entry.flags
-    }
+        return stdlib_gettext.NullTranslations()
+    import polib
+
+    return _Messages({entry.msgid: entry.msgstr for entry in polib.pofile(str(po_path))
+                      if entry.msgstr and not entry.obsolete and "fuzzy" not in entry.flags})
+
+
+class _Messages(stdlib_gettext.NullTranslations):
+    """A catalogue read from the .po (msgid -> msgstr)."""
+
+    def __init__(self, messages: dict[str, str]) -> None:
+        super().__init__()
+        self.messages = messages
+
+    def gettext(self, message: str) -> str:
+        return self.messages.get(message, message)
 
 
 def gettext(message: str) -> str:
     lang = get_language()
     if lang == "en":
         return message
-    return _catalog(lang).get(message, message)
+    return _catalog(lang).gettext(message)
 
 
 _ = gettext

@@ -28,6 +28,26 @@ def test_every_message_has_a_vietnamese_translation():
         assert fields(po[msgid]) == fields(msgid), (msgid, po[msgid])
 
 
+def test_the_compiled_catalogue_says_what_the_po_says():
+    """signflow reads the .mo at run time: it must hold exactly the .po's translations
+    (tools/update_catalog.py compiles it; after editing the .po by hand, run it again)."""
+    import gettext
+
+    po_path = catalog_path("vi")
+    shipped = po_path.with_suffix(".mo")
+    assert shipped.is_file(), f"{shipped} is missing: run tools/update_catalog.py"
+    expected = {e.msgid: e.msgstr for e in polib.pofile(str(po_path)) if e.translated()}
+    shipped_entries = {e.msgid: e.msgstr for e in polib.mofile(str(shipped)) if e.msgid}
+    stale = sorted(m for m in expected.keys() | shipped_entries.keys()
+                   if expected.get(m) != shipped_entries.get(m))
+    assert not stale, f"the .mo differs from the .po (run tools/update_catalog.py): {stale[:5]}"
+    # and what the run time reads from it (gettext): every translation
+    with shipped.open("rb") as f:
+        translations = gettext.GNUTranslations(f)
+    wrong = [m for m, text in expected.items() if m and translations.gettext(m) != text]
+    assert not wrong, f"gettext reads other texts from the .mo: {wrong[:5]}"
+
+
 def test_language_from_environment():
     assert language_from_environment({}) == "vi"
     assert language_from_environment({"LANG": "C.UTF-8"}) == "vi"

@@ -536,3 +536,66 @@ def test_library_log_lines_stay_off_the_terminal(tmp_path):
     loud = subprocess.run([*args, "--debug"], capture_output=True, text=True, env=env,
                           timeout=120)
     assert "Could not find object" in loud.stderr
+
+
+# --- the signature timestamp, outside what the signer signed ------------------------------
+
+
+def _tamper_signature_timestamp(pdf: Path) -> None:
+    """Change one digit of the time in the last signature's timestamp token, in place. The
+    token is an unsigned attribute of the CMS, and the CMS sits in the /Contents gap that no
+    byte range covers: the signer's signature still verifies, only the token's own does
+    not."""
+    import binascii
+    import re
+
+    from asn1crypto import cms as asn1_cms
+
+    from signflow.validation.revisions import read_history
+
+    data = bytearray(pdf.read_bytes())
+    start, first, second_start, _second = (
+        int(x) for x in read_history(pdf).signatures[-1].embedded.byte_range)
+    assert start == 0 and data[first:first + 1] == b"<"
+    digits = bytes(data[first + 1:second_start - 1])
+    cms = bytearray(binascii.unhexlify(digits))
+    info = asn1_cms.ContentInfo.load(bytes(cms), strict=False)  # (zero padding after it)
+    [token] = [attr["values"][0] for attr in info["content"]["signer_infos"][0]["unsigned_attrs"]
+               if attr["type"].native == "signature_time_stamp_token"]
+    tst_info = token["content"]["encap_content_info"]["content"].contents
+    assert bytes(cms).count(tst_info) == 1
+    # its genTime: the TSTInfo's only GeneralizedTime (tag 0x18, 15 bytes: ...HHMMSSZ)
+    times = [m.start() for m in re.finditer(rb"\x18\x0f\d{14}Z", tst_info)]
+    assert len(times) == 1, f"expected one GeneralizedTime in the TSTInfo: {len(times)}"
+    second_digit = bytes(cms).find(tst_info) + times[0] + 2 + 13
+    cms[second_digit] = ord("0") + (cms[second_digit] - ord("0") + 1) % 10
+    data[first + 1:second_start - 1] = binascii.hexlify(bytes(cms)).ljust(len(digits), b"0")
+    pdf.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["alone", "shared with a child"])
+def test_a_tampered_signature_timestamp_proves_no_time(pdf_pack, demo_pki, pki_roster,
+                                                       tmp_path, split):
+    from signflow.demo.services import serve_pki
+    from signflow.i18n import _
+    from signflow.signing.signer import SignSettings, sign_documents
+    from signflow.validation.verify import VerifyPolicy, verify_file
+
+    member = "vinh-phuc"
+    pdf = copy(pdf_pack / member / f"dang-ky-thi-dua-{member}-2019.pdf", tmp_path / "dk.pdf")
+    with serve_pki(demo_pki), open_credential(demo_pki, member, "head") as cred:
+        sign_documents([pdf], pki_roster, member, "head", cred,
+                       SignSettings(level="B-T", tsa_url=demo_pki.tsa_url))
+    policy = VerifyPolicy(trust_roots=(demo_pki.root_pem,), roster=pki_roster)
+    [honest] = verify_file(pdf, policy, split=split).signatures
+    assert honest.level == "B-T" and honest.timestamp and not honest.problems, honest
+
+    _tamper_signature_timestamp(pdf)
+    verdict = verify_file(pdf, policy, split=split)
+    [signature] = verdict.signatures
+    # the signer's own signature is untouched ...
+    assert signature.intact and signature.valid and signature.trusted, signature
+    # ... but the token's time proves nothing, and that is said
+    assert signature.problems == [_("the signature timestamp is not valid")], signature
+    assert signature.level == "B-B" and signature.timestamp is None, signature
+    assert not signature.ok and not verdict.ok

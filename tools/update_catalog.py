@@ -181,8 +181,19 @@ def main() -> int:
             occurrences=[(w.split(":")[0], w.split(":")[1]) for w in messages[msgid][:3]
                          if ":" in w]))
     po.save(str(path))
+    compile_catalog(path)
     print(f"{path}: {len(po)} messages, {untranslated} untranslated")
     return 0
+
+
+def compile_catalog(po_path: Path) -> Path:
+    """The compiled catalogue (.mo) beside ``po_path``, which signflow reads at run time
+    (parsing the .po takes longer than many a command); fuzzy and untranslated entries are
+    left out, as gettext does. Run after every change to the .po (tests/test_i18n.py
+    checks that the two agree)."""
+    mo_path = po_path.with_suffix(".mo")
+    polib.pofile(str(po_path)).save_as_mofile(str(mo_path))
+    return mo_path
 
 
 if __name__ == "__main__":

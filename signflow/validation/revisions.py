@@ -92,6 +92,9 @@ class DocumentHistory:
         self.path = path
         self.reader = open_reader(data, path)
         self._reviews: dict[int, RevisionReview] = {}
+        self._duplicate_keys: dict[int, list[tuple[int, str]]] = {}
+        self._own_findings: dict[tuple[int, int, tuple[int, ...]], list[str]] = {}
+        self._geometry: list[str] | None = None
         self._shapes: dict[int, DocumentShape] = {}
         self._diff_policy: Any = None
 
@@ -203,7 +206,7 @@ class DocumentHistory:
             diff = self._diff_policy.apply(old, new, None, None)
             result = RevisionReview(revision,
                                     LEVEL_NAMES.get(diff.modification_level.value, "other"),
-                                    frozenset(diff.changed_form_fields))
+                                    frozenset(str(name) for name in diff.changed_form_fields))
         except SuspiciousModification as exc:
             result = RevisionReview(revision, "other", frozenset(),
                                     str(exc).splitlines()[0][:200])
@@ -214,6 +217,20 @@ class DocumentHistory:
                     reason=failure_reason(exc)))
         self._reviews[revision] = result
         return result
+
+    def byte_level_findings(self) -> tuple[dict[int, RevisionReview],
+                                           dict[int, list[tuple[int, str]]]]:
+        """The revision reviews and duplicate-key findings computed so far: plain data,
+        what another process working on the same bytes can hand back."""
+        return dict(self._reviews), dict(self._duplicate_keys)
+
+    def adopt_findings(self, reviews: dict[int, RevisionReview],
+                       duplicate_keys: dict[int, list[tuple[int, str]]]) -> None:
+        """Findings on these same bytes computed elsewhere (signflow.validation._split)."""
+        for revision, review in reviews.items():
+            self._reviews.setdefault(revision, review)
+        for first, found in duplicate_keys.items():
+            self._duplicate_keys.setdefault(first, found)
 
     @property
     def reviews(self) -> dict[int, RevisionReview]:
@@ -336,7 +353,12 @@ class DocumentHistory:
 
     def geometry_problems(self) -> list[str]:
         """Each signflow field of the reference revision on its anchor, visible (empty for
-        documents without signflow fields)."""
+        documents without signflow fields; computed once)."""
+        if self._geometry is None:
+            self._geometry = self._find_geometry_problems()
+        return list(self._geometry)
+
+    def _find_geometry_problems(self) -> list[str]:
         from signflow.validation.workflow import geometry_problems
 
         if not self.is_signflow:
@@ -411,13 +433,9 @@ class DocumentHistory:
                 continue
             found = self._generic_problems(revision, records)
             if self.is_signflow:
-                try:
-                    found += self._signflow_problems(start, revision, records)
-                except Exception as exc:  # an unreadable revision is not an explained one
-                    found.append(_("the revision could not be analysed ({reason})").format(
-                        reason=failure_reason(exc)))
+                found += self._own_rules(start, revision, tuple(records))
             problems += [(revision, message) for message in found]
-        problems += self._duplicate_key_problems(max(start + 1, known_good))
+        problems += self.duplicate_key_problems(max(start + 1, known_good))
         if numbering is None and self.is_signflow:
             for (member, part), _name in self.issue_fields.items():
                 seal = self.signature_for(member, "seal") if part == "number" else None
@@ -435,18 +453,55 @@ class DocumentHistory:
                         reason=failure_reason(exc))))
         return problems
 
-    def _duplicate_key_problems(self, first: int) -> list[tuple[int, str]]:
+    def duplicate_key_problems(self, first: int) -> list[tuple[int, str]]:
+        """Keys defined twice in the trailers and objects of revision ``first`` and later,
+        as (revision, message) (computed once)."""
         from signflow.pdf.reader import revision_ends
         from signflow.validation.workflow import duplicate_key_problems
 
         if first >= self.total_revisions:
             return []
+        cached = self._duplicate_keys.get(first)
+        if cached is not None:
+            return list(cached)
         try:
-            return duplicate_key_problems(self.data, revision_ends(self.data, self.reader),
-                                          first)
+            found = duplicate_key_problems(self.data, revision_ends(self.data, self.reader),
+                                           first)
         except Exception as exc:  # unreadable: nothing after the first signature is proven
-            return [(first, _("the revision could not be analysed ({reason})").format(
+            found = [(first, _("the revision could not be analysed ({reason})").format(
                 reason=failure_reason(exc)))]
+        self._duplicate_keys[first] = found
+        return list(found)
+
+    def apply_own_rules(self) -> None:
+        """signflow's own rules for every revision after the reference revision that
+        ``workflow_problems`` will judge by them (computed now, used then): the part of
+        the analysis that needs no difference analysis."""
+        start = self.reference_revision
+        if start is None or not self.is_signflow:
+            return
+        signed_in: dict[int, list[SignatureRecord]] = {}
+        for record in self.signatures:
+            signed_in.setdefault(record.revision, []).append(record)
+        numbering = self.numbering_revision
+        for revision in range(start + 1, self.total_revisions):
+            records = signed_in.get(revision, [])
+            if not (revision == numbering and not records):
+                self._own_rules(start, revision, tuple(records))
+        self.geometry_problems()
+
+    def _own_rules(self, start: int, revision: int,
+                   records: tuple[SignatureRecord, ...]) -> list[str]:
+        key = (start, revision, tuple(id(r) for r in records))
+        cached = self._own_findings.get(key)
+        if cached is None:
+            try:
+                cached = self._signflow_problems(start, revision, list(records))
+            except Exception as exc:  # an unreadable revision is not an explained one
+                cached = [_("the revision could not be analysed ({reason})").format(
+                    reason=failure_reason(exc))]
+            self._own_findings[key] = cached
+        return list(cached)
 
     def _generic_problems(self, revision: int, records: list[SignatureRecord]) -> list[str]:
         """pyHanko's difference analysis, read strictly: only signing may change fields."""

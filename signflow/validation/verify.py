@@ -196,8 +196,18 @@ class _Judgement:
     judged_at: dt.datetime | None = None  # the moment its certificate was judged at
 
 
+def _judged(record: SignatureRecord, ctx: _Context) -> _Judgement | Exception:
+    """``_judge``, or what it raised (hostile or malformed signatures: reported by
+    ``_verify_signature``, which then checks the signature's integrity alone)."""
+    try:
+        return _judge(record, ctx)
+    except Exception as exc:
+        return exc
+
+
 def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _Context,
-                      after: dict[int, list[str]]) -> SignatureVerdict:
+                      after: dict[int, list[str]],
+                      judged: _Judgement | Exception) -> SignatureVerdict:
     from signflow.validation.revisions import signature_intact
 
     emb = record.embedded
@@ -220,7 +230,9 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
     ts_time: dt.datetime | None = None
     time_proven = False
     try:
-        judgement = _judge(record, ctx)
+        if isinstance(judged, Exception):
+            raise judged
+        judgement = judged
         status = judgement.status
         intact, valid = bool(status.intact), bool(status.valid)
         trusted = bool(status.trusted)
@@ -532,6 +544,17 @@ def _judge(record: SignatureRecord, ctx: _Context) -> _Judgement:
     covered = ctx.proven_existence(record.revision)
     ts_moment = covered or ctx.policy.at
     emb = record.embedded
+    if covered is None and not ctx.policy.online:
+        # Offline, with no document timestamp over it, the signer is judged at the
+        # validation time whatever its timestamp says, in the context its timestamp is
+        # judged in: pyHanko's one validation (which checks the signature timestamp with
+        # that context first) answers both questions.
+        context = _context_at(ctx, ts_moment)
+        status = _run(ctx, async_validate_pdf_signature(
+            emb, signer_validation_context=context, ts_validation_context=context,
+            skip_diff=True))
+        trusted_ts, problem = _timestamp_judgement(status.timestamp_validity, None)
+        return _Judgement(status, trusted_ts, problem, ctx.policy.at)
 
     def timing(context: Any) -> Any:
         return _run(ctx, collect_timing_info(
@@ -540,18 +563,10 @@ def _judge(record: SignatureRecord, ctx: _Context) -> _Judgement:
     # the signature timestamp's TSA certificate: revocation as for the signer's (online, a
     # status that cannot be established means its time is not used)
     tsv, ts_unchecked, ts_mode = _settle(ctx, ts_moment, timing, _timing_settled)
-    trusted_ts = tsv is not None and bool(tsv.intact and tsv.valid and tsv.trusted) and \
-        ts_unchecked is None
-    problem = None
-    if tsv is not None and not (tsv.intact and tsv.valid):
-        problem = _("the signature timestamp is not valid")
-    elif ts_unchecked is not None:
-        problem = _("the signature timestamp is not used: {problem}").format(
-            problem=ts_unchecked)
+    trusted_ts, problem = _timestamp_judgement(tsv, ts_unchecked)
+    invalid = tsv is not None and not (tsv.intact and tsv.valid)
+    if ts_unchecked is not None and not invalid:
         ts_mode = "online"  # its status is not established: pyHanko must not trust it either
-    elif tsv is not None and not tsv.trusted:
-        problem = _("the signature timestamp is not from a trusted timestamp authority: its "
-                    "time is not used")
     signer_moment = ctx.policy.at
     if covered is not None:
         signer_moment = min(covered, tsv.timestamp) if trusted_ts else covered
@@ -565,6 +580,23 @@ def _judge(record: SignatureRecord, ctx: _Context) -> _Judgement:
     status, unchecked, _mode = _settle(ctx, signer_moment, signer, _status_settled)
     _note_unchecked(ctx, record, unchecked)
     return _Judgement(status, trusted_ts, problem, signer_moment)
+
+
+def _timestamp_judgement(tsv: Any, unchecked: str | None) -> tuple[bool, str | None]:
+    """Whether the signature timestamp ``tsv`` (pyHanko's status, None when there is none)
+    proves a time, and if not, why (``unchecked``: its revocation status could not be
+    established online)."""
+    trusted = tsv is not None and bool(tsv.intact and tsv.valid and tsv.trusted) and \
+        unchecked is None
+    if tsv is not None and not (tsv.intact and tsv.valid):
+        return trusted, _("the signature timestamp is not valid")
+    if unchecked is not None:
+        return trusted, _("the signature timestamp is not used: {problem}").format(
+            problem=unchecked)
+    if tsv is not None and not tsv.trusted:
+        return trusted, _("the signature timestamp is not from a trusted timestamp "
+                          "authority: its time is not used")
+    return trusted, None
 
 
 def _note_unchecked(ctx: _Context, record: SignatureRecord, problem: str | None) -> None:
@@ -677,9 +709,13 @@ def _completeness(history: DocumentHistory, roster: Roster,
 
 
 def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None,
-                history: DocumentHistory | None = None) -> FileVerdict:
+                history: DocumentHistory | None = None, *,
+                split: bool = False) -> FileVerdict:
     """``history``: the file already read (the bytes judged are then exactly those a
-    caller holds, e.g. ``signflow receive``, not the file as it is on disk now)."""
+    caller holds, e.g. ``signflow receive``, not the file as it is on disk now).
+    ``split``: analyse the revisions in a forked child while this process judges the
+    signatures (single-threaded callers on a machine with more than one core; the verdict
+    is the same)."""
     at = policy.at or dt.datetime.now(dt.UTC)
     try:
         history = history if history is not None else read_history(path)
@@ -694,7 +730,7 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
                            validation_time=_iso(at))
     ctx = _Context(policy=policy, roots=roots if roots is not None else policy.load_roots())
     try:
-        return _verify_history(path, history, ctx, at)
+        return _verify_history(path, history, ctx, at, split)
     finally:
         if ctx.loop is not None:
             try:
@@ -704,21 +740,35 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
 
 
 def _verify_history(path: Path, history: DocumentHistory, ctx: _Context,
-                    at: dt.datetime) -> FileVerdict:
+                    at: dt.datetime, split: bool = False) -> FileVerdict:
+    from signflow.validation import _split
+
     policy = ctx.policy
     history.prime_digests()
-    file_problems: list[str] = []
-    ctx.dss, ctx.dss_problems = _dss_material(history)
-    file_problems += ctx.dss_problems
-    ctx.dss_updates = _dss_updates(history)
-    _prove_times(history, ctx)
+    # on a file with many revisions, pyHanko's difference analysis and the duplicate-key
+    # scan run in a child process while this one judges the signatures (when asked to)
+    child = _split.ForkedFindings(history) if split else None
+    try:
+        file_problems: list[str] = []
+        ctx.dss, ctx.dss_problems = _dss_material(history)
+        file_problems += ctx.dss_problems
+        ctx.dss_updates = _dss_updates(history)
+        _prove_times(history, ctx)
+        judgements = [_judged(r, ctx) for r in history.signatures]
+        if child is not None:
+            history.apply_own_rules()  # what needs no difference analysis, meanwhile
+            child.adopt()
+    finally:
+        if child is not None:
+            child.close()
     # every revision after the first signature must be explained by the workflow, judged
     # against what that signature covers
     after: dict[int, list[str]] = {}
     for revision, message in history.workflow_problems():
         after.setdefault(revision, []).append(message)
     file_problems += history.geometry_problems()
-    verdicts = [_verify_signature(r, history, ctx, after) for r in history.signatures]
+    verdicts = [_verify_signature(r, history, ctx, after, judged)
+                for r, judged in zip(history.signatures, judgements, strict=True)]
     regular = [v for v in verdicts if not v.is_timestamp]
     if not regular:
         file_problems.append(_("the document carries no signature"))
@@ -747,16 +797,20 @@ def _verify_one(args: tuple[Path, VerifyPolicy]) -> FileVerdict:
 def verify_files(paths: Sequence[Path], policy: VerifyPolicy,
                  workers: int | None = None) -> list[FileVerdict]:
     """Verify several files; with more than one, in parallel worker processes (the work is
-    CPU-bound Python), results in the order given."""
-    import multiprocessing
+    CPU-bound Python), results in the order given. One file with many revisions on a
+    machine with more than one core: its revision analysis is shared with a child process
+    (``verify_file(split=True)``)."""
     import os
-    from concurrent.futures import ProcessPoolExecutor
 
     roots = policy.load_roots()  # fail early, once, on an unreadable trust root
-    n = min(workers or os.cpu_count() or 1, len(paths))
-    if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [verify_file(p, policy, roots) for p in paths]
-    # fork: the workers inherit the loaded libraries instead of importing them again
-    with ProcessPoolExecutor(max_workers=n,
-                             mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(_verify_one, [(p, policy) for p in paths]))
+    cores = workers or os.cpu_count() or 1
+    if min(cores, len(paths)) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if "fork" in multiprocessing.get_all_start_methods():
+            # fork: the workers inherit the loaded libraries instead of importing them again
+            with ProcessPoolExecutor(max_workers=min(cores, len(paths)),
+                                     mp_context=multiprocessing.get_context("fork")) as pool:
+                return list(pool.map(_verify_one, [(p, policy) for p in paths]))
+    return [verify_file(p, policy, roots, split=cores > 1) for p in paths]

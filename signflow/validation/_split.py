@@ -1,0 +1,140 @@
+"""Half of one file's revision analysis in a forked child while the parent judges the
+signatures: on a file with many signatures, pyHanko's difference analysis of every
+revision and the duplicate-key scan (the child) take about as long as the signatures'
+cryptography and signflow's own revision rules (the parent), and all of it is CPU-bound
+Python.
+
+The child inherits the parsed file (fork, after ``gc.freeze()``, so that neither process's
+collector walks, and so copies, the inherited heap) and sends back plain data: the revision
+reviews and the duplicate-key findings, which the parent adopts as if it had computed them
+(they depend on the file's bytes only). Anything unexpected (no fork on this platform,
+threads running, the child failing, killed, or answering something else) leaves the parent
+to compute them itself: the verdict is the same either way, only the time differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import signal
+import threading
+from typing import Any, TypeGuard
+
+from signflow.validation.revisions import DocumentHistory, RevisionReview
+
+# below this many revisions after the first signature, a child costs more than it saves
+MIN_REVISIONS = 8
+
+Findings = tuple[dict[int, RevisionReview], dict[int, list[tuple[int, str]]]]
+
+
+def byte_level_findings(history: DocumentHistory, first: int) -> Findings:
+    """Every revision from ``first`` on reviewed, and the duplicate keys from there."""
+    for revision in range(first, history.total_revisions):
+        history.review(revision)
+    history.duplicate_key_problems(first)
+    return history.byte_level_findings()
+
+
+def _plain(answer: Any) -> TypeGuard[Findings]:
+    """The child's answer has exactly the expected shape and types (plain ``str``, not a
+    pyHanko string that would drag a reader along)."""
+    if not (isinstance(answer, tuple) and len(answer) == 2):
+        return False
+    reviews, duplicates = answer
+    return (type(reviews) is dict and type(duplicates) is dict
+            and all(type(k) is int and type(v) is RevisionReview and v.revision == k
+                    and type(v.level) is str and type(v.changed_fields) is frozenset
+                    and all(type(n) is str for n in v.changed_fields)
+                    and (v.suspicious is None or type(v.suspicious) is str)
+                    for k, v in reviews.items())
+            and all(type(k) is int and type(v) is list
+                    and all(type(p) is tuple and len(p) == 2 and type(p[0]) is int
+                            and type(p[1]) is str for p in v)
+                    for k, v in duplicates.items()))
+
+
+class ForkedFindings:
+    """``byte_level_findings`` started in a child process when that is worth it;
+    ``adopt()`` hands its answer to the history (or does nothing, and the history computes
+    the findings itself when asked)."""
+
+    def __init__(self, history: DocumentHistory) -> None:
+        self.history = history
+        self.pid: int | None = None
+        self.fd: int | None = None
+        self.froze = False
+        start = history.reference_revision
+        if (start is None or history.total_revisions - start - 1 < MIN_REVISIONS
+                or not hasattr(os, "fork") or threading.active_count() > 1
+                or (os.cpu_count() or 1) < 2):
+            return
+        # (a caller's own frozen objects are left as they are)
+        self.froze = gc.get_freeze_count() == 0
+        if self.froze:
+            gc.freeze()
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            self._thaw()
+            return
+        if pid == 0:  # the child: find, answer, leave without running the parent's exits
+            code = 0
+            try:
+                os.close(read_end)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                payload = pickle.dumps(byte_level_findings(history, start + 1),
+                                       protocol=pickle.HIGHEST_PROTOCOL)
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(write_end, view):]
+            except BaseException:
+                code = 1  # no answer: the parent computes the findings itself
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        self.pid, self.fd = pid, read_end
+
+    def adopt(self) -> None:
+        """Wait for the child's answer and give it to the history (if usable)."""
+        if self.fd is None:
+            return
+        chunks = []
+        try:
+            while chunk := os.read(self.fd, 1 << 16):
+                chunks.append(chunk)
+        except OSError:
+            chunks = []
+        finally:
+            self.close()
+        try:
+            answer = pickle.loads(b"".join(chunks)) if chunks else None
+        except Exception:
+            return
+        if _plain(answer):
+            reviews, duplicate_keys = answer
+            self.history.adopt_findings(reviews, duplicate_keys)
+
+    def _thaw(self) -> None:
+        if self.froze:
+            self.froze = False
+            gc.unfreeze()
+
+    def close(self) -> None:
+        """Stop and reap the child (also when the parent gives up early)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            self._thaw()
+        if self.pid is not None:
+            pid, self.pid = self.pid, None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
