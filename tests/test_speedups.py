@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from asn1crypto import x509
@@ -160,6 +161,7 @@ def test_importing_signflow_replaces_nothing_in_pyhanko_asn1crypto_or_click():
 _USE_SIGNFLOW = _SNAPSHOT + r'''
 import hashlib, io
 from pathlib import Path
+from typing import Any
 
 
 def digest_of_every_object(data):
@@ -564,6 +566,7 @@ def test_plain_pyhanko_when_asked_or_on_an_unknown_version(monkeypatch, signed_a
 _VERIFY = r'''
 import json, re, sys
 from pathlib import Path
+from typing import Any
 import datetime as dt
 from signflow.pdf.reader import open_reader
 from signflow.roster import load_roster
@@ -696,6 +699,40 @@ def test_duplicate_keys_are_found_once_as_with_plain_pyhanko(body, monkeypatch):
     plain = duplicate_key_problems(data, ends, 1)
     assert len(plain) == 1 and "/A" in plain[0][1], plain
     assert ours == plain
+
+
+@pytest.mark.parametrize("body", [
+    b"<< /Contents <" + _HEX + b"> /A 1 /A 2 >>",
+    b"<< /T (/Contents <" + _HEX + b">) /A 1 /A 2 >>",
+    b"<< /A 1 /A 2 >>",
+])
+def test_duplicate_keys_are_found_through_the_historys_reader_after_it_read_them(body):
+    """The scan parses the objects anew through the document's own reader, also one that
+    reader read (and kept) before anyone listened: pyHanko's warning comes again. Its later
+    reads get an object equal to a plain reader's."""
+    from pyhanko.pdf_utils import generic, reader
+
+    from signflow.validation.revisions import DocumentHistory
+    from signflow.validation.workflow import duplicate_key_problems
+
+    data, ends = _with_revision(body)
+    history = DocumentHistory(data, "dup.pdf")
+    ref = generic.Reference(3, 0)
+    earlier = history.reader.get_object(ref)  # read before the scan: no warning heard
+    found = duplicate_key_problems(data, ends, 1, history.reader)
+    assert found == duplicate_key_problems(data, ends, 1), "not as with a reader of its own"
+    assert len(found) == 1 and "/A" in found[0][1], found
+    assert history.duplicate_key_problems(1) == found
+    assert history.reader.get_object(ref) is earlier, "the scan replaced an object read before"
+    # an object first read after the scan: the scan's parse, equal to a plain reader's
+    fresh = DocumentHistory(data, "dup.pdf")
+    duplicate_key_problems(data, ends, 1, fresh.reader)
+    plain = reader.PdfFileReader(io.BytesIO(data), strict=False)
+
+    def canon(obj: Any) -> tuple:
+        return type(obj).__name__, {k: repr(dict.__getitem__(obj, k)) for k in dict.keys(obj)}
+
+    assert canon(fresh.reader.get_object(ref)) == canon(plain.get_object(ref))
 
 
 def test_the_duplicate_key_listener_still_hears_when_pyhanko_is_quiet():

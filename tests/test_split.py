@@ -31,14 +31,14 @@ def child_pids(monkeypatch, tmp_path):
 
     record = tmp_path / "pids"
     record.write_text("")
-    real = _split.byte_level_findings
+    real = _split.child_findings
 
     def recorded(history, first):
         with record.open("a") as f:
             f.write(f"{os.getpid()}\n")
         return real(history, first)
 
-    monkeypatch.setattr(_split, "byte_level_findings", recorded)
+    monkeypatch.setattr(_split, "child_findings", recorded)
     return lambda: [int(p) for p in record.read_text().split()]
 
 
@@ -75,7 +75,7 @@ def test_a_child_that_fails_leaves_the_work_to_the_parent(signed_agreement, demo
 
     plain = _verdict(signed_agreement, demo_pki, pki_roster, split=False)
     parent = os.getpid()
-    recorded = _split.byte_level_findings  # (the fixture's wrapper: the child is seen)
+    recorded = _split.child_findings  # (the fixture's wrapper: the child is seen)
 
     def failing(history, first):
         found = recorded(history, first)
@@ -91,10 +91,10 @@ def test_a_child_that_fails_leaves_the_work_to_the_parent(signed_agreement, demo
             # a reviewed field name that would drag the child's reader along
             reviews = {r: RevisionReview(r, "none", frozenset({generic.TextStringObject("x")}))
                        for r in found[0]}
-            return reviews, found[1]
-        return ({1: "not a review"}, "garbage")
+            return reviews, found[1], found[2]
+        return ({1: "not a review"}, "garbage", None)
 
-    monkeypatch.setattr(_split, "byte_level_findings", failing)
+    monkeypatch.setattr(_split, "child_findings", failing)
     shared = _verdict(signed_agreement, demo_pki, pki_roster, split=True)
     assert len(child_pids()) == 1, "the child should have started"
     assert shared == plain, f"a child that {how} changed the verdict"
@@ -108,17 +108,21 @@ def test_the_parent_takes_only_plain_answers():
     from signflow.validation.revisions import RevisionReview
 
     good = ({3: RevisionReview(3, "form_filling", frozenset({"sf-head-a"}))},
-            {2: [(3, "object 5 0 defines /Contents twice")]})
+            {2: [(3, "object 5 0 defines /Contents twice")]}, ["a field is not on its anchor"])
     assert _plain(good)
+    assert _plain(({}, {}, None))
     bad = [
-        ({3: RevisionReview(4, "none", frozenset())}, {}),  # another revision's review
-        ({3: RevisionReview(3, "none", frozenset({generic.TextStringObject("sf")}))}, {}),
-        ({3: RevisionReview(3, "none", frozenset(), generic.TextStringObject("x"))}, {}),
-        ({"3": RevisionReview(3, "none", frozenset())}, {}),
-        ({}, {2: [(3, 4)]}),
-        ({}, {2: ((3, "x"),)}),
+        ({3: RevisionReview(4, "none", frozenset())}, {}, None),  # another revision's review
+        ({3: RevisionReview(3, "none", frozenset({generic.TextStringObject("sf")}))}, {}, None),
+        ({3: RevisionReview(3, "none", frozenset(), generic.TextStringObject("x"))}, {}, None),
+        ({"3": RevisionReview(3, "none", frozenset())}, {}, None),
+        ({}, {2: [(3, 4)]}, None),
+        ({}, {2: ((3, "x"),)}, None),
+        ({}, {}, [generic.TextStringObject("x")]),
+        ({}, {}, ("x",)),
         ({}, []),
-        ([], {}),
+        ({}, [], None),
+        ([], {}, None),
         None,
     ]
     for answer in bad:

@@ -1,15 +1,16 @@
 """Half of one file's revision analysis in a forked child while the parent judges the
-signatures: on a file with many signatures, pyHanko's difference analysis of every
-revision and the duplicate-key scan (the child) take about as long as the signatures'
-cryptography and signflow's own revision rules (the parent), and all of it is CPU-bound
-Python.
+signatures: on a file with many signatures, the duplicate-key scan, pyHanko's difference
+analysis of every revision and the fields' geometry against their anchors (the child) take
+about as long as the signatures' cryptography and signflow's own rules for each revision
+(the parent), and all of it is CPU-bound Python.
 
 The child inherits the parsed file (fork, after ``gc.freeze()``, so that neither process's
 collector walks, and so copies, the inherited heap) and sends back plain data: the revision
-reviews and the duplicate-key findings, which the parent adopts as if it had computed them
-(they depend on the file's bytes only). Anything unexpected (no fork on this platform,
-threads running, the child failing, killed, or answering something else) leaves the parent
-to compute them itself: the verdict is the same either way, only the time differs.
+reviews, the duplicate-key findings and the geometry problems, which the parent adopts as
+if it had computed them (they depend on the file's bytes only). Anything unexpected (no
+fork on this platform, threads running, the child failing, killed, or answering something
+else) leaves the parent to compute them itself: the verdict is the same either way, only
+the time differs.
 """
 
 from __future__ import annotations
@@ -22,29 +23,31 @@ import signal
 import threading
 from typing import Any, TypeGuard
 
-from signflow.validation.revisions import DocumentHistory, RevisionReview
+from signflow.validation.revisions import DocumentHistory, Findings, RevisionReview
 
 # below this many revisions after the first signature, a child costs more than it saves
 MIN_REVISIONS = 8
 
-Findings = tuple[dict[int, RevisionReview], dict[int, list[tuple[int, str]]]]
-
-
-def byte_level_findings(history: DocumentHistory, first: int) -> Findings:
-    """Every revision from ``first`` on reviewed, and the duplicate keys from there."""
+def child_findings(history: DocumentHistory, first: int) -> Findings:
+    """The duplicate keys from revision ``first`` on, every revision from there reviewed
+    (in this order: the scan parses each object written since, and the reviews then read
+    those parses), and the fields' geometry."""
+    history.duplicate_key_problems(first)
     for revision in range(first, history.total_revisions):
         history.review(revision)
-    history.duplicate_key_problems(first)
-    return history.byte_level_findings()
+    history.geometry_problems()
+    return history.shareable_findings()
 
 
 def _plain(answer: Any) -> TypeGuard[Findings]:
     """The child's answer has exactly the expected shape and types (plain ``str``, not a
     pyHanko string that would drag a reader along)."""
-    if not (isinstance(answer, tuple) and len(answer) == 2):
+    if not (type(answer) is tuple and len(answer) == 3):
         return False
-    reviews, duplicates = answer
+    reviews, duplicates, geometry = answer
     return (type(reviews) is dict and type(duplicates) is dict
+            and (geometry is None or (type(geometry) is list
+                                      and all(type(p) is str for p in geometry)))
             and all(type(k) is int and type(v) is RevisionReview and v.revision == k
                     and type(v.level) is str and type(v.changed_fields) is frozenset
                     and all(type(n) is str for n in v.changed_fields)
@@ -57,7 +60,7 @@ def _plain(answer: Any) -> TypeGuard[Findings]:
 
 
 class ForkedFindings:
-    """``byte_level_findings`` started in a child process when that is worth it;
+    """``child_findings`` started in a child process when that is worth it;
     ``adopt()`` hands its answer to the history (or does nothing, and the history computes
     the findings itself when asked)."""
 
@@ -89,7 +92,7 @@ class ForkedFindings:
                 os.close(read_end)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                payload = pickle.dumps(byte_level_findings(history, start + 1),
+                payload = pickle.dumps(child_findings(history, start + 1),
                                        protocol=pickle.HIGHEST_PROTOCOL)
                 view = memoryview(payload)
                 while view:
@@ -118,8 +121,7 @@ class ForkedFindings:
         except Exception:
             return
         if _plain(answer):
-            reviews, duplicate_keys = answer
-            self.history.adopt_findings(reviews, duplicate_keys)
+            self.history.adopt_findings(answer)
 
     def _thaw(self) -> None:
         if self.froze:

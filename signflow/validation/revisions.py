@@ -47,6 +47,11 @@ class RevisionReview:
     suspicious: str | None = None  # pyHanko could not explain some change
 
 
+# what a child process computes on the same bytes and hands back (signflow.validation._split):
+# revision -> review, first revision -> duplicate-key problems, geometry problems (or None)
+Findings = tuple[dict[int, RevisionReview], dict[int, list[tuple[int, str]]], list[str] | None]
+
+
 @dataclass
 class SignatureRecord:
     field: str
@@ -218,19 +223,21 @@ class DocumentHistory:
         self._reviews[revision] = result
         return result
 
-    def byte_level_findings(self) -> tuple[dict[int, RevisionReview],
-                                           dict[int, list[tuple[int, str]]]]:
-        """The revision reviews and duplicate-key findings computed so far: plain data,
-        what another process working on the same bytes can hand back."""
-        return dict(self._reviews), dict(self._duplicate_keys)
+    def shareable_findings(self) -> Findings:
+        """The revision reviews, duplicate-key findings and geometry problems computed so
+        far: plain data, what another process working on the same bytes can hand back."""
+        return dict(self._reviews), dict(self._duplicate_keys), \
+            None if self._geometry is None else list(self._geometry)
 
-    def adopt_findings(self, reviews: dict[int, RevisionReview],
-                       duplicate_keys: dict[int, list[tuple[int, str]]]) -> None:
+    def adopt_findings(self, findings: Findings) -> None:
         """Findings on these same bytes computed elsewhere (signflow.validation._split)."""
+        reviews, duplicate_keys, geometry = findings
         for revision, review in reviews.items():
             self._reviews.setdefault(revision, review)
         for first, found in duplicate_keys.items():
             self._duplicate_keys.setdefault(first, found)
+        if self._geometry is None and geometry is not None:
+            self._geometry = list(geometry)
 
     @property
     def reviews(self) -> dict[int, RevisionReview]:
@@ -466,7 +473,7 @@ class DocumentHistory:
             return list(cached)
         try:
             found = duplicate_key_problems(self.data, revision_ends(self.data, self.reader),
-                                           first)
+                                           first, self.reader)
         except Exception as exc:  # unreadable: nothing after the first signature is proven
             found = [(first, _("the revision could not be analysed ({reason})").format(
                 reason=failure_reason(exc)))]
@@ -488,7 +495,6 @@ class DocumentHistory:
             records = signed_in.get(revision, [])
             if not (revision == numbering and not records):
                 self._own_rules(start, revision, tuple(records))
-        self.geometry_problems()
 
     def _own_rules(self, start: int, revision: int,
                    records: tuple[SignatureRecord, ...]) -> list[str]:

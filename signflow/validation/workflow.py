@@ -21,7 +21,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +120,41 @@ def _rect(value: Any) -> tuple[float, float, float, float]:
     return (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
 
 
-def _pages(resolver: Any) -> Iterator[tuple[Any, Any, tuple[float, float, float, float]]]:
+class _Reading:
+    """The objects of one revision, read by reference (``reader.get_object(ref, revision)``:
+    signflow's reader parses each version of an object once for every revision that sees
+    it) rather than through a ``HistoricalResolver``, which copies every object it returns
+    for its revision: reading the fields of each revision of a document with many
+    signatures spent most of its time copying. Read only: every reference, in a dictionary,
+    an array or a chain, is followed through ``self``, never through the object's own
+    binding (which would read the newest revision)."""
+
+    def __init__(self, resolver: Any) -> None:
+        self.reader = resolver.reader
+        self.revision = resolver.revision
+        self.root = resolver.root
+
+    def __call__(self, value: Any) -> Any:
+        from pyhanko.pdf_utils import generic
+
+        for _hop in range(MAX_DEPTH):
+            if not isinstance(value, generic.IndirectObject):
+                return value
+            value = self.reader.get_object(value.reference, revision=self.revision)
+        raise ShapeError("a chain of references")
+
+    def get(self, container: Any, key: str, default: Any = None) -> Any:
+        return self(container.raw_get(key)) if key in container else default
+
+    def rect(self, value: Any) -> tuple[float, float, float, float]:
+        from pyhanko.pdf_utils import generic
+
+        if not isinstance(value, generic.ArrayObject):
+            raise ShapeError("a rectangle is not an array")
+        return _rect([self(v) for v in _raw_items(value)])
+
+
+def _pages(read: _Reading) -> Iterator[tuple[Any, Any, tuple[float, float, float, float]]]:
     """(reference, page dictionary, visible box) of every page, in order; a cycle, a direct
     page or an absurd depth is a ShapeError."""
     from pyhanko.pdf_utils import generic
@@ -130,7 +164,7 @@ def _pages(resolver: Any) -> Iterator[tuple[Any, Any, tuple[float, float, float,
     def walk(node: Any, depth: int, box: Any) -> Iterator[tuple[Any, Any, Any]]:
         if depth > MAX_DEPTH:
             raise ShapeError("the page tree is too deep")
-        kids = _get(node, "/Kids")
+        kids = read.get(node, "/Kids")
         if not isinstance(kids, generic.ArrayObject):
             raise ShapeError("a page tree node has no /Kids array")
         for kid in _raw_items(kids):
@@ -138,21 +172,22 @@ def _pages(resolver: Any) -> Iterator[tuple[Any, Any, tuple[float, float, float,
             if ref is None:
                 raise ShapeError("a page is not an indirect object")
             _visit(seen, ref, "page")
-            obj = kid.get_object()
+            obj = read(kid)
             if not isinstance(obj, generic.DictionaryObject):
                 raise ShapeError("a page is not a dictionary")
-            own = _get(obj, "/CropBox", _get(obj, "/MediaBox", box))
-            if _get(obj, "/Type") == "/Pages" or "/Kids" in obj:
+            own = read.get(obj, "/CropBox", read.get(obj, "/MediaBox", box))
+            if read.get(obj, "/Type") == "/Pages" or "/Kids" in obj:
                 yield from walk(obj, depth + 1, own)
             else:
                 if own is None:
                     raise ShapeError("a page has no /MediaBox")
-                yield ref, obj, _rect(own)
+                yield ref, obj, read.rect(own)
 
-    root_pages = _get(resolver.root, "/Pages")
+    root_pages = read.get(read.root, "/Pages")
     if not isinstance(root_pages, generic.DictionaryObject):
         raise ShapeError("the document has no page tree")
-    yield from walk(root_pages, 0, _get(root_pages, "/CropBox", _get(root_pages, "/MediaBox")))
+    yield from walk(root_pages, 0, read.get(root_pages, "/CropBox",
+                                            read.get(root_pages, "/MediaBox")))
 
 
 def read_shape(resolver: Any, revision: int) -> DocumentShape:
@@ -161,7 +196,8 @@ def read_shape(resolver: Any, revision: int) -> DocumentShape:
 
     shape = DocumentShape(revision)
     try:
-        pages = list(_pages(resolver))
+        read = _Reading(resolver)
+        pages = list(_pages(read))
     except Exception as exc:  # a hostile page tree: the shape is unknown, say why
         shape.problems.append(_("the page tree cannot be read ({reason})").format(
             reason=_reason(exc)))
@@ -172,7 +208,7 @@ def read_shape(resolver: Any, revision: int) -> DocumentShape:
     annots = []
     for index, (_page_ref, page, _box) in enumerate(pages):
         try:
-            items = _get(page, "/Annots", generic.ArrayObject())
+            items = read.get(page, "/Annots", generic.ArrayObject())
             if not isinstance(items, generic.ArrayObject):
                 raise ShapeError("/Annots is not an array")
             refs = tuple(_ref(a) for a in _raw_items(items))
@@ -186,7 +222,7 @@ def read_shape(resolver: Any, revision: int) -> DocumentShape:
         annots.append(refs)
     shape.annots = tuple(annots)
     try:
-        _read_fields(resolver, shape, page_of)
+        _read_fields(read, shape, page_of)
     except Exception as exc:
         shape.problems.append(_("the form fields cannot be read ({reason})").format(
             reason=_reason(exc)))
@@ -206,15 +242,15 @@ def _raw_items(array: Any) -> list[Any]:
     return [array.raw_get(i) for i in range(len(array))]
 
 
-def _read_fields(resolver: Any, shape: DocumentShape, page_of: dict[Any, int]) -> None:
+def _read_fields(read: _Reading, shape: DocumentShape, page_of: dict[Any, int]) -> None:
     from pyhanko.pdf_utils import generic
 
-    acroform = _get(resolver.root, "/AcroForm")
+    acroform = read.get(read.root, "/AcroForm")
     if acroform is None:
         return
     if not isinstance(acroform, generic.DictionaryObject):
         raise ShapeError("/AcroForm is not a dictionary")
-    fields = _get(acroform, "/Fields", generic.ArrayObject())
+    fields = read.get(acroform, "/Fields", generic.ArrayObject())
     if not isinstance(fields, generic.ArrayObject):
         raise ShapeError("/Fields is not an array")
     seen: set[Any] = set()
@@ -226,31 +262,31 @@ def _read_fields(resolver: Any, shape: DocumentShape, page_of: dict[Any, int]) -
             ref = _ref(item)
             if ref is not None:
                 _visit(seen, ref, "field")
-            obj = item.get_object()
+            obj = read(item)
             if not isinstance(obj, generic.DictionaryObject):
                 raise ShapeError("a form field is not a dictionary")
-            part = str(obj["/T"]) if "/T" in obj else ""
+            part = str(read.get(obj, "/T")) if "/T" in obj else ""
             name = f"{prefix}.{part}" if prefix and part else (part or prefix)
-            ft = _get(obj, "/FT", inherited_ft)
-            kids = _get(obj, "/Kids")
+            ft = read.get(obj, "/FT", inherited_ft)
+            kids = read.get(obj, "/Kids")
             if kids is not None and not isinstance(kids, generic.ArrayObject):
                 raise ShapeError("/Kids is not an array")
             kid_items = _raw_items(kids) if kids is not None else []
             named_kids = [k for k in kid_items
-                          if isinstance(k.get_object(), generic.DictionaryObject)
-                          and "/T" in k.get_object()]
+                          if isinstance(read(k), generic.DictionaryObject)
+                          and "/T" in read(k)]
             if named_kids:
                 walk(kids, name, ft, depth + 1)
                 continue
             if not part and not prefix:
                 raise ShapeError("a form field has no name")
-            widgets = [(_ref(k), k.get_object()) for k in kid_items] if kid_items else \
+            widgets = [(_ref(k), read(k)) for k in kid_items] if kid_items else \
                 [(ref, obj)]
             if name in shape.fields:
                 raise ShapeError(f"two form fields are named {name}")
             first = widgets[0][1] if widgets else obj
-            rect = _rect(first["/Rect"]) if "/Rect" in first else None
-            flags = int(_get(first, "/F", 0))
+            rect = read.rect(read.get(first, "/Rect")) if "/Rect" in first else None
+            flags = int(read.get(first, "/F", 0))
             page = page_of.get(widgets[0][0]) if widgets and widgets[0][0] is not None \
                 else None
             shape.fields[name] = FieldShape(
@@ -752,15 +788,19 @@ def _duplicate_keys() -> Iterator[_DuplicateKeys]:
                 logger.propagate = _saved[1]
 
 
-def duplicate_key_problems(data: bytes, ends: list[int], first: int) -> list[tuple[int, str]]:
+def duplicate_key_problems(data: bytes, ends: list[int], first: int,
+                           reader: Any = None) -> list[tuple[int, str]]:
     """Dictionaries written in revision ``first`` or later that define a key twice, as
     (revision, message). pyHanko (read leniently) keeps a key's first value, most viewers
     its last: an appended object with a second /Contents, /Pages or /Root would show one
-    document and be judged as another. ``ends``: where each revision ends in ``data``."""
+    document and be judged as another. ``ends``: where each revision ends in ``data``.
+    ``reader``: signflow's reader of these bytes, if there is one: the objects are parsed
+    anew through it (pyHanko warns only while parsing), and its later reads use these
+    parses; otherwise through a reader of their own."""
     import bisect
     import io
 
-    from signflow._internal.pyhanko.reader import open_pdf_reader
+    from signflow._internal.pyhanko.reader import SignflowPdfReader, open_pdf_reader
 
     problems: list[tuple[int, str]] = []
 
@@ -768,23 +808,44 @@ def duplicate_key_problems(data: bytes, ends: list[int], first: int) -> list[tup
         return bisect.bisect_left(ends, offset)
 
     with _duplicate_keys() as seen:
-        # a reader of its own, so that every object is parsed (and warned about) here;
+        # a reader of its own reads every trailer here, where its warnings are heard;
         # signflow's reader reports the same byte offsets as pyHanko's
-        reader = open_pdf_reader(io.BytesIO(data), strict=False)  # reads every trailer
+        own = open_pdf_reader(io.BytesIO(data), strict=False)
     for offset, key in seen.found:
         if revision_at(offset) >= first:
             problems.append((revision_at(offset), _(
                 "the trailer defines {key} twice (viewers would read another document)")
                 .format(key=key)))
+    parse: Callable[[Any, int], bool]
+    if isinstance(reader, SignflowPdfReader) and \
+            reader.xrefs.total_revisions == own.xrefs.total_revisions:
+        source: Any = reader
+        parsed: set[tuple[int, int, Any]] = set()
+
+        def parse(ref: Any, revision: int) -> bool:
+            # each version of an object once, as a reader's caches would
+            version = (ref.idnum, ref.generation, reader.xrefs.get_historical_ref(ref, revision))
+            if version in parsed:
+                return False
+            parsed.add(version)
+            reader.parse_anew(ref, revision)
+            return True
+    else:
+        source = own
+
+        def parse(ref: Any, revision: int) -> bool:
+            own.get_historical_resolver(revision)(ref)
+            return True
+
     # one listener for all the objects (attaching one per object costs more than the
     # parsing); each object's warnings are those added while it was parsed
     with _duplicate_keys() as seen:
-        for revision in range(first, reader.xrefs.total_revisions):
-            resolver = reader.get_historical_resolver(revision)
-            for ref in reader.xrefs.explicit_refs_in_revision(revision):
+        for revision in range(first, source.xrefs.total_revisions):
+            for ref in source.xrefs.explicit_refs_in_revision(revision):
                 before = len(seen.found)
                 try:
-                    resolver(ref)
+                    if not parse(ref, revision):
+                        continue
                 except Exception as exc:  # unreadable: an unexplained object
                     problems.append((revision, _("object {ref} cannot be read ({reason})")
                                      .format(ref=f"{ref.idnum} {ref.generation}",

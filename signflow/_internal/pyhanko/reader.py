@@ -270,6 +270,27 @@ class SignflowPdfReader(PdfFileReader):
             obj = obj.decrypted
         return obj
 
+    def parse_anew(self, ref: generic.Reference, revision: int) -> Any:
+        """The object ``ref`` as of ``revision``, parsed from its bytes again, whatever this
+        reader has read before (so that pyHanko warns again about what it finds there, a
+        key defined twice for one). The result is kept where ``get_object`` looks when
+        nothing is there yet: whoever reads the object next uses this parse instead of
+        parsing it once more. (An encrypted file's objects, and cross-reference streams,
+        which pyHanko reads without decryption, are not kept.)"""
+        marker = self.xrefs.get_historical_ref(ref, revision)
+        obj = self._read_object(ref, marker)
+        if self._signflow_data is None or ref in self.xrefs.xref_stream_refs or \
+                isinstance(obj, generic.DecryptedObjectProxy):
+            return obj
+        if marker == self.xrefs.get_historical_ref(ref, self.xrefs.total_revisions - 1):
+            # the newest version: PdfFileReader.get_object(ref) caches it by reference
+            if self.cache_get_indirect_object(ref.generation, ref.idnum) is None:
+                self.cache_indirect_object(ref.generation, ref.idnum, obj)
+        else:  # an older one: this reader's own cache, by where its bytes are
+            self._signflow_objects.setdefault((ref.idnum, ref.generation, marker, False, False),
+                                              obj)
+        return obj
+
     def _read_object(self, ref: generic.Reference, marker: Any, never_decrypt: bool = False,
                      as_metadata_stream: bool = False) -> Any:
         data = self._signflow_data
