@@ -91,8 +91,8 @@ def test_a_child_that_fails_leaves_the_work_to_the_parent(signed_agreement, demo
             # a reviewed field name that would drag the child's reader along
             reviews = {r: RevisionReview(r, "none", frozenset({generic.TextStringObject("x")}))
                        for r in found[0]}
-            return reviews, found[1], found[2]
-        return ({1: "not a review"}, "garbage", None)
+            return reviews, found[1], found[2], found[3]
+        return ({1: "not a review"}, "garbage", None, None)
 
     monkeypatch.setattr(_split, "child_findings", failing)
     shared = _verdict(signed_agreement, demo_pki, pki_roster, split=True)
@@ -104,25 +104,37 @@ def test_a_child_that_fails_leaves_the_work_to_the_parent(signed_agreement, demo
 def test_the_parent_takes_only_plain_answers():
     from pyhanko.pdf_utils import generic
 
+    from signflow.pdf.anchors import Anchor, IssueAnchor
     from signflow.validation._split import _plain
     from signflow.validation.revisions import RevisionReview
 
+    anchors = ([Anchor("ha-noi", "head", 0, (1.0, 2.0, 3.0, 4.0))],
+               [IssueAnchor("ha-noi", "number", "KH-TTr", 0, (1.0, 2.0, 3.0, 4.0))])
     good = ({3: RevisionReview(3, "form_filling", frozenset({"sf-head-a"}))},
-            {2: [(3, "object 5 0 defines /Contents twice")]}, ["a field is not on its anchor"])
+            {2: [(3, "object 5 0 defines /Contents twice")]}, ["a field is not on its anchor"],
+            anchors)
     assert _plain(good)
-    assert _plain(({}, {}, None))
+    assert _plain(({}, {}, None, None))
     bad = [
-        ({3: RevisionReview(4, "none", frozenset())}, {}, None),  # another revision's review
-        ({3: RevisionReview(3, "none", frozenset({generic.TextStringObject("sf")}))}, {}, None),
-        ({3: RevisionReview(3, "none", frozenset(), generic.TextStringObject("x"))}, {}, None),
-        ({"3": RevisionReview(3, "none", frozenset())}, {}, None),
-        ({}, {2: [(3, 4)]}, None),
-        ({}, {2: ((3, "x"),)}, None),
-        ({}, {}, [generic.TextStringObject("x")]),
-        ({}, {}, ("x",)),
-        ({}, []),
-        ({}, [], None),
-        ([], {}, None),
+        ({3: RevisionReview(4, "none", frozenset())}, {}, None, None),  # another revision's
+        ({3: RevisionReview(3, "none", frozenset({generic.TextStringObject("sf")}))}, {}, None,
+         None),
+        ({3: RevisionReview(3, "none", frozenset(), generic.TextStringObject("x"))}, {}, None,
+         None),
+        ({"3": RevisionReview(3, "none", frozenset())}, {}, None, None),
+        ({}, {2: [(3, 4)]}, None, None),
+        ({}, {2: ((3, "x"),)}, None, None),
+        ({}, {}, [generic.TextStringObject("x")], None),
+        ({}, {}, ("x",), None),
+        ({}, {}, None, ([Anchor("ha-noi", "witness", 0, (1.0, 2.0, 3.0, 4.0))], [])),
+        ({}, {}, None, ([Anchor("ha-noi", "head", 0, (1.0, 2.0, 3.0))], [])),
+        ({}, {}, None, ([Anchor(generic.TextStringObject("x"), "head", 0, (1.0,) * 4)], [])),
+        ({}, {}, None, ([], [IssueAnchor("ha-noi", "seal", None, 0, (1.0,) * 4)])),
+        ({}, {}, None, ([anchors[1][0]], [])),  # an issue anchor among the signature ones
+        ({}, {}, None, (anchors[0],)),
+        ({}, {}, None),
+        ({}, [], None, None),
+        ([], {}, None, None),
         None,
     ]
     for answer in bad:

@@ -6,11 +6,11 @@ about as long as the signatures' cryptography and signflow's own rules for each 
 
 The child inherits the parsed file (fork, after ``gc.freeze()``, so that neither process's
 collector walks, and so copies, the inherited heap) and sends back plain data: the revision
-reviews, the duplicate-key findings and the geometry problems, which the parent adopts as
-if it had computed them (they depend on the file's bytes only). Anything unexpected (no
-fork on this platform, threads running, the child failing, killed, or answering something
-else) leaves the parent to compute them itself: the verdict is the same either way, only
-the time differs.
+reviews, the duplicate-key findings, the geometry problems and the anchors read from the
+page content, which the parent adopts as if it had computed them (they depend on the file's
+bytes only). Anything unexpected (no fork on this platform, threads running, the child
+failing, killed, or answering something else) leaves the parent to compute them itself:
+the verdict is the same either way, only the time differs.
 """
 
 from __future__ import annotations
@@ -42,12 +42,13 @@ def child_findings(history: DocumentHistory, first: int) -> Findings:
 def _plain(answer: Any) -> TypeGuard[Findings]:
     """The child's answer has exactly the expected shape and types (plain ``str``, not a
     pyHanko string that would drag a reader along)."""
-    if not (type(answer) is tuple and len(answer) == 3):
+    if not (type(answer) is tuple and len(answer) == 4):
         return False
-    reviews, duplicates, geometry = answer
+    reviews, duplicates, geometry, scan = answer
     return (type(reviews) is dict and type(duplicates) is dict
             and (geometry is None or (type(geometry) is list
                                       and all(type(p) is str for p in geometry)))
+            and (scan is None or _plain_anchors(scan))
             and all(type(k) is int and type(v) is RevisionReview and v.revision == k
                     and type(v.level) is str and type(v.changed_fields) is frozenset
                     and all(type(n) is str for n in v.changed_fields)
@@ -57,6 +58,24 @@ def _plain(answer: Any) -> TypeGuard[Findings]:
                     and all(type(p) is tuple and len(p) == 2 and type(p[0]) is int
                             and type(p[1]) is str for p in v)
                     for k, v in duplicates.items()))
+
+
+def _plain_anchors(scan: Any) -> bool:
+    from signflow.pdf.anchors import Anchor, IssueAnchor
+    from signflow.roster import ROLES
+
+    def box(value: Any) -> bool:
+        return type(value) is tuple and len(value) == 4 and \
+            all(type(v) is float for v in value)
+
+    if not (type(scan) is tuple and len(scan) == 2 and type(scan[0]) is list
+            and type(scan[1]) is list):
+        return False
+    return all(type(a) is Anchor and type(a.member) is str and a.role in ROLES
+               and type(a.page) is int and box(a.box) for a in scan[0]) and \
+        all(type(a) is IssueAnchor and type(a.member) is str and a.part in ("number", "date")
+            and (a.symbol is None or type(a.symbol) is str) and type(a.page) is int
+            and box(a.box) for a in scan[1])
 
 
 class ForkedFindings:

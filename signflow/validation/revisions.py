@@ -48,8 +48,10 @@ class RevisionReview:
 
 
 # what a child process computes on the same bytes and hands back (signflow.validation._split):
-# revision -> review, first revision -> duplicate-key problems, geometry problems (or None)
-Findings = tuple[dict[int, RevisionReview], dict[int, list[tuple[int, str]]], list[str] | None]
+# revision -> review, first revision -> duplicate-key problems, geometry problems, the
+# anchors in what the first signature covers (None: not computed there)
+Findings = tuple[dict[int, RevisionReview], dict[int, list[tuple[int, str]]], list[str] | None,
+                 tuple[list[Any], list[Any]] | None]
 
 
 @dataclass
@@ -224,14 +226,19 @@ class DocumentHistory:
         return result
 
     def shareable_findings(self) -> Findings:
-        """The revision reviews, duplicate-key findings and geometry problems computed so
-        far: plain data, what another process working on the same bytes can hand back."""
+        """The revision reviews, duplicate-key findings, geometry problems and anchors
+        computed so far: plain data, what another process working on the same bytes can
+        hand back."""
+        scan = self.__dict__.get("_anchor_scan")  # (the cached property, if it was read)
         return dict(self._reviews), dict(self._duplicate_keys), \
-            None if self._geometry is None else list(self._geometry)
+            None if self._geometry is None else list(self._geometry), \
+            None if scan is None else (list(scan[0]), list(scan[1]))
 
     def adopt_findings(self, findings: Findings) -> None:
         """Findings on these same bytes computed elsewhere (signflow.validation._split)."""
-        reviews, duplicate_keys, geometry = findings
+        reviews, duplicate_keys, geometry, scan = findings
+        if scan is not None:
+            self.__dict__.setdefault("_anchor_scan", scan)
         for revision, review in reviews.items():
             self._reviews.setdefault(revision, review)
         for first, found in duplicate_keys.items():
