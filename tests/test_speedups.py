@@ -84,6 +84,7 @@ def named_originals():
         "XRefCache.get_last_change": vars(xref.XRefCache)["get_last_change"],
         "XRefCache.get_historical_ref": vars(xref.XRefCache)["get_historical_ref"],
         "XRefCache.get_introducing_revision": vars(xref.XRefCache)["get_introducing_revision"],
+        "XRefCache.explicit_refs_in_revision": vars(xref.XRefCache)["explicit_refs_in_revision"],
         "NameTypeAndValue._ldap_string_prep": vars(x509.NameTypeAndValue)["_ldap_string_prep"],
         "Name.__eq__": vars(x509.Name)["__eq__"],
         "Name.hashable": vars(x509.Name)["hashable"],
@@ -302,6 +303,16 @@ def _compare_readers(data: bytes) -> int:
     assert isinstance(ours.xrefs, SignflowXRefCache)
     total = theirs.xrefs.total_revisions
     compared = 0
+    for revision in range(-total, total + 1):  # (negative: counted from the newest)
+        for _twice in range(2):  # the second answer from signflow's memory
+            mine, my_error = _outcome(lambda r=revision: ours.xrefs.explicit_refs_in_revision(r))
+            pyhankos, error = _outcome(
+                lambda r=revision: theirs.xrefs.explicit_refs_in_revision(r))
+            assert (mine, my_error) == (pyhankos, error), ("explicit refs", revision)
+            assert error is not None or type(mine) is set
+    mine = ours.xrefs.explicit_refs_in_revision(0)
+    mine.clear()  # a caller's own set: signflow's memory is not changed through it
+    assert ours.xrefs.explicit_refs_in_revision(0) == theirs.xrefs.explicit_refs_in_revision(0)
     for revision in range(total):
         refs = sorted(theirs.xrefs.explicit_refs_in_revision(revision)
                       | theirs.xrefs.refs_freed_in_revision(revision),
@@ -763,3 +774,32 @@ def test_the_duplicate_key_listener_still_hears_when_pyhanko_is_quiet():
     leaked = [r.getMessage() for r in seen if r.name == "pyhanko.pdf_utils.generic"]
     assert not leaked, f"warnings the application silenced reached its handlers: {leaked}"
     assert kept == (logging.ERROR, True, []), f"the listener left the logger as {kept}"
+
+
+def test_one_early_duplicate_key_scan_answers_as_a_scan_from_each_revision():
+    """verify scans every revision after the first before it reads anything else (each
+    object is then parsed once); what it reports from the first signature on must be what
+    a scan that started there reports, on every file of the corpus, from every revision."""
+    from signflow.validation.revisions import DocumentHistory
+
+    compared = 0
+    for name in sorted(set(MUST_FLAG) | set(MUST_PASS)):
+        data = (CORPUS / name).read_bytes()
+        early = DocumentHistory(data, name)
+        early.scan_duplicate_keys()
+        for first in range(1, early.total_revisions):
+            fresh = DocumentHistory(data, name)
+            assert early.duplicate_key_problems(first) == \
+                fresh.duplicate_key_problems(first), (name, first)
+            compared += 1
+    assert compared > 20, compared
+
+
+def test_a_duplicate_key_scan_cannot_answer_for_revisions_it_did_not_read():
+    from signflow.validation.workflow import scan_duplicate_keys
+
+    data, ends = _with_revision(b"<< /A 1 /A 2 >>")
+    scan = scan_duplicate_keys(data, ends, 1)
+    assert [message for _r, message in scan.problems(1)] and scan.problems(2) == []
+    with pytest.raises(ValueError):
+        scan.problems(0)

@@ -32,7 +32,8 @@ def child_findings(history: DocumentHistory, first: int) -> Findings:
     """The duplicate keys from revision ``first`` on, every revision from there reviewed
     (in this order: the scan parses each object written since, and the reviews then read
     those parses), and the fields' geometry."""
-    history.duplicate_key_problems(first)
+    history.scan_duplicate_keys(1)  # (from the start: the difference analysis's first
+    history.duplicate_key_problems(first)  # index reads the earlier revisions' objects)
     for revision in range(first, history.total_revisions):
         history.review(revision)
     history.geometry_problems()

@@ -100,6 +100,8 @@ class DocumentHistory:
         self.reader = open_reader(data, path)
         self._reviews: dict[int, RevisionReview] = {}
         self._duplicate_keys: dict[int, list[tuple[int, str]]] = {}
+        # the scan itself (workflow.DuplicateKeyScan), or why it failed
+        self._duplicate_scan: Any = None
         self._own_findings: dict[tuple[int, int, tuple[int, ...]], list[str]] = {}
         self._geometry: list[str] | None = None
         self._shapes: dict[int, DocumentShape] = {}
@@ -434,6 +436,9 @@ class DocumentHistory:
         for record in self.signatures:
             signed_in.setdefault(record.revision, []).append(record)
         problems: list[tuple[int, str]] = []
+        # first: the scan parses every object written since, and the analyses below then
+        # read those parses instead of parsing them again (its problems are listed last)
+        duplicates = self.duplicate_key_problems(max(start + 1, known_good))
         numbering = self.numbering_revision if self.is_signflow else None
         for revision in range(max(start + 1, known_good), self.total_revisions):
             records = signed_in.get(revision, [])
@@ -449,7 +454,7 @@ class DocumentHistory:
             if self.is_signflow:
                 found += self._own_rules(start, revision, tuple(records))
             problems += [(revision, message) for message in found]
-        problems += self.duplicate_key_problems(max(start + 1, known_good))
+        problems += duplicates
         if numbering is None and self.is_signflow:
             for (member, part), _name in self.issue_fields.items():
                 seal = self.signature_for(member, "seal") if part == "number" else None
@@ -467,23 +472,37 @@ class DocumentHistory:
                         reason=failure_reason(exc))))
         return problems
 
+    def scan_duplicate_keys(self, start: int = 1) -> None:
+        """The duplicate-key scan from revision ``start`` on, now (unless done from there
+        or earlier). Run before anything else reads the file's objects, each is parsed
+        once: the scan's parses are the ones later reads use."""
+        from signflow.pdf.reader import revision_ends
+        from signflow.validation.workflow import scan_duplicate_keys
+
+        scan = self._duplicate_scan
+        if isinstance(scan, str) or (scan is not None and scan.start <= start):
+            return
+        try:
+            self._duplicate_scan = scan_duplicate_keys(
+                self.data, revision_ends(self.data, self.reader), start, self.reader)
+        except Exception as exc:  # unreadable: nothing after the first signature is proven
+            self._duplicate_scan = failure_reason(exc)
+
     def duplicate_key_problems(self, first: int) -> list[tuple[int, str]]:
         """Keys defined twice in the trailers and objects of revision ``first`` and later,
         as (revision, message) (computed once)."""
-        from signflow.pdf.reader import revision_ends
-        from signflow.validation.workflow import duplicate_key_problems
-
         if first >= self.total_revisions:
             return []
         cached = self._duplicate_keys.get(first)
         if cached is not None:
             return list(cached)
-        try:
-            found = duplicate_key_problems(self.data, revision_ends(self.data, self.reader),
-                                           first, self.reader)
-        except Exception as exc:  # unreadable: nothing after the first signature is proven
+        self.scan_duplicate_keys(first)
+        scan = self._duplicate_scan
+        if scan is None or isinstance(scan, str):
             found = [(first, _("the revision could not be analysed ({reason})").format(
-                reason=failure_reason(exc)))]
+                reason=scan or "?"))]
+        else:
+            found = scan.problems(first)
         self._duplicate_keys[first] = found
         return list(found)
 

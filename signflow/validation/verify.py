@@ -718,7 +718,12 @@ def verify_file(path: Path, policy: VerifyPolicy, roots: list[Any] | None = None
     is the same)."""
     at = policy.at or dt.datetime.now(dt.UTC)
     try:
-        history = history if history is not None else read_history(path)
+        if history is None:
+            history = read_history(path)
+            if not split:
+                # before anything else reads the objects: each is then parsed once (with
+                # a child, the child scans)
+                history.scan_duplicate_keys()
         history.signatures  # noqa: B018 - parse every signature now, inside the guard
     except InputError as exc:
         return FileVerdict(file=str(path), ok=False, complete=None, readable=False,

@@ -130,15 +130,16 @@ class _Reading:
     binding (which would read the newest revision)."""
 
     def __init__(self, resolver: Any) -> None:
+        from pyhanko.pdf_utils import generic
+
         self.reader = resolver.reader
         self.revision = resolver.revision
         self.root = resolver.root
+        self.indirect = generic.IndirectObject
 
     def __call__(self, value: Any) -> Any:
-        from pyhanko.pdf_utils import generic
-
         for _hop in range(MAX_DEPTH):
-            if not isinstance(value, generic.IndirectObject):
+            if not isinstance(value, self.indirect):
                 return value
             value = self.reader.get_object(value.reference, revision=self.revision)
         raise ShapeError("a chain of references")
@@ -463,7 +464,9 @@ def rewritten_objects_problems(reader: Any, revision: int, baseline: DocumentSha
         rules.setdefault(ref, "dss")
     earlier = {r.idnum: r.generation for rev in range(revision)
                for r in xrefs.explicit_refs_in_revision(rev)}
-    for ref in xrefs.explicit_refs_in_revision(revision):
+    # (in object-number order: the messages come in the same order from any reader)
+    for ref in sorted(xrefs.explicit_refs_in_revision(revision),
+                      key=lambda r: (r.idnum, r.generation)):
         if ref.idnum in earlier and earlier[ref.idnum] != ref.generation:
             # "2 1 obj" beside a live "2 0 obj": readers disagree on which one "2 0 R" means
             problems.append(_("object {ref} reuses the number of a live object of the "
@@ -788,72 +791,103 @@ def _duplicate_keys() -> Iterator[_DuplicateKeys]:
                 logger.propagate = _saved[1]
 
 
+@dataclass
+class DuplicateKeyScan:
+    """What the duplicate-key scan found from revision ``start`` on: the trailers' keys
+    defined twice (revision, key); each revision's objects, as (reference, version) in
+    object-number order; and for each version of an object, the keys it defines twice or
+    why it cannot be read. Plain data: the problems from any revision on (``problems``)."""
+
+    start: int
+    trailers: list[tuple[int, str]]
+    listed: dict[int, list[tuple[Any, tuple[int, int, Any]]]]
+    found: dict[tuple[int, int, Any], list[str] | str]
+
+    def problems(self, first: int) -> list[tuple[int, str]]:
+        """(revision, message) for revision ``first`` and later; each version of an object
+        is judged where it first appears from there (``first`` >= ``start``)."""
+        if first < self.start:
+            raise ValueError(f"scanned from revision {self.start}, asked from {first}")
+        problems = [(revision, _("the trailer defines {key} twice (viewers would read another "
+                                 "document)").format(key=key))
+                    for revision, key in self.trailers if revision >= first]
+        judged: set[tuple[int, int, Any]] = set()
+        for revision in sorted(r for r in self.listed if r >= first):
+            for ref, version in self.listed[revision]:
+                if version in judged:
+                    continue
+                judged.add(version)
+                found = self.found.get(version, [])
+                label = f"{ref.idnum} {ref.generation}"
+                if isinstance(found, str):  # unreadable: an unexplained object
+                    problems.append((revision, _("object {ref} cannot be read ({reason})")
+                                     .format(ref=label, reason=found)))
+                    continue
+                problems += [(revision, _("object {ref} defines {key} twice (viewers would "
+                                          "show something else)").format(ref=label, key=key))
+                             for key in found]
+        return problems
+
+
 def duplicate_key_problems(data: bytes, ends: list[int], first: int,
                            reader: Any = None) -> list[tuple[int, str]]:
     """Dictionaries written in revision ``first`` or later that define a key twice, as
     (revision, message). pyHanko (read leniently) keeps a key's first value, most viewers
     its last: an appended object with a second /Contents, /Pages or /Root would show one
     document and be judged as another. ``ends``: where each revision ends in ``data``.
-    ``reader``: signflow's reader of these bytes, if there is one: the objects are parsed
-    anew through it (pyHanko warns only while parsing), and its later reads use these
-    parses; otherwise through a reader of their own."""
+    ``reader``: signflow's reader of these bytes, if there is one (see
+    ``scan_duplicate_keys``)."""
+    return scan_duplicate_keys(data, ends, first, reader).problems(first)
+
+
+def scan_duplicate_keys(data: bytes, ends: list[int], start: int,
+                        reader: Any = None) -> DuplicateKeyScan:
+    """The duplicate-key scan of revision ``start`` and later. Through ``reader`` when it
+    is signflow's reader of these bytes: every object version is parsed anew through it
+    (pyHanko warns only while parsing), and its later reads use these parses; otherwise
+    through a reader of its own."""
     import bisect
     import io
 
     from signflow._internal.pyhanko.reader import SignflowPdfReader, open_pdf_reader
 
-    problems: list[tuple[int, str]] = []
-
-    def revision_at(offset: int) -> int:
-        return bisect.bisect_left(ends, offset)
-
     with _duplicate_keys() as seen:
         # a reader of its own reads every trailer here, where its warnings are heard;
         # signflow's reader reports the same byte offsets as pyHanko's
         own = open_pdf_reader(io.BytesIO(data), strict=False)
-    for offset, key in seen.found:
-        if revision_at(offset) >= first:
-            problems.append((revision_at(offset), _(
-                "the trailer defines {key} twice (viewers would read another document)")
-                .format(key=key)))
-    parse: Callable[[Any, int], bool]
+    trailers = [(bisect.bisect_left(ends, offset), key) for offset, key in seen.found]
+    source: Any
+    parse: Callable[[Any, int], Any]
     if isinstance(reader, SignflowPdfReader) and \
             reader.xrefs.total_revisions == own.xrefs.total_revisions:
-        source: Any = reader
-        parsed: set[tuple[int, int, Any]] = set()
-
-        def parse(ref: Any, revision: int) -> bool:
-            # each version of an object once, as a reader's caches would
-            version = (ref.idnum, ref.generation, reader.xrefs.get_historical_ref(ref, revision))
-            if version in parsed:
-                return False
-            parsed.add(version)
-            reader.parse_anew(ref, revision)
-            return True
+        source, parse = reader, reader.parse_anew
     else:
         source = own
 
-        def parse(ref: Any, revision: int) -> bool:
-            own.get_historical_resolver(revision)(ref)
-            return True
+        def parse(ref: Any, revision: int) -> Any:
+            return own.get_historical_resolver(revision)(ref)
 
+    listed: dict[int, list[tuple[Any, tuple[int, int, Any]]]] = {}
+    found: dict[tuple[int, int, Any], list[str] | str] = {}
     # one listener for all the objects (attaching one per object costs more than the
     # parsing); each object's warnings are those added while it was parsed
     with _duplicate_keys() as seen:
-        for revision in range(first, source.xrefs.total_revisions):
-            for ref in source.xrefs.explicit_refs_in_revision(revision):
+        for revision in range(start, source.xrefs.total_revisions):
+            listed[revision] = entries = []
+            # (in object-number order: the messages come in the same order from any reader)
+            for ref in sorted(source.xrefs.explicit_refs_in_revision(revision),
+                              key=lambda r: (r.idnum, r.generation)):
+                version = (ref.idnum, ref.generation,
+                           source.xrefs.get_historical_ref(ref, revision))
+                entries.append((ref, version))
+                if version in found:
+                    continue  # each version of an object once, as a reader's caches would
                 before = len(seen.found)
                 try:
-                    if not parse(ref, revision):
-                        continue
-                except Exception as exc:  # unreadable: an unexplained object
-                    problems.append((revision, _("object {ref} cannot be read ({reason})")
-                                     .format(ref=f"{ref.idnum} {ref.generation}",
-                                             reason=_reason(exc))))
+                    parse(ref, revision)
+                except Exception as exc:
+                    found[version] = _reason(exc)
                     continue
                 # (one warning per place: signflow's reader may parse an odd object twice)
-                for _offset, key in dict.fromkeys(seen.found[before:]):
-                    problems.append((revision, _(
-                        "object {ref} defines {key} twice (viewers would show something "
-                        "else)").format(ref=f"{ref.idnum} {ref.generation}", key=key)))
-    return problems
+                found[version] = [key for _offset, key in dict.fromkeys(seen.found[before:])]
+    return DuplicateKeyScan(start, trailers, listed, found)

@@ -61,10 +61,24 @@ class SignflowXRefCache(XRefCache):
 
     _signflow_by_id: dict[int, list[int]] | None = None
     _signflow_history: dict[tuple[int, int], tuple[list[int], list[Any]]]
+    _signflow_explicit: dict[int, frozenset[Any]]
 
     def _signflow_prepare(self) -> None:
         self._signflow_by_id = None
         self._signflow_history = {}
+        self._signflow_explicit = {}
+
+    def explicit_refs_in_revision(self, revision: Any) -> set[generic.Reference]:
+        """pyHanko's answer, worked out once per revision (a verification asks for each
+        revision's objects hundreds of times); each call gets a set of its own, as from
+        pyHanko."""
+        if not isinstance(revision, int) or not 0 <= revision < len(self._xref_sections):
+            return super().explicit_refs_in_revision(revision)
+        found = self._signflow_explicit.get(revision)
+        if found is None:
+            found = self._signflow_explicit[revision] = frozenset(
+                super().explicit_refs_in_revision(revision))
+        return set(found)
 
     def _sections_by_id(self) -> dict[int, list[int]]:
         """Object number -> the revisions whose section has an entry for it (in use, in
@@ -282,13 +296,12 @@ class SignflowPdfReader(PdfFileReader):
         if self._signflow_data is None or ref in self.xrefs.xref_stream_refs or \
                 isinstance(obj, generic.DecryptedObjectProxy):
             return obj
-        if marker == self.xrefs.get_historical_ref(ref, self.xrefs.total_revisions - 1):
-            # the newest version: PdfFileReader.get_object(ref) caches it by reference
-            if self.cache_get_indirect_object(ref.generation, ref.idnum) is None:
-                self.cache_indirect_object(ref.generation, ref.idnum, obj)
-        else:  # an older one: this reader's own cache, by where its bytes are
-            self._signflow_objects.setdefault((ref.idnum, ref.generation, marker, False, False),
-                                              obj)
+        # this reader's own cache, by where its bytes are (reads of any revision); and for
+        # the newest version, PdfFileReader.get_object(ref)'s, by reference
+        self._signflow_objects.setdefault((ref.idnum, ref.generation, marker, False, False), obj)
+        if marker == self.xrefs.get_historical_ref(ref, self.xrefs.total_revisions - 1) and \
+                self.cache_get_indirect_object(ref.generation, ref.idnum) is None:
+            self.cache_indirect_object(ref.generation, ref.idnum, obj)
         return obj
 
     def _read_object(self, ref: generic.Reference, marker: Any, never_decrypt: bool = False,
