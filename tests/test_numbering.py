@@ -189,12 +189,12 @@ def _head_signed(workspace, demo_pki, pki_roster) -> Path:
 def _fill(pdf: Path, number: int = 7, extra=None) -> None:
     """Fill the fields the way signflow does (optionally with another change in the same
     revision), without the register: what an attacker's tool could write."""
-    import datetime as dt
-
-    from signflow.signing.numbering import fill_issue_fields
+    from signflow.signing.numbering import fill_issue_fields, today_in_vietnam
     from signflow.validation.revisions import read_history
 
-    data = fill_issue_fields(read_history(pdf), MEMBER, number, dt.date.today())
+    # the date of issue in Vietnam, as signflow gives it (the machine's date is UTC: from
+    # 17:00 to midnight it is the day before the head's signing day in Vietnam)
+    data = fill_issue_fields(read_history(pdf), MEMBER, number, today_in_vietnam())
     pdf.write_bytes(data)
     if extra is not None:
         append_change(pdf, extra)
@@ -244,8 +244,6 @@ def test_a_second_numbering_is_flagged(workspace, demo_pki, pki_roster):
 def _numbered_with(plan: Path, number: int, change, demo_pki, pki_roster, monkeypatch):
     """The verdict on ``plan`` numbered (after its head) with ``change(writer)`` made in the
     same incremental update as the number and date."""
-    import datetime as dt
-
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
     from signflow.signing import numbering
@@ -261,7 +259,8 @@ def _numbered_with(plan: Path, number: int, change, demo_pki, pki_roster, monkey
 
     with monkeypatch.context() as patched:  # only for this one numbering
         patched.setattr(IncrementalPdfFileWriter, "write", write_with_change)
-        data = numbering.fill_issue_fields(history, MEMBER, number, dt.date.today())
+        data = numbering.fill_issue_fields(history, MEMBER, number,
+                                              numbering.today_in_vietnam())
     plan.write_bytes(data)
     return verdict(plan, demo_pki, pki_roster)
 
