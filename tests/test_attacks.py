@@ -668,3 +668,51 @@ def test_annotations_reordered_under_a_document_timestamp(cli, signed_agreement,
     pdf.write_bytes(out.getvalue())
     report = flagged(cli, pdf, demo_pki)
     assert any("thứ tự" in p or "lặp" in p for p in all_problems(report)), all_problems(report)
+
+
+# --- indirect numbers in page boxes and field rectangles -----------------------------------
+
+
+def _two_revisions_with_an_indirect_number() -> bytes:
+    """A page whose /MediaBox and a signature field whose /Rect take one of their numbers
+    from object 5 (792), and a second revision that rewrites object 5 (400) and nothing
+    else: a field moved without touching the field's own object."""
+    bodies = [b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] >> >>",
+              b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+              b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 5 0 R] /Annots [4 0 R] >>",
+              b"<< /FT /Sig /T (f) /Type /Annot /Subtype /Widget /P 3 0 R /F 4 "
+              b"/Rect [10 10 5 0 R 200] >>",
+              b"792"]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(bodies, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 6\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o
+                                                        for o in offsets)
+    out += b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    rewritten = len(out)
+    out += b"5 0 obj\n400\nendobj\n"
+    second = len(out)
+    out += b"xref\n5 1\n%010d 00000 n \n" % rewritten
+    out += b"trailer\n<< /Size 6 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+        xref, second)
+    return bytes(out)
+
+
+def test_indirect_numbers_are_read_as_of_each_revision_and_a_move_through_them_is_seen():
+    """Every number of a page box or a field rectangle is read as of the revision being
+    judged (not the newest one, which a later revision could have rewritten); moving a
+    field by rewriting the number object it uses is a change of place."""
+    from signflow.validation.revisions import DocumentHistory
+    from signflow.validation.workflow import compare_shapes
+
+    history = DocumentHistory(_two_revisions_with_an_indirect_number(), "indirect.pdf")
+    before, after = history.shape(0), history.shape(1)
+    assert not before.problems and not after.problems, (before.problems, after.problems)
+    assert before.boxes == ((0.0, 0.0, 612.0, 792.0),), before.boxes
+    assert before.fields["f"].rect == (10.0, 10.0, 792.0, 200.0), before.fields["f"]
+    assert after.fields["f"].rect == (10.0, 10.0, 400.0, 200.0), after.fields["f"]
+    assert any("'f'" in p for p in compare_shapes(before, after, set())), \
+        "a field moved through its rectangle's number object went unnoticed"
