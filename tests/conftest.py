@@ -242,6 +242,35 @@ def lta_agreement(pdf_pack, demo_pki, pki_roster, tmp_path_factory):
     return pdf
 
 
+def minimal_pdf(*bodies: bytes, trailer_extra: bytes = b"") -> bytes:
+    """A classic one-revision PDF whose objects 1, 2, ... are ``bodies`` (object 1 the
+    catalogue), written by hand: for files no PDF library would write."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(bodies, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(bodies) + 1, trailer_extra, xref)
+    return bytes(out)
+
+
+def with_object_revision(data: bytes, number: int, body: bytes, size: int) -> bytes:
+    """``data`` (a PDF whose newest trailer names /Root 1 0 R) plus an incremental revision
+    that writes object ``number`` as ``body`` and nothing else (/Size ``size``)."""
+    prev = int(data.rsplit(b"startxref\n", 1)[1].split(b"\n")[0])
+    offset = len(data)
+    data += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(data)
+    data += b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \n" % (number, offset)
+    data += b"trailer\n<< /Size %d /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+        size, prev, xref)
+    return data
+
+
 def append_change(pdf: Path, change) -> None:
     """Append one incremental revision made by ``change(writer)`` (tamper tests)."""
     import io

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROSTER, append_change, open_credential
+from .conftest import ROSTER, append_change, minimal_pdf, open_credential, with_object_revision
 
 VIETNAMESE = re.compile("[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]")
 FIRST = "ninh-binh"  # the first member in the roster's order
@@ -683,22 +683,7 @@ def _two_revisions_with_an_indirect_number() -> bytes:
               b"<< /FT /Sig /T (f) /Type /Annot /Subtype /Widget /P 3 0 R /F 4 "
               b"/Rect [10 10 5 0 R 200] >>",
               b"792"]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(bodies, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 6\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o
-                                                        for o in offsets)
-    out += b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
-    rewritten = len(out)
-    out += b"5 0 obj\n400\nendobj\n"
-    second = len(out)
-    out += b"xref\n5 1\n%010d 00000 n \n" % rewritten
-    out += b"trailer\n<< /Size 6 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
-        xref, second)
-    return bytes(out)
+    return with_object_revision(minimal_pdf(*bodies), 5, b"400", size=6)
 
 
 def test_indirect_numbers_are_read_as_of_each_revision_and_a_move_through_them_is_seen():

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from asn1crypto import x509
 
-from .conftest import ROOT
+from .conftest import ROOT, minimal_pdf, with_object_revision
 from .test_verify import CORPUS, MUST_FLAG, MUST_PASS
 
 # --- nothing patched -----------------------------------------------------------------------
@@ -367,21 +367,6 @@ def test_signflow_reader_reads_what_pyhanko_reads_in_the_corpus(name):
     _compare_readers((CORPUS / name).read_bytes())
 
 
-def _pdf(*bodies: bytes, trailer_extra: bytes = b"") -> bytes:
-    """A classic one-revision PDF whose objects 1, 2, ... are ``bodies``."""
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(bodies, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(bodies) + 1, trailer_extra, xref)
-    return bytes(out)
-
-
 _CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"
 _PAGES = b"<< /Type /Pages /Kids [] /Count 0 >>"
 _HEX = b"3082" + b"0a1B" * 700  # 2804 digits: long enough for the fast path
@@ -410,7 +395,7 @@ def test_the_fast_signature_value_path_changes_nothing(body, elided, caplog, eli
 
     from signflow._internal.pyhanko.reader import SignflowPdfReader
 
-    data = _pdf(_CATALOG, _PAGES, body, b"<< /Page 1 >>", b"4")
+    data = minimal_pdf(_CATALOG, _PAGES, body, b"<< /Page 1 >>", b"4")
     results = []
     for cls in (SignflowPdfReader, PdfFileReader):
         caplog.clear()
@@ -438,7 +423,7 @@ def test_a_reference_into_the_signature_value_reads_as_pyhanko_reads_it():
     from signflow._internal.pyhanko.reader import SignflowPdfReader
 
     signature = b"<< /Length 4 0 R /Contents <" + _HEX + b"> >>\nstream\nabc\nendstream"
-    data = _pdf(_CATALOG, _PAGES, signature, b"3")
+    data = minimal_pdf(_CATALOG, _PAGES, signature, b"3")
     fourth = data.index(b"4 0 obj\n3")
     inside = data.index(_HEX) + 1000
     data = data.replace(b"%010d 00000 n \n" % fourth, b"%010d 00000 n \n" % inside)
@@ -683,15 +668,9 @@ def test_verifying_leaves_logging_as_it_found_it(lta_agreement, demo_pki):
 def _with_revision(body: bytes) -> tuple[bytes, list[int]]:
     """A one-revision PDF plus a revision that writes object 3 as ``body``; and where each
     revision ends."""
-    data = _pdf(_CATALOG, _PAGES)
+    data = minimal_pdf(_CATALOG, _PAGES)
     first_end = len(data)
-    offset = len(data)
-    data += b"3 0 obj\n" + body + b"\nendobj\n"
-    xref = len(data)
-    data += b"xref\n0 1\n0000000000 65535 f \n3 1\n%010d 00000 n \n" % offset
-    prev = int(data.split(b"startxref\n")[1].split(b"\n")[0])
-    data += b"trailer\n<< /Size 4 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
-        prev, xref)
+    data = with_object_revision(data, 3, body, size=4)
     return data, [first_end, len(data)]
 
 
