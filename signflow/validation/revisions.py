@@ -102,7 +102,7 @@ class DocumentHistory:
         self._duplicate_keys: dict[int, list[tuple[int, str]]] = {}
         # the scan itself (workflow.DuplicateKeyScan), or why it failed
         self._duplicate_scan: Any = None
-        self._own_findings: dict[tuple[int, int, tuple[int, ...]], list[str]] = {}
+        self._own_findings: dict[tuple[int, int], list[str]] = {}
         self._geometry: list[str] | None = None
         self._shapes: dict[int, DocumentShape] = {}
         self._diff_policy: Any = None
@@ -432,9 +432,7 @@ class DocumentHistory:
             return []
         if since is not None and since < start:
             start = since
-        signed_in: dict[int, list[SignatureRecord]] = {}
-        for record in self.signatures:
-            signed_in.setdefault(record.revision, []).append(record)
+        signed_in = self._signed_in
         problems: list[tuple[int, str]] = []
         # first: the scan parses every object written since, and the analyses below then
         # read those parses instead of parsing them again (its problems are listed last)
@@ -452,7 +450,7 @@ class DocumentHistory:
                 continue
             found = self._generic_problems(revision, records)
             if self.is_signflow:
-                found += self._own_rules(start, revision, tuple(records))
+                found += self._own_rules(start, revision)
             problems += [(revision, message) for message in found]
         problems += duplicates
         if numbering is None and self.is_signflow:
@@ -506,6 +504,14 @@ class DocumentHistory:
         self._duplicate_keys[first] = found
         return list(found)
 
+    @cached_property
+    def _signed_in(self) -> dict[int, list[SignatureRecord]]:
+        """The signatures of each revision (more than one is a problem, named elsewhere)."""
+        signed_in: dict[int, list[SignatureRecord]] = {}
+        for record in self.signatures:
+            signed_in.setdefault(record.revision, []).append(record)
+        return signed_in
+
     def apply_own_rules(self) -> None:
         """signflow's own rules for every revision after the reference revision that
         ``workflow_problems`` will judge by them (computed now, used then): the part of
@@ -513,26 +519,22 @@ class DocumentHistory:
         start = self.reference_revision
         if start is None or not self.is_signflow:
             return
-        signed_in: dict[int, list[SignatureRecord]] = {}
-        for record in self.signatures:
-            signed_in.setdefault(record.revision, []).append(record)
         numbering = self.numbering_revision
         for revision in range(start + 1, self.total_revisions):
-            records = signed_in.get(revision, [])
-            if not (revision == numbering and not records):
-                self._own_rules(start, revision, tuple(records))
+            if not (revision == numbering and revision not in self._signed_in):
+                self._own_rules(start, revision)
 
-    def _own_rules(self, start: int, revision: int,
-                   records: tuple[SignatureRecord, ...]) -> list[str]:
-        key = (start, revision, tuple(id(r) for r in records))
-        cached = self._own_findings.get(key)
+    def _own_rules(self, start: int, revision: int) -> list[str]:
+        """``_signflow_problems`` of ``revision`` against ``start`` (computed once)."""
+        cached = self._own_findings.get((start, revision))
         if cached is None:
             try:
-                cached = self._signflow_problems(start, revision, list(records))
+                cached = self._signflow_problems(start, revision,
+                                                 self._signed_in.get(revision, []))
             except Exception as exc:  # an unreadable revision is not an explained one
                 cached = [_("the revision could not be analysed ({reason})").format(
                     reason=failure_reason(exc))]
-            self._own_findings[key] = cached
+            self._own_findings[(start, revision)] = cached
         return list(cached)
 
     def _generic_problems(self, revision: int, records: list[SignatureRecord]) -> list[str]:
