@@ -224,21 +224,67 @@ class Ledger:
         except OSError as exc:
             raise InputError(_("cannot open the ledger {path}: {reason}").format(
                 path=self.path, reason=os_error_message(exc, with_path=False))) from None
-        # Creation is one step for every process: the file SQLite makes is empty until the
-        # first schema write, and an empty ledger must be told from a new one.
+        # Creation is one step for every process (the lock) and for the disk: a new ledger
+        # is made whole in a temporary file and linked into place, so that a process killed
+        # while creating it leaves no ledger rather than an empty one (an empty ledger is a
+        # lost history and is refused).
         with self._creating():
             self._refuse_empty()
             try:
+                if not self.path.exists():
+                    self._create_whole()
                 self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA foreign_keys=ON")
-                self.db.executescript(_SCHEMA)
+                self.db.executescript(_SCHEMA)  # IF NOT EXISTS: brings older ledgers up
                 with self._transaction():
-                    self.created = self._start()
+                    self.created = self._start() or self.created
             except sqlite3.DatabaseError as exc:
                 raise InputError(_("cannot open the ledger {path}: {reason}").format(
                     path=self.path, reason=exc)) from None
+            except OSError as exc:
+                raise InputError(_("cannot open the ledger {path}: {reason}").format(
+                    path=self.path, reason=os_error_message(exc, with_path=False))) from None
         self.reconcile()
+
+    def _create_whole(self) -> None:
+        """Make a new ledger (schema and its first event) in a temporary file beside
+        ``path`` and link it into place. Runs under the creation lock: a leftover temporary
+        file is from a process killed while creating, and is removed."""
+        import tempfile
+
+        from signflow._internal.files import fault_point, fsync_dir, fsync_file
+
+        prefix = f".{self.path.name}.creating."
+        for stale in self.path.parent.glob(prefix + "*"):
+            stale.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".sqlite", dir=self.path.parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # as SQLite would have made it (mkstemp gives 0600)
+        os.close(fd)
+        temporary = Path(name)
+        try:
+            self.db = sqlite3.connect(name, isolation_level=None)
+            try:
+                self.db.execute("PRAGMA foreign_keys=ON")
+                self.db.executescript(_SCHEMA)
+                with self._transaction():
+                    self._start()
+            finally:
+                self.db.close()
+            fsync_file(temporary)
+            fault_point("ledger-before-link")
+            try:
+                os.link(temporary, self.path)  # never over a ledger that appeared meanwhile
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links here (FAT, some network shares): the lock
+                os.replace(temporary, self.path)  # keeps other signflow processes out
+            fsync_dir(self.path.parent)
+            self.created = True
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def _refuse_empty(self) -> None:
         if self.path.is_file() and self.path.stat().st_size == 0:

@@ -35,7 +35,8 @@ def test_killed_signer_is_reconciled_on_the_next_run(pdf_pack, demo_pki, tmp_pat
     source = pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf"
     original = source.read_bytes()
     moments: list[tuple[str, object]] = [("fault", "before-rename"), ("fault", "after-rename")]
-    moments = moments * 2 + [("delay", rng.uniform(0.2, 3.0)) for _ in range(KILLS - 4)]
+    moments = moments * 2 + [("fault", "ledger-before-link")]
+    moments += [("delay", rng.uniform(0.2, 3.0)) for _ in range(KILLS - len(moments))]
     seen: dict[str, int] = {}
     for i, (kind, when) in enumerate(moments):
         folder = tmp_path / f"k{i:02d}"
@@ -73,8 +74,11 @@ def test_killed_signer_is_reconciled_on_the_next_run(pdf_pack, demo_pki, tmp_pat
         else:
             assert not signed, f"{label}: the ledger records a signature the file lacks"
         assert not list(folder.glob(".*.tmp")), f"{label}: a temporary file remains"
+        assert not list(folder.glob(".*.creating.*")), f"{label}: a half-made ledger remains"
         if kind == "fault" and when == "after-rename":
             assert state == "new" and signed[0].details.get("recovered") is True, label
+        if kind == "fault" and when == "ledger-before-link":
+            assert state == "old" and signed == [], label
         if kind == "fault" and when == "before-rename":
             assert state == "old", label
         # and the document goes on: the next member signs on top, through the same ledger

@@ -278,6 +278,45 @@ def test_a_zero_byte_ledger_is_not_a_fresh_start(cli, anchored, demo_pki, tmp_pa
     assert ledger.stat().st_size == 0
 
 
+def test_a_process_killed_while_creating_the_ledger_leaves_none(tmp_path):
+    """SQLite makes the database file empty and writes it later: a process killed in
+    between left a 0-byte ledger, which every later run refused as a lost history (seen
+    in the crash test, a signer killed 0.2-3 s into its run). A new ledger is made whole
+    beside it and linked into place: killed before that, there is no ledger at all."""
+    import os
+    import subprocess
+    import sys
+
+    from signflow.ledger import Ledger
+
+    path = tmp_path / "ledger.sqlite"
+    code = f"from signflow.ledger import Ledger; Ledger({str(path)!r})"
+    env = dict(os.environ, SIGNFLOW_FAULT="ledger-before-link")
+    killed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert killed.returncode == -9, f"the fault point was not reached: {killed.stderr!r}"
+    assert not path.exists(), "a process killed while creating the ledger left a ledger"
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if ".creating." in p.name)
+    assert leftovers, "the half-made ledger is not where the next run will clear it"
+    with Ledger(path) as ledger:  # the next run creates it, and clears what was left
+        assert ledger.created, "the next run did not create the ledger"
+        events = ledger.events()
+        assert [e.action for e in events] == ["created"], events
+        assert events[0].details["ledger"] == str(path.absolute()), events[0].details
+        assert not ledger.verify_chain()
+    assert not [p.name for p in tmp_path.iterdir() if ".creating." in p.name]
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask(), oct(path.stat().st_mode)
+    with Ledger(path) as again:  # and it is a ledger like any other afterwards
+        assert not again.created and len(again.events()) == 1
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_a_ledger_the_workspace_used_may_not_vanish_or_be_replaced(cli, pdf_pack, demo_pki,
                                                                    tmp_path):
     pdf, ledger, config = workspace(pdf_pack, tmp_path)

@@ -71,7 +71,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush a file's bytes to the disk (before it is renamed or linked into place)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -110,7 +119,7 @@ def atomic_output(target: Path, mode: int | None = None) -> Iterator[BinaryIO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
