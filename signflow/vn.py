@@ -9,6 +9,12 @@ import re
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
 
 
+def today_in_vietnam() -> dt.date:
+    """Today's date in Vietnam (UTC+7), whatever the machine's time zone: a server on UTC
+    is still on yesterday from 17:00 UTC."""
+    return dt.datetime.now(VN_TZ).date()
+
+
 def day_text(day: int) -> str:
     """Days below 10 take a leading zero: 'ngày 05'."""
     return f"{day:02d}"

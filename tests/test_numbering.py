@@ -189,8 +189,9 @@ def _head_signed(workspace, demo_pki, pki_roster) -> Path:
 def _fill(pdf: Path, number: int = 7, extra=None) -> None:
     """Fill the fields the way signflow does (optionally with another change in the same
     revision), without the register: what an attacker's tool could write."""
-    from signflow.signing.numbering import fill_issue_fields, today_in_vietnam
+    from signflow.signing.numbering import fill_issue_fields
     from signflow.validation.revisions import read_history
+    from signflow.vn import today_in_vietnam
 
     # the date of issue in Vietnam, as signflow gives it (the machine's date is UTC: from
     # 17:00 to midnight it is the day before the head's signing day in Vietnam)
@@ -248,6 +249,7 @@ def _numbered_with(plan: Path, number: int, change, demo_pki, pki_roster, monkey
 
     from signflow.signing import numbering
     from signflow.validation.revisions import read_history
+    from signflow.vn import today_in_vietnam
 
     history = read_history(plan)
     original = IncrementalPdfFileWriter.write
@@ -259,8 +261,7 @@ def _numbered_with(plan: Path, number: int, change, demo_pki, pki_roster, monkey
 
     with monkeypatch.context() as patched:  # only for this one numbering
         patched.setattr(IncrementalPdfFileWriter, "write", write_with_change)
-        data = numbering.fill_issue_fields(history, MEMBER, number,
-                                              numbering.today_in_vietnam())
+        data = numbering.fill_issue_fields(history, MEMBER, number, today_in_vietnam())
     plan.write_bytes(data)
     return verdict(plan, demo_pki, pki_roster)
 

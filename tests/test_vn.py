@@ -34,3 +34,35 @@ def test_upper_vietnamese():
 def test_iso_vn_uses_plus_seven():
     moment = dt.datetime(2019, 3, 15, 2, 30, tzinfo=dt.UTC)
     assert vn.iso_vn(moment) == "2019-03-15T09:30:00+07:00"
+
+
+
+@pytest.fixture
+def utc_evening(monkeypatch):
+    """The clock at 18:30 UTC on 3 December 2026: already 4 December in Vietnam."""
+    moment = dt.datetime(2026, 12, 3, 18, 30, tzinfo=dt.UTC)
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return moment if tz is None else moment.astimezone(tz)
+
+    monkeypatch.setattr(vn.dt, "datetime", Clock)  # datetime.datetime, for this test only
+
+
+def test_today_is_vietnams_date_on_a_utc_machine(utc_evening):
+    """A server on UTC filled templates and numbered documents with the day before (the
+    machine's local date) from 17:00 UTC."""
+    assert vn.today_in_vietnam() == dt.date(2026, 12, 4)
+
+
+def test_templates_see_vietnams_date(utc_evening):
+    from signflow.documents.context import document_context
+    from signflow.documents.data import load_data
+    from signflow.roster import load_roster
+
+    from .conftest import EXAMPLE
+
+    context = document_context(load_roster(EXAMPLE / "roster.toml"),
+                               load_data([EXAMPLE / "data.toml"]), "giao-uoc-thi-dua")
+    assert context["today"] == "2026-12-04", context["today"]

@@ -457,7 +457,7 @@ def document_context(
         },
         "content": content,
         "data": data,
-        "today": (today or dt.date.today()).isoformat(),
+        "today": (today or vn.today_in_vietnam()).isoformat(),
     }
 
 

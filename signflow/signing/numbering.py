@@ -55,10 +55,6 @@ class NumberOutcome:
         return data
 
 
-def today_in_vietnam() -> dt.date:
-    return dt.datetime.now(vn.VN_TZ).date()
-
-
 def number_documents(paths: Sequence[Path], roster: Roster, ledger: Any,
                      today: dt.date | None = None, lock_timeout: float = LOCK_TIMEOUT,
                      on_wait: Callable[[Path], None] | None = None,
@@ -77,7 +73,7 @@ def number_documents(paths: Sequence[Path], roster: Roster, ledger: Any,
     if ledger is None:
         raise InputError(_("numbering needs the ledger: the register of outgoing documents "
                            "is kept there"))
-    issued = today or today_in_vietnam()
+    issued = today or vn.today_in_vietnam()
     unique = unique_paths(paths)
     with writing(unique, lock_timeout, on_wait):
         checked: list[tuple[Path, DocumentHistory, str, str]] = []
