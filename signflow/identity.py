@@ -135,6 +135,27 @@ def names_member(cert: x509.Certificate, member: Member, role: Role,
 
 
 
+# The smallest keys accepted, for signing and in verification alike: the national minimum
+# for RSA (and pyHanko's default policy), its usual equivalent for elliptic curves.
+MIN_KEY_BITS = {"rsa": 2048, "ec": 256}
+
+
+def key_strength_problem(cert: x509.Certificate) -> str | None:
+    """Why the certificate's key is too weak to rely on, or None. Ed25519 and Ed448 are
+    strong by construction; any other algorithm (DSA, unknown) is named as unsupported."""
+    public_key = cert.public_key
+    algo = public_key.algorithm
+    if algo in ("ed25519", "ed448"):
+        return None
+    if algo not in MIN_KEY_BITS:
+        return _("unsupported key type {algo}").format(algo=str(algo).upper())
+    bits = public_key.bit_size
+    if bits < MIN_KEY_BITS[algo]:
+        return _("the key of {signer} is too weak ({algo} {bits} bits)").format(
+            signer=common_name(cert), algo=algo.upper(), bits=bits)
+    return None
+
+
 def common_name(cert: x509.Certificate) -> str:
     try:
         return str(cert.subject.native.get("common_name") or cert.subject.human_friendly)[:]

@@ -701,3 +701,124 @@ def test_indirect_numbers_are_read_as_of_each_revision_and_a_move_through_them_i
     assert after.fields["f"].rect == (10.0, 10.0, 400.0, 200.0), after.fields["f"]
     assert any("'f'" in p for p in compare_shapes(before, after, set())), \
         "a field moved through its rectangle's number object went unnoticed"
+
+
+# --- 10: a weak key in a certificate the roster would accept ------------------------------
+
+
+def _weak_key_certificate(demo_pki, member: str, role: str, bits: int = 1024):
+    """What a careless (or bribed) CA issues: the member's own subject, from the demo
+    PKI's intermediate, over an RSA key of ``bits``: the roster matches it by name and
+    organisation, and pyHanko's chain validation alone only says 'not trusted'.
+    Returns the certificate, its key and the intermediate (cryptography objects)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    genuine = x509.load_pem_x509_certificate(demo_pki.credential(member, role)
+                                             .cert_pem.read_bytes())
+    interm_pem = demo_pki.dir / "certs" / "intermediate.pem"
+    interm = x509.load_pem_x509_certificate(interm_pem.read_bytes())
+    interm_key = serialization.load_pem_private_key(
+        (demo_pki.dir / "private" / "interm.key.pem").read_bytes(), password=None)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    builder = (x509.CertificateBuilder().subject_name(genuine.subject)
+               .issuer_name(interm.subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(genuine.not_valid_before_utc)
+               .not_valid_after(genuine.not_valid_after_utc))
+    for ext in genuine.extensions:
+        if isinstance(ext.value, x509.SubjectKeyIdentifier):
+            builder = builder.add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), ext.critical)
+        else:
+            builder = builder.add_extension(ext.value, ext.critical)
+    cert = builder.sign(interm_key, hashes.SHA256())  # type: ignore[arg-type]
+    return cert, key, interm
+
+
+def _simple_signer(cert, key, chain):
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives import serialization
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    def der(c):
+        return asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
+
+    der_key = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return signers.SimpleSigner(
+        signing_cert=der(cert), signing_key=asn1_keys.PrivateKeyInfo.load(der_key),
+        cert_registry=SimpleCertificateStore.from_certs([der(c) for c in chain]))
+
+
+def test_case_10_a_weak_key_is_named_as_such(cli, pdf_pack, demo_pki, tmp_path):
+    """A 1024-bit RSA key in a certificate with the head's own name and unit, from the
+    cluster's CA: signflow's signer refuses it (the file untouched); signed with another
+    tool, verify must say the key is too weak, not only that the chain is not trusted."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    cert, key, interm = _weak_key_certificate(demo_pki, FIRST, "head")
+    pdf = unsigned_agreement(pdf_pack, tmp_path)
+    before = pdf.read_bytes()
+    p12, passphrase = tmp_path / "weak.p12", tmp_path / "weak.passphrase"
+    passphrase.write_text("mật khẩu yếu không sao", encoding="utf-8")
+    p12.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"weak", key, cert, [interm], serialization.BestAvailableEncryption(
+            passphrase.read_bytes())))
+    result = cli("sign", pdf, "--roster", ROSTER, "--member", FIRST, "--role", "head",
+                 "--pkcs12", p12, "--passphrase-file", passphrase)
+    assert result.code == 2 and "quá yếu (RSA 1024 bit)" in result.err, result
+    assert pdf.read_bytes() == before, "a refused signing changed the file"
+
+    _pyhanko_sign(pdf, f"sf-head-{FIRST}", _simple_signer(cert, key, [interm]))
+    report = flagged(cli, pdf, demo_pki, ROSTER)
+    head = report["signatures"][0]
+    assert head["field"] == f"sf-head-{FIRST}" and not head["ok"], head
+    assert any("quá yếu (RSA 1024 bit)" in p for p in head["problems"]), head["problems"]
+    # it is the member's certificate by the roster's rule: only the key is wrong
+    assert not any("theo danh sách thành viên" in p for p in head["problems"]), head
+
+
+def _self_signed(key):
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Khóa thử")])
+    start = dt.datetime.now(dt.UTC)
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=1)).sign(key, algorithm))
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    ("rsa-1024", "quá yếu (RSA 1024 bit)"),
+    ("rsa-2048", None),
+    ("ec-secp192r1", "quá yếu (EC 192 bit)"),
+    ("ec-secp256r1", None),
+    ("ec-secp384r1", None),
+    ("ed25519", None),
+    ("dsa-2048", "không hỗ trợ loại khóa DSA"),
+])
+def test_key_strength_rule(make, expected):
+    """The one rule signing and verification share (signflow.identity)."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+
+    from signflow.identity import key_strength_problem
+
+    kind, _, size = make.partition("-")
+    key = {"rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=int(size)),
+           "ec": lambda: ec.generate_private_key(getattr(ec, size.upper())()),
+           "ed25519": ed25519.Ed25519PrivateKey.generate,
+           "dsa": lambda: dsa.generate_private_key(int(size))}[kind]()
+    problem = key_strength_problem(_self_signed(key))
+    assert (problem is None) if expected is None else (expected in (problem or "")), problem

@@ -16,7 +16,7 @@ from asn1crypto import x509
 
 from signflow.errors import InputError
 from signflow.i18n import _, date_text
-from signflow.identity import common_name, match_certificate
+from signflow.identity import MIN_KEY_BITS, common_name, key_strength_problem, match_certificate
 from signflow.roster import (
     Member,
     Role,
@@ -67,14 +67,12 @@ def certificate_problems(cert: x509.Certificate, member: Member, role: Role,
     if now > not_after:
         problems.append(_("the certificate of {signer} expired on {date}").format(
             signer=name, date=date_text(not_after)))
-    public_key = cert.public_key
-    algo = public_key.algorithm
-    if (algo == "rsa" and public_key.bit_size < 2048) or (algo == "ec" and
-                                                         public_key.bit_size < 256):
-        problems.append(_("the key of {signer} is too weak ({algo} {bits} bits)").format(
-            signer=name, algo=algo.upper(), bits=public_key.bit_size))
-    elif algo not in ("rsa", "ec"):
-        problems.append(_("unsupported key type {algo}").format(algo=algo))
+    weak = key_strength_problem(cert)
+    if weak:
+        problems.append(weak)
+    elif cert.public_key.algorithm not in MIN_KEY_BITS:  # signflow signs with RSA or EC
+        problems.append(_("unsupported key type {algo}").format(
+            algo=cert.public_key.algorithm.upper()))
     return problems
 
 def document_problems(history: DocumentHistory, roster: Roster, member: Member,

@@ -26,7 +26,13 @@ from typing import Any
 from signflow import vn
 from signflow.errors import InputError, failure_reason
 from signflow.i18n import _
-from signflow.identity import BY_NAME, cert_sha256, common_name, match_certificate
+from signflow.identity import (
+    BY_NAME,
+    cert_sha256,
+    common_name,
+    key_strength_problem,
+    match_certificate,
+)
 from signflow.roster import (
     ROLES,
     Roster,
@@ -216,10 +222,15 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         cert = record.signer_cert
         signer = common_name(cert)
         cert_fp = cert_sha256(cert)
+        # named here: pyHanko's policy refuses a weak key too, but its chain validation
+        # then says only "not trusted", which sends an archivist after the wrong cause
+        weak = key_strength_problem(cert)
     except Exception as exc:  # hostile CMS: no certificate to judge
-        cert, signer, cert_fp = None, None, None
+        cert, signer, cert_fp, weak = None, None, None, None
         problems.append(_("the signer's certificate cannot be read ({reason})").format(
             reason=failure_reason(exc)))
+    if weak:
+        problems.append(weak)
     try:
         coverage_level = emb.evaluate_signature_coverage()
         coverage = COVERAGE_NAMES.get(coverage_level.name, "unclear")
