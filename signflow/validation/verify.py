@@ -180,16 +180,39 @@ def _dss_updates(history: DocumentHistory) -> list[int]:
 
 
 def _pades_level(record: SignatureRecord, history: DocumentHistory, time_proven: bool,
-                 dss_updates: list[int]) -> PadesLevel:
+                 dss_updates: list[int], dss: dict[str, list[Any]]) -> PadesLevel:
     """The PAdES baseline level the signature really has: B-T needs a trusted time
-    assertion (its own signature timestamp, or a trusted document timestamp over it)."""
+    assertion (its own signature timestamp, or a trusted document timestamp over it);
+    B-LT, validation data added after it that is about its signer's certificate (another
+    member's OCSP response in the same DSS proves nothing about this one)."""
     if not time_proven:
         return "B-B"
     later_dss = [r for r in dss_updates if r > record.revision]
-    if not later_dss:
+    if not later_dss or not _has_revocation_data(record, dss):
         return "B-T"
     later_ts = [r for r in history.signatures if r.is_timestamp and r.revision >= later_dss[0]]
     return "B-LTA" if later_ts else "B-LT"
+
+
+def _has_revocation_data(record: SignatureRecord, dss: dict[str, list[Any]]) -> bool:
+    """Whether the embedded validation data holds an OCSP response about the signer's
+    certificate (issuer and serial number) or a CRL from its issuer. Whether that data is
+    good is pyHanko's verdict (a broken or revoked answer makes the signature not ok)."""
+    try:
+        cert = record.signer_cert
+        for response in dss.get("ocsps", []):
+            basic = response["response_bytes"]["response"].parsed
+            for single in basic["tbs_response_data"]["responses"]:
+                cert_id = single["cert_id"]
+                algorithm = cert_id["hash_algorithm"]["algorithm"].native
+                if algorithm in ("sha1", "sha256") \
+                        and cert_id["serial_number"].native == cert.serial_number \
+                        and cert_id["issuer_name_hash"].native == getattr(cert.issuer,
+                                                                          algorithm):
+                    return True
+        return any(c["tbs_cert_list"]["issuer"] == cert.issuer for c in dss.get("crls", []))
+    except Exception:  # unreadable: no validation data for the level (problems named apart)
+        return False
 
 
 @dataclass
@@ -249,6 +272,11 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         trusted = bool(status.trusted)
         revoked = _revoked(status)
         if record.revision in ctx.revocation_unknown:
+            revoked = None
+        elif revoked is False and not ctx.policy.online and \
+                not _has_revocation_data(record, ctx.dss):
+            # offline, "not revoked" means data about this certificate said so; a chain
+            # trusted without any (a B-B signature) has its revocation status unknown
             revoked = None
         if record.is_timestamp:
             ts_time = getattr(status, "timestamp", None)
@@ -312,7 +340,7 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         intact=intact, valid=valid, trusted=trusted, revoked=revoked, coverage=coverage,
         modifications=modifications, signing_time=_iso(claimed), timestamp=_iso(ts_time),
         level=None if record.is_timestamp else _pades_level(record, history, time_proven,
-                                                             ctx.dss_updates),
+                                                             ctx.dss_updates, ctx.dss),
         ok=ok, problems=problems, is_timestamp=record.is_timestamp,
         certificate_sha256=cert_fp, identity=identity)
 
@@ -362,7 +390,7 @@ def _context_at(ctx: _Context, moment: dt.datetime | None, mode: str | None = No
     """The shared validation context for ``moment`` in one of REVOCATION_MODES; by default
     "online" or "offline" as the policy says. Revocation data issued after the signing time
     counts (retroactive): that is how archived validation data works."""
-    from pyhanko_certvalidator import ValidationContext
+    from signflow.validation._revinfo import validation_context
 
     mode = mode or ("online" if ctx.policy.online else "offline")
     shared = ctx.contexts.get((moment, mode))
@@ -371,10 +399,11 @@ def _context_at(ctx: _Context, moment: dt.datetime | None, mode: str | None = No
     revocation, fetch = REVOCATION_MODES[mode]
     if fetch and ctx.fetchers is None:
         ctx.backend, ctx.fetchers = _fetchers()
-    context = ctx.contexts[(moment, mode)] = ValidationContext(
+    context = ctx.contexts[(moment, mode)] = validation_context(
         trust_roots=ctx.roots, moment=moment, allow_fetching=fetch,
         fetchers=ctx.fetchers if fetch else None, revocation_mode=revocation,
-        retroactive_revinfo=True, **ctx.dss)
+        other_certs=ctx.dss.get("other_certs", []), ocsps=ctx.dss.get("ocsps", []),
+        crls=ctx.dss.get("crls", []))
     return context
 
 
