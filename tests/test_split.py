@@ -62,7 +62,7 @@ def test_the_child_does_its_half_and_the_verdict_is_the_same(signed_agreement, d
 
 
 @pytest.mark.parametrize("how", ["raises", "exits silently", "answers a pyHanko string",
-                                 "answers garbage", "is killed"])
+                                 "answers garbage", "is killed", "hangs"])
 def test_a_child_that_fails_leaves_the_work_to_the_parent(signed_agreement, demo_pki,
                                                           pki_roster, monkeypatch, how,
                                                           child_pids):
@@ -87,6 +87,8 @@ def test_a_child_that_fails_leaves_the_work_to_the_parent(signed_agreement, demo
             os._exit(0)
         if how == "is killed":
             os.kill(os.getpid(), signal.SIGKILL)
+        if how == "hangs":  # no answer ever: the parent must not wait forever
+            signal.pause()
         if how == "answers a pyHanko string":
             # a reviewed field name that would drag the child's reader along
             reviews = {r: RevisionReview(r, "none", frozenset({generic.TextStringObject("x")}))
@@ -95,6 +97,7 @@ def test_a_child_that_fails_leaves_the_work_to_the_parent(signed_agreement, demo
         return ({1: "not a review"}, "garbage", None, None)
 
     monkeypatch.setattr(_split, "child_findings", failing)
+    monkeypatch.setattr(_split, "ADOPT_TIMEOUT", 2.0)  # (the hanging child's wait)
     shared = _verdict(signed_agreement, demo_pki, pki_roster, split=True)
     assert len(child_pids()) == 1, "the child should have started"
     assert shared == plain, f"a child that {how} changed the verdict"

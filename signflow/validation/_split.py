@@ -27,6 +27,10 @@ from signflow.validation.revisions import DocumentHistory, Findings, RevisionRev
 
 # below this many revisions after the first signature, a child costs more than it saves
 MIN_REVISIONS = 8
+# how long the parent, its own part done, waits for the child's answer before it kills the
+# child and computes the findings itself (a child stuck anywhere must not hang `verify`;
+# the child's part takes about as long as the parent's, seconds for hundreds of revisions)
+ADOPT_TIMEOUT = 120.0
 
 def child_findings(history: DocumentHistory, first: int) -> Findings:
     """The duplicate keys from revision ``first`` on, every revision from there reviewed
@@ -128,10 +132,23 @@ class ForkedFindings:
         """Wait for the child's answer and give it to the history (if usable)."""
         if self.fd is None:
             return
+        import selectors
+        import time
+
         chunks = []
+        deadline = time.monotonic() + ADOPT_TIMEOUT
         try:
-            while chunk := os.read(self.fd, 1 << 16):
-                chunks.append(chunk)
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.fd, selectors.EVENT_READ)
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not selector.select(left):
+                        chunks = []  # no whole answer in time: the parent computes
+                        break
+                    chunk = os.read(self.fd, 1 << 16)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
         except OSError:
             chunks = []
         finally:
