@@ -135,7 +135,7 @@ class ForkedFindings:
         import selectors
         import time
 
-        chunks = []
+        chunks: list[bytes] = []
         deadline = time.monotonic() + ADOPT_TIMEOUT
         try:
             with selectors.DefaultSelector() as selector:
