@@ -180,7 +180,7 @@ def _dss_updates(history: DocumentHistory) -> list[int]:
 
 
 def _pades_level(record: SignatureRecord, history: DocumentHistory, time_proven: bool,
-                 dss_updates: list[int], dss: dict[str, list[Any]]) -> PadesLevel:
+                 dss_updates: list[int], has_data: bool) -> PadesLevel:
     """The PAdES baseline level the signature really has: B-T needs a trusted time
     assertion (its own signature timestamp, or a trusted document timestamp over it);
     B-LT, validation data added after it that is about its signer's certificate (another
@@ -188,31 +188,47 @@ def _pades_level(record: SignatureRecord, history: DocumentHistory, time_proven:
     if not time_proven:
         return "B-B"
     later_dss = [r for r in dss_updates if r > record.revision]
-    if not later_dss or not _has_revocation_data(record, dss):
+    if not later_dss or not has_data:
         return "B-T"
     later_ts = [r for r in history.signatures if r.is_timestamp and r.revision >= later_dss[0]]
     return "B-LTA" if later_ts else "B-LT"
 
 
-def _has_revocation_data(record: SignatureRecord, dss: dict[str, list[Any]]) -> bool:
-    """Whether the embedded validation data holds an OCSP response about the signer's
-    certificate (issuer and serial number) or a CRL from its issuer. Whether that data is
-    good is pyHanko's verdict (a broken or revoked answer makes the signature not ok)."""
+def _declares_revocation_sources(record: SignatureRecord) -> bool:
     try:
         cert = record.signer_cert
-        for response in dss.get("ocsps", []):
-            basic = response["response_bytes"]["response"].parsed
-            for single in basic["tbs_response_data"]["responses"]:
-                cert_id = single["cert_id"]
-                algorithm = cert_id["hash_algorithm"]["algorithm"].native
-                if algorithm in ("sha1", "sha256") \
-                        and cert_id["serial_number"].native == cert.serial_number \
-                        and cert_id["issuer_name_hash"].native == getattr(cert.issuer,
-                                                                          algorithm):
-                    return True
-        return any(c["tbs_cert_list"]["issuer"] == cert.issuer for c in dss.get("crls", []))
-    except Exception:  # unreadable: no validation data for the level (problems named apart)
+        return bool(cert.ocsp_urls or cert.crl_distribution_points)
+    except Exception:
         return False
+
+
+def _has_revocation_data(record: SignatureRecord, ctx: _Context, status: Any,
+                         moment: dt.datetime | None) -> bool:
+    """Whether certvalidator itself, with the embedded data alone, establishes the status
+    of the signer's certificate (an OCSP response or CRL it validated: signature, issuer,
+    scope, freshness). Data it never looks at (a delta CRL, a response about a certificate
+    that declares no OCSP responder, garbage with the right serial) does not count."""
+    from pyhanko_certvalidator.errors import RevokedError
+    from pyhanko_certvalidator.revinfo.validate_crl import verify_crl
+    from pyhanko_certvalidator.revinfo.validate_ocsp import verify_ocsp_response
+
+    path = getattr(status, "validation_path", None)
+    if path is None or not (ctx.dss.get("ocsps") or ctx.dss.get("crls")):
+        return False
+    try:
+        cert = record.signer_cert
+        context = _context_at(ctx, moment, "offline")
+    except Exception:
+        return False
+    for check in (verify_ocsp_response, verify_crl):
+        try:
+            _run(ctx, check(cert, path, context))
+            return True
+        except RevokedError:  # data about it that says revoked
+            return True
+        except Exception:  # no match, indeterminate, revoked (named by pyHanko's verdict)
+            continue
+    return False
 
 
 @dataclass
@@ -261,6 +277,7 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         coverage = "unclear"
     intact = valid = trusted = False
     revoked: bool | None = None
+    has_data = False
     ts_time: dt.datetime | None = None
     time_proven = False
     try:
@@ -271,12 +288,17 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         intact, valid = bool(status.intact), bool(status.valid)
         trusted = bool(status.trusted)
         revoked = _revoked(status)
+        has_data = _has_revocation_data(
+            record, ctx, status, ctx.ts_moments.get(record.revision, ctx.policy.at)
+            if record.is_timestamp else judgement.judged_at)
         if record.revision in ctx.revocation_unknown:
             revoked = None
-        elif revoked is False and not ctx.policy.online and \
-                not _has_revocation_data(record, ctx.dss):
-            # offline, "not revoked" means data about this certificate said so; a chain
-            # trusted without any (a B-B signature) has its revocation status unknown
+        elif revoked is False and not has_data and not (
+                ctx.policy.online and _declares_revocation_sources(record)):
+            # "not revoked" means data about this certificate said so: embedded data that
+            # certvalidator validated, or online, the sources the certificate names (which
+            # must answer); a chain trusted without any (a B-B signature offline, or a
+            # certificate that names no OCSP responder nor CRL) has its status unknown
             revoked = None
         if record.is_timestamp:
             ts_time = getattr(status, "timestamp", None)
@@ -340,7 +362,7 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
         intact=intact, valid=valid, trusted=trusted, revoked=revoked, coverage=coverage,
         modifications=modifications, signing_time=_iso(claimed), timestamp=_iso(ts_time),
         level=None if record.is_timestamp else _pades_level(record, history, time_proven,
-                                                             ctx.dss_updates, ctx.dss),
+                                                             ctx.dss_updates, has_data),
         ok=ok, problems=problems, is_timestamp=record.is_timestamp,
         certificate_sha256=cert_fp, identity=identity)
 
