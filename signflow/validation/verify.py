@@ -317,11 +317,14 @@ def _verify_signature(record: SignatureRecord, history: DocumentHistory, ctx: _C
     except Exception as exc:  # hostile or malformed signatures: report, don't crash
         intact = signature_intact(record)
         valid = False
+        unjudged = True  # whether the value verifies is not known: not said either way
         problems.append(_("the signature could not be validated: {reason}").format(
             reason=failure_reason(exc)))
+    else:
+        unjudged = False
     if not intact:
         problems.append(_("the signed content was changed (digest mismatch)"))
-    elif not valid:
+    elif not valid and not unjudged:
         problems.append(_("the signature value does not verify"))
     if revoked:
         problems.append(_("the signer's certificate is revoked"))
