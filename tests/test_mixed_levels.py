@@ -132,3 +132,48 @@ def test_a_response_about_the_certificate_itself_is_always_offered(mixed):
             assert _other_certificate_of_same_issuer(single, cert, authority) is not mine, \
                 (record.field, about["serial_number"].native)
     assert own == sum(EXPECTED[m] in ("B-LT", "B-LTA") for m in LEVELS) * 2, own
+
+
+def test_data_added_after_the_last_document_timestamp_gives_b_lt(cli, mixed, demo_pki,
+                                                                 tmp_path):
+    """Nam Định signed B-B before Hải Dương's document timestamps; its OCSP response is
+    embedded later, after the last one: validated data, not covered by a document
+    timestamp: B-LT, not B-LTA (the first DSS update after it, another member's, was)."""
+    import asyncio
+
+    from asn1crypto import pem, x509
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+    from pyhanko_certvalidator.authority import AuthorityWithCert
+    from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+
+    from signflow.demo.services import serve_pki
+
+    from .conftest import append_change
+
+    def load(path: Path) -> x509.Certificate:
+        return x509.Certificate.load(pem.unarmor(path.read_bytes())[2])
+
+    head = load(demo_pki.credential("nam-dinh", "head").cert_pem)
+    issuer = AuthorityWithCert(load(demo_pki.intermediate_pem))
+
+    async def fetch():
+        backend = AIOHttpFetcherBackend()
+        try:
+            return await backend.get_fetchers().ocsp_fetcher.fetch(head, issuer)
+        finally:
+            await backend.close()
+
+    pdf = tmp_path / "later.pdf"
+    shutil.copyfile(mixed, pdf)
+    with serve_pki(demo_pki):
+        response = asyncio.run(fetch())
+    append_change(pdf, lambda w: DocumentSecurityStore.supply_dss_in_writer(
+        w, None, ocsps=[response]))
+    code, report = _report(cli, pdf, demo_pki)
+    people = {(s["member"], s["role"]): s for s in report["signatures"]
+              if not s["is_timestamp"]}
+    assert code == 0 and report["ok"], [s["problems"] for s in people.values()]
+    assert people[("nam-dinh", "head")]["level"] == "B-LT", people[("nam-dinh", "head")]
+    assert people[("nam-dinh", "head")]["revoked"] is False
+    assert people[("nam-dinh", "seal")]["level"] == "B-T"  # nothing about the seal's
+    assert people[("ninh-binh", "head")]["level"] == "B-LTA"  # its data before the stamps

@@ -98,7 +98,8 @@ class _Context:
     roots: list[Any]
     dss: dict[str, Any] = field(default_factory=dict)  # embedded validation data
     dss_problems: list[str] = field(default_factory=list)  # validation data that is unusable
-    dss_updates: list[int] = field(default_factory=list)  # revisions adding revocation data
+    # revisions adding revocation data, with what the new data is about
+    dss_updates: dict[int, frozenset[tuple[Any, ...]]] = field(default_factory=dict)
     ts_moments: dict[int, dt.datetime | None] = field(default_factory=dict)  # doc timestamps
     # the unbroken chain of trusted document timestamps ending with the newest one:
     # (revision, the time it proves), oldest first
@@ -160,37 +161,79 @@ def _worst(levels: Sequence[str]) -> str:
     return max(levels, key=MODIFICATION_ORDER.index) if levels else "none"
 
 
-def _dss_updates(history: DocumentHistory) -> list[int]:
-    """Revisions that added revocation data (OCSP responses, CRLs) to the DSS."""
+def _dss_updates(history: DocumentHistory) -> dict[int, frozenset[tuple[Any, ...]]]:
+    """Revisions that added revocation data (OCSP responses, CRLs) to the DSS, each with
+    what its new data is about: ("ocsp", serial number, issuer name hash) per single
+    response, ("crl", issuer name hash) per CRL (read as written: whether it is good is
+    certvalidator's verdict, see ``_has_revocation_data``)."""
     reader = history.reader
-    updates = []
+    updates: dict[int, frozenset[tuple[Any, ...]]] = {}
+    seen: set[tuple[Any, ...]] = set()
+    parsed: dict[bytes, frozenset[tuple[Any, ...]]] = {}
     previous = 0
     for revision in range(history.total_revisions):
         try:
             dss = reader.get_historical_resolver(revision).root.get("/DSS")
             dss = dss.get_object() if dss is not None else None
-            count = 0 if dss is None else sum(
-                len(dss[k].get_object()) for k in ("/OCSPs", "/CRLs") if k in dss)
+            lists = {} if dss is None else {
+                k: dss[k].get_object() for k in ("/OCSPs", "/CRLs") if k in dss}
+            count = sum(len(items) for items in lists.values())
+            if count <= previous:
+                previous = count
+                continue
+            about: set[tuple[Any, ...]] = set()
+            for key, items in lists.items():
+                for item in items:
+                    data = item.get_object().data
+                    if data not in parsed:
+                        parsed[data] = _revocation_data_about(key, data)
+                    about |= parsed[data]
         except Exception:  # an unreadable DSS adds no validation data (named elsewhere)
             continue
-        if count > previous:
-            updates.append(revision)
+        updates[revision] = frozenset(about - seen)
+        seen |= about
         previous = count
     return updates
 
 
+def _revocation_data_about(key: str, data: bytes) -> frozenset[tuple[Any, ...]]:
+    from asn1crypto import crl as asn1_crl
+    from asn1crypto import ocsp as asn1_ocsp
+
+    try:
+        if key == "/CRLs":
+            issuer = asn1_crl.CertificateList.load(data)["tbs_cert_list"]["issuer"]
+            return frozenset({("crl", issuer.sha256)})
+        basic = asn1_ocsp.OCSPResponse.load(data)["response_bytes"]["response"].parsed
+        return frozenset(("ocsp", single["cert_id"]["serial_number"].native,
+                          single["cert_id"]["issuer_name_hash"].native)
+                         for single in basic["tbs_response_data"]["responses"])
+    except Exception:  # about nothing that can be told
+        return frozenset()
+
+
 def _pades_level(record: SignatureRecord, history: DocumentHistory, time_proven: bool,
-                 dss_updates: list[int], has_data: bool) -> PadesLevel:
+                 dss_updates: dict[int, frozenset[tuple[Any, ...]]],
+                 has_data: bool) -> PadesLevel:
     """The PAdES baseline level the signature really has: B-T needs a trusted time
     assertion (its own signature timestamp, or a trusted document timestamp over it);
-    B-LT, validation data added after it that is about its signer's certificate (another
-    member's OCSP response in the same DSS proves nothing about this one)."""
+    B-LT, validation data added after it that certvalidator validated for its signer's
+    certificate (another member's OCSP response in the same DSS proves nothing about this
+    one); B-LTA, a document timestamp after the revision that added that data."""
     if not time_proven:
         return "B-B"
-    later_dss = [r for r in dss_updates if r > record.revision]
+    later_dss = sorted(r for r in dss_updates if r > record.revision)
     if not later_dss or not has_data:
         return "B-T"
-    later_ts = [r for r in history.signatures if r.is_timestamp and r.revision >= later_dss[0]]
+    try:
+        cert = record.signer_cert
+        serial, issuer = cert.serial_number, cert.issuer
+        own = {("ocsp", serial, issuer.sha1), ("ocsp", serial, issuer.sha256),
+               ("crl", issuer.sha256)}
+    except Exception:
+        own = set()
+    added = next((r for r in later_dss if dss_updates[r] & own), later_dss[0])
+    later_ts = [r for r in history.signatures if r.is_timestamp and r.revision >= added]
     return "B-LTA" if later_ts else "B-LT"
 
 
