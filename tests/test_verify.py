@@ -79,9 +79,27 @@ def test_lta_agreement_verifies_offline(cli, lta_agreement, demo_pki):
     assert "chữ ký sau" in table.out and "form_filling" not in table.out
     assert "hợp lệ" in table.out and "Ninh Bình (người đứng đầu)" in table.out
     assert max(len(line) for line in table.out.splitlines()) <= 100
+    # every signature's revocation status is known from the embedded data: no note
+    assert "Chưa biết tình trạng thu hồi" not in table.out, table.out
     wide = cli("verify", lta_agreement, "--roster", demo_pki.roster_path, "--trust",
                demo_pki.root_pem, "--wide")  # every check in its own column
     assert wide.code == 0 and "Chưa bị thu hồi" in wide.out, wide.out
+
+
+def test_b_b_offline_says_the_revocation_status_is_not_known(cli, signed_agreement,
+                                                             demo_pki, tmp_path):
+    """A B-B agreement verified offline is valid, but nothing about revocation was checked:
+    the table and the report say so (the JSON has `revoked: null`), and what to do."""
+    report = tmp_path / "r.html"
+    table = cli("verify", signed_agreement, "--roster", demo_pki.roster_path, "--trust",
+                demo_pki.root_pem, "--report", report)
+    assert table.code == 0, table.out
+    note = "Chưa biết tình trạng thu hồi của 18 chữ ký"
+    assert note in table.out and "--online" in table.out, table.out
+    assert note in report.read_text(encoding="utf-8")
+    code, data = verify_json(cli, signed_agreement, "--roster", demo_pki.roster_path,
+                             "--trust", demo_pki.root_pem)
+    assert code == 0 and all(s["revoked"] is None for s in data["signatures"]), data
 
 
 def test_lta_agreement_verifies_a_year_after_the_certificates_expire(cli, lta_agreement,

@@ -29,6 +29,7 @@ from signflow.validation.verdicts import (
     SignatureVerdict,
     identity_note,
     modification_label,
+    revocation_note,
 )
 from signflow.vn import VN_TZ, iso_vn
 
@@ -328,6 +329,9 @@ def _file_section(i: int, v: FileVerdict, show_time: bool) -> str:
         facts.append((_("Completeness"), completeness))
         if v.identities_by_name:
             facts.append((_("Signers"), esc(identity_note())))
+    unknown = revocation_note(v)
+    if unknown:
+        facts.append((_("Revoked"), esc(unknown)))
     if facts:
         parts.append('<table class="facts">' + "".join(
             f'<tr><th scope="row">{esc(k)}</th><td class="wrap">{val}</td></tr>'

@@ -25,6 +25,7 @@ from signflow.validation.verdicts import (
     SignatureVerdict,
     identity_note,
     modification_label,
+    revocation_note,
 )
 
 SIGNED = "✓"
@@ -368,6 +369,9 @@ def verify_table(verdicts: Sequence[FileVerdict], roster: Roster | None = None,
                 out += paragraph(line, wide, hanging="  ")
         if v.identities_by_name:
             out += paragraph(identity_note(), wide, hanging="  ")
+        unknown = revocation_note(v)
+        if unknown:
+            out += paragraph(unknown, wide, hanging="  ")
         # A change after signing concerns every earlier signature: say it once, with the
         # fields it concerns.
         concerned: dict[str, list[str]] = {}

@@ -93,6 +93,22 @@ def report_json(verdicts: list[FileVerdict]) -> dict[str, Any]:
     }
 
 
+def revocation_note(verdict: FileVerdict) -> str | None:
+    """Said under a verdict when signatures that are otherwise good have no known
+    revocation status (offline, no embedded data about their certificates): the verdict
+    did not check it, and the reader should know."""
+    from signflow.i18n import _
+
+    unknown = [s for s in verdict.signatures
+               if not s.is_timestamp and s.ok and s.revoked is None]
+    if not unknown:
+        return None
+    return _("The revocation status of {n} signature(s) is not known: the file carries no "
+             "revocation data (OCSP/CRL) about their certificates. Verify with --online, or "
+             "archive the file (signflow archive) while the CA's services answer.").format(
+        n=len(unknown))
+
+
 def identity_note() -> str:
     """Said under a verdict when some signer matched the roster by name only."""
     from signflow.i18n import _
