@@ -315,3 +315,25 @@ def fresh_agreement_folder(source: Path, folder: Path) -> tuple[Path, Path]:
     shutil.copyfile(source, pdf)
     pdf.chmod(0o644)
     return pdf, folder / "ledger.sqlite"
+
+
+def fetch_ocsp_response(demo_pki, cert):
+    """An OCSP response about ``cert`` (asn1crypto) from the demo PKI's responder, which must
+    be serving (``serve_pki``); the demo intermediate is the issuer."""
+    import asyncio
+
+    from asn1crypto import pem, x509
+    from pyhanko_certvalidator.authority import AuthorityWithCert
+    from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+
+    issuer = x509.Certificate.load(pem.unarmor(demo_pki.intermediate_pem.read_bytes())[2])
+
+    async def fetch():
+        backend = AIOHttpFetcherBackend()
+        try:
+            return await backend.get_fetchers().ocsp_fetcher.fetch(
+                cert, AuthorityWithCert(issuer))
+        finally:
+            await backend.close()
+
+    return asyncio.run(fetch())

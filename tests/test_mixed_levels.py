@@ -139,34 +139,19 @@ def test_data_added_after_the_last_document_timestamp_gives_b_lt(cli, mixed, dem
     """Nam Định signed B-B before Hải Dương's document timestamps; its OCSP response is
     embedded later, after the last one: validated data, not covered by a document
     timestamp: B-LT, not B-LTA (the first DSS update after it, another member's, was)."""
-    import asyncio
-
     from asn1crypto import pem, x509
     from pyhanko.sign.validation.dss import DocumentSecurityStore
-    from pyhanko_certvalidator.authority import AuthorityWithCert
-    from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
     from signflow.demo.services import serve_pki
 
-    from .conftest import append_change
+    from .conftest import append_change, fetch_ocsp_response
 
-    def load(path: Path) -> x509.Certificate:
-        return x509.Certificate.load(pem.unarmor(path.read_bytes())[2])
-
-    head = load(demo_pki.credential("nam-dinh", "head").cert_pem)
-    issuer = AuthorityWithCert(load(demo_pki.intermediate_pem))
-
-    async def fetch():
-        backend = AIOHttpFetcherBackend()
-        try:
-            return await backend.get_fetchers().ocsp_fetcher.fetch(head, issuer)
-        finally:
-            await backend.close()
-
+    head = x509.Certificate.load(pem.unarmor(
+        demo_pki.credential("nam-dinh", "head").cert_pem.read_bytes())[2])
     pdf = tmp_path / "later.pdf"
     shutil.copyfile(mixed, pdf)
     with serve_pki(demo_pki):
-        response = asyncio.run(fetch())
+        response = fetch_ocsp_response(demo_pki, head)
     append_change(pdf, lambda w: DocumentSecurityStore.supply_dss_in_writer(
         w, None, ocsps=[response]))
     code, report = _report(cli, pdf, demo_pki)

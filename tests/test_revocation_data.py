@@ -6,16 +6,15 @@ names its issuer (an attacker's forged delta CRL, found by an attacker's review)
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from .conftest import append_change, open_credential
+from .conftest import append_change, fetch_ocsp_response, open_credential
+from .test_attacks import _pyhanko_sign
 
 
 def _good():
@@ -59,28 +58,16 @@ def _forged_delta_crl(issuer_cert):
     return crl.CertificateList.load(forged.dump())
 
 
-def _sign_revoked_b_t(pdf_pack, demo_pki, tmp_path) -> Path:
-    """The REVOKED test signer signs with a trusted signature timestamp (B-T), pyHanko
-    directly, no validation data."""
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import signers, timestamps
-    from pyhanko.sign.fields import SigSeedSubFilter
+def _sign_revoked_b_t(pdf: Path, demo_pki) -> Path:
+    """The REVOKED test signer signs Ninh Bình's head field with a trusted signature
+    timestamp (B-T), pyHanko directly, no validation data."""
+    from pyhanko.sign.timestamps import HTTPTimeStamper
 
     from signflow.demo.services import serve_pki
 
-    pdf = tmp_path / "a.pdf"
-    shutil.copyfile(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf", pdf)
-    pdf.chmod(0o644)
     with serve_pki(demo_pki), open_credential(demo_pki, "revoked", "extra") as cred:
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()))
-        out = io.BytesIO()
-        asyncio.run(signers.PdfSigner(
-            signers.PdfSignatureMetadata(field_name="sf-head-ninh-binh",
-                                         subfilter=SigSeedSubFilter.PADES),
-            signer=cred.signer,
-            timestamper=timestamps.HTTPTimeStamper(demo_pki.tsa_url),
-        ).async_sign_pdf(writer, output=out))
-        pdf.write_bytes(out.getvalue())
+        _pyhanko_sign(pdf, "sf-head-ninh-binh", cred.signer,
+                      HTTPTimeStamper(demo_pki.tsa_url))
     return pdf
 
 
@@ -88,7 +75,10 @@ def test_forged_delta_crl_reports_a_revoked_certificate_as_not_revoked_b_lt(
         cli, pdf_pack, demo_pki, tmp_path):
     from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-    pdf = _sign_revoked_b_t(pdf_pack, demo_pki, tmp_path)
+    pdf = tmp_path / "a.pdf"
+    shutil.copyfile(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf", pdf)
+    pdf.chmod(0o644)
+    _sign_revoked_b_t(pdf, demo_pki)
     before = _report(cli, pdf, demo_pki)["signatures"][0]
     # no data about it: status unknown, B-T (what 36cff3f promises)
     assert before["trusted"] and before["revoked"] is None and before["level"] == "B-T", before
@@ -189,8 +179,6 @@ def test_revoked_signer_among_other_members_responses_is_still_revoked(
     """A member signs at B-LT (its OCSP response in the DSS), then the revoked signer at
     B-T, then its own (revoked) OCSP response is added: offline and online, revoked."""
     from pyhanko.sign.validation.dss import DocumentSecurityStore
-    from pyhanko_certvalidator.authority import AuthorityWithCert
-    from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
     from signflow.demo.services import serve_pki
     from signflow.signing.signer import SignSettings, sign_documents
@@ -203,37 +191,14 @@ def test_revoked_signer_among_other_members_responses_is_still_revoked(
                                 trust_roots=(demo_pki.root_pem,))
         with open_credential(demo_pki, "nam-dinh", "head") as cred:
             sign_documents([pdf], pki_roster, "nam-dinh", "head", cred, settings)
-    signed_by_member = pdf.read_bytes()
-    pdf.write_bytes(signed_by_member)
-    # reuse the B-T signing helper on top of the member's B-LT signature
     from asn1crypto import pem, x509
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import signers, timestamps
-    from pyhanko.sign.fields import SigSeedSubFilter
+
     revoked_cert = x509.Certificate.load(pem.unarmor(
         demo_pki.credential("revoked").cert_pem.read_bytes())[2])
+    _sign_revoked_b_t(pdf, demo_pki)
     with serve_pki(demo_pki):
-        with open_credential(demo_pki, "revoked", "extra") as cred:
-            writer = IncrementalPdfFileWriter(io.BytesIO(pdf.read_bytes()))
-            out = io.BytesIO()
-            asyncio.run(signers.PdfSigner(
-                signers.PdfSignatureMetadata(field_name="sf-head-ninh-binh",
-                                             subfilter=SigSeedSubFilter.PADES),
-                signer=cred.signer,
-                timestamper=timestamps.HTTPTimeStamper(demo_pki.tsa_url),
-            ).async_sign_pdf(writer, output=out))
-            pdf.write_bytes(out.getvalue())
         only_siblings = _report(cli, pdf, demo_pki)
-
-        async def fetch():
-            backend = AIOHttpFetcherBackend()
-            try:
-                return await backend.get_fetchers().ocsp_fetcher.fetch(
-                    revoked_cert, AuthorityWithCert(_interm(demo_pki)))
-            finally:
-                await backend.close()
-
-        own = asyncio.run(fetch())
+        own = fetch_ocsp_response(demo_pki, revoked_cert)
         online_siblings = _report(cli, pdf, demo_pki, "--online")
     sig = [s for s in only_siblings["signatures"] if s["field"] == "sf-head-ninh-binh"][0]
     assert sig["revoked"] is None  # no data about it offline: unknown (by design)
