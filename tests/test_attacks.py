@@ -706,19 +706,20 @@ def test_indirect_numbers_are_read_as_of_each_revision_and_a_move_through_them_i
 # --- 10: a weak key in a certificate the roster would accept ------------------------------
 
 
-def _weak_key_certificate(demo_pki, member: str, role: str, bits: int = 1024):
+def cluster_ca_certificate(demo_pki, member: str, role: str, bits: int = 1024,
+                           without: tuple[type, ...] = ()):
     """What a careless (or bribed) CA issues: the member's own subject, from the demo
-    PKI's intermediate, over an RSA key of ``bits``: the roster matches it by name and
-    organisation, and pyHanko's chain validation alone only says 'not trusted'.
-    Returns the certificate, its key and the intermediate (cryptography objects)."""
+    PKI's intermediate, over a new RSA key of ``bits`` (1024 by default: the roster
+    matches it by name and organisation, and pyHanko's chain validation alone only says
+    'not trusted'), with the genuine certificate's extensions but those of the types in
+    ``without``. Returns the certificate, its key and the intermediate (cryptography)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     genuine = x509.load_pem_x509_certificate(demo_pki.credential(member, role)
                                              .cert_pem.read_bytes())
-    interm_pem = demo_pki.dir / "certs" / "intermediate.pem"
-    interm = x509.load_pem_x509_certificate(interm_pem.read_bytes())
+    interm = x509.load_pem_x509_certificate(demo_pki.intermediate_pem.read_bytes())
     interm_key = serialization.load_pem_private_key(
         (demo_pki.dir / "private" / "interm.key.pem").read_bytes(), password=None)
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
@@ -728,6 +729,8 @@ def _weak_key_certificate(demo_pki, member: str, role: str, bits: int = 1024):
                .not_valid_before(genuine.not_valid_before_utc)
                .not_valid_after(genuine.not_valid_after_utc))
     for ext in genuine.extensions:
+        if isinstance(ext.value, without):
+            continue
         if isinstance(ext.value, x509.SubjectKeyIdentifier):
             builder = builder.add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(key.public_key()), ext.critical)
@@ -761,7 +764,7 @@ def test_case_10_a_weak_key_is_named_as_such(cli, pdf_pack, demo_pki, tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.serialization import pkcs12
 
-    cert, key, interm = _weak_key_certificate(demo_pki, FIRST, "head")
+    cert, key, interm = cluster_ca_certificate(demo_pki, FIRST, "head")
     pdf = unsigned_agreement(pdf_pack, tmp_path)
     before = pdf.read_bytes()
     p12, passphrase = tmp_path / "weak.p12", tmp_path / "weak.passphrase"

@@ -219,30 +219,14 @@ def test_online_a_certificate_naming_no_revocation_source_is_not_called_not_revo
     """The cluster's CA issues a certificate naming neither an OCSP responder nor a CRL:
     online there is nothing to ask, so nothing says it is not revoked (it was `false`)."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
     from signflow.demo.services import serve_pki
 
-    from .test_attacks import _pyhanko_sign, _simple_signer
+    from .test_attacks import _pyhanko_sign, _simple_signer, cluster_ca_certificate
 
-    genuine = x509.load_pem_x509_certificate(
-        demo_pki.credential("ninh-binh", "head").cert_pem.read_bytes())
-    interm = x509.load_pem_x509_certificate(demo_pki.intermediate_pem.read_bytes())
-    interm_key = serialization.load_pem_private_key(
-        (demo_pki.dir / "private" / "interm.key.pem").read_bytes(), password=None)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    builder = (x509.CertificateBuilder().subject_name(genuine.subject)
-               .issuer_name(interm.subject).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(genuine.not_valid_before_utc)
-               .not_valid_after(genuine.not_valid_after_utc))
-    dropped = (x509.AuthorityInformationAccess, x509.CRLDistributionPoints,
-               x509.SubjectKeyIdentifier)
-    for ext in genuine.extensions:
-        if not isinstance(ext.value, dropped):
-            builder = builder.add_extension(ext.value, ext.critical)
-    cert = builder.sign(interm_key, hashes.SHA256())  # type: ignore[arg-type]
+    cert, key, interm = cluster_ca_certificate(
+        demo_pki, "ninh-binh", "head", bits=2048,
+        without=(x509.AuthorityInformationAccess, x509.CRLDistributionPoints))
     pdf = tmp_path / "a.pdf"
     shutil.copyfile(pdf_pack / "cluster" / "giao-uoc-thi-dua-2019.pdf", pdf)
     pdf.chmod(0o644)
