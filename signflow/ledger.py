@@ -253,15 +253,13 @@ class Ledger:
         file is from a process killed while creating, and is removed."""
         import tempfile
 
-        from signflow._internal.files import fault_point, fsync_dir, fsync_file
+        from signflow._internal.files import fault_point, fsync_dir, fsync_file, new_file_mode
 
         prefix = f".{self.path.name}.creating."
         for stale in self.path.parent.glob(prefix + "*"):
             stale.unlink(missing_ok=True)
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=".sqlite", dir=self.path.parent)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # as SQLite would have made it (mkstemp gives 0600)
+        os.fchmod(fd, new_file_mode())  # as SQLite would have made it
         os.close(fd)
         temporary = Path(name)
         try:

@@ -71,6 +71,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def new_file_mode() -> int:
+    """The permissions an ordinary new file gets here (0o666 minus the umask): what a
+    temporary file made with mkstemp (0o600) is given before it takes a file's place."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def fsync_file(path: Path) -> None:
     """Flush a file's bytes to the disk (before it is renamed or linked into place)."""
     fd = os.open(path, os.O_RDONLY)
@@ -111,9 +119,7 @@ def atomic_output(target: Path, mode: int | None = None) -> Iterator[BinaryIO]:
         elif target.exists():
             os.fchmod(fd, target.stat().st_mode & 0o7777)
         else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
+            os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()

@@ -249,8 +249,8 @@ def _has_revocation_data(record: SignatureRecord, ctx: _Context, status: Any,
                          moment: dt.datetime | None) -> bool:
     """Whether certvalidator itself, with the embedded data alone, establishes the status
     of the signer's certificate (an OCSP response or CRL it validated: signature, issuer,
-    scope, freshness). Data it never looks at (a delta CRL, a response about a certificate
-    that declares no OCSP responder, garbage with the right serial) does not count."""
+    scope, freshness). Data it does not accept (a delta CRL without its complete CRL,
+    garbage or a forgery with the right issuer and serial) does not count."""
     from pyhanko_certvalidator.errors import RevokedError
     from pyhanko_certvalidator.revinfo.validate_crl import verify_crl
     from pyhanko_certvalidator.revinfo.validate_ocsp import verify_ocsp_response
@@ -269,7 +269,7 @@ def _has_revocation_data(record: SignatureRecord, ctx: _Context, status: Any,
             return True
         except RevokedError:  # data about it that says revoked
             return True
-        except Exception:  # no match, indeterminate, revoked (named by pyHanko's verdict)
+        except Exception:  # no match, or nothing certvalidator could establish
             continue
     return False
 
